@@ -1,0 +1,80 @@
+/** The contract of a cell: everything that decides what a cell computes. */
+
+export const DATASETS = ['mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'features', 'synthetic'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+export type InitScheme = 'uniform' | 'he';
+
+export interface TrainSettings {
+  epochs: number;
+  batch_size: number;
+  optimizer: 'adam';
+  lr: number;
+  /** Biases on every layer; the paper's network has none. */
+  bias: boolean;
+  /** `uniform`: PyTorch nn.Linear default U(-1/sqrt(fan_in), 1/sqrt(fan_in)); `he`: N(0, 2/fan_in). */
+  init: InitScheme;
+}
+
+export interface MeasureSettings {
+  /** Random permutations averaged in the loss-difference curve (paper: 100). */
+  permutations: number;
+  /** Number of log-spaced k at which the curve is stored. */
+  curve_points: number;
+  /** Top eigenvalues of the Hessian (and of the GGN when `ggn`). 0 skips the spectrum. */
+  top_k: number;
+  /** Maximum Lanczos steps per operator. */
+  lanczos_iters: number;
+  ggn: boolean;
+  /** Hutchinson probes per operator; 0 uses only the exact trace. */
+  trace_probes: number;
+  /** Spectral density by stochastic Lanczos quadrature. */
+  density: boolean;
+}
+
+/** Where data come from; not part of what a result means except through the dataset itself. */
+export interface DataSource {
+  /** Directory with IDX / CIFAR binary files. */
+  data_dir?: string;
+  /** Arrow or CSV file for the `features` dataset. */
+  features_path?: string;
+  /** Label column of a features file (default `label`). */
+  label_column?: string;
+  /** Synthetic blobs: input dimension and number of classes. */
+  synthetic_dim?: number;
+  synthetic_classes?: number;
+}
+
+export interface Cell {
+  dataset: DatasetName;
+  width: number;
+  /** Number of hidden h→h layers (the paper's `num_layers`). */
+  depth: number;
+  seed: number;
+  sample_size: number;
+  train: TrainSettings;
+  measure: MeasureSettings;
+  data: DataSource;
+}
+
+export const DEFAULT_TRAIN: TrainSettings = {
+  epochs: 10,
+  batch_size: 64,
+  optimizer: 'adam',
+  lr: 1e-3,
+  bias: false,
+  init: 'uniform',
+};
+
+export const DEFAULT_MEASURE: MeasureSettings = {
+  permutations: 100,
+  curve_points: 64,
+  top_k: 5,
+  lanczos_iters: 30,
+  ggn: true,
+  trace_probes: 0,
+  density: true,
+};
