@@ -1,0 +1,129 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { useBackend } from '../src/backend.js';
+import { Curvature } from '../src/curvature.js';
+import { flattenParams, initParams, mlpArchitecture, unflattenParams, type Architecture } from '../src/model.js';
+import { Rng } from '../src/random.js';
+import * as ref from './reference.js';
+
+before(async () => {
+  await useBackend('wasm');
+});
+
+interface Case {
+  arch: Architecture;
+  problem: ref.Problem64;
+  theta: Float64Array;
+  curvature: Curvature;
+}
+
+/** A random small net on random data; weights scaled up so the Hessian is far from the GGN. */
+function randomCase(seed: number, bias: boolean, depth = 2, m = 24): Case {
+  const rng = new Rng(seed);
+  const arch = mlpArchitecture(6, 5, depth, 3, bias);
+  const params = initParams(arch, 'uniform', rng);
+  for (const w of params.weights) for (let i = 0; i < w.length; i++) w[i] *= 2.5;
+  const x = Float64Array.from({ length: m * 6 }, () => 2 * rng.uniform() - 1);
+  const y = Int32Array.from({ length: m }, () => rng.int(3));
+  const theta = flattenParams(arch, params);
+  const curvature = new Curvature(arch, unflattenParams(arch, theta), { x: Float32Array.from(x), y, n: m });
+  return { arch, problem: { arch, x, y, m }, theta, curvature };
+}
+
+function randomVector(rng: Rng, n: number): Float64Array {
+  return Float64Array.from({ length: n }, () => rng.normal());
+}
+
+function relativeError(a: Float64Array, b: Float64Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+for (const bias of [false, true]) {
+  test(`HVP matches a float64 R-operator and frozen-mask differences (bias=${bias})`, () => {
+    for (const seed of [1, 2, 3]) {
+      const c = randomCase(seed, bias);
+      const rng = new Rng(100 + seed);
+      const vs = [randomVector(rng, c.curvature.dim), randomVector(rng, c.curvature.dim), randomVector(rng, c.curvature.dim)];
+      const fast = c.curvature.products(vs, ['hessian', 'hessian', 'hessian']);
+      for (let j = 0; j < vs.length; j++) {
+        const exact = ref.hvpReference(c.problem, c.theta, vs[j]);
+        const differences = ref.hvpByDifferences(c.problem, c.theta, vs[j]);
+        assert.ok(relativeError(differences, exact) < 1e-7, `reference vs differences: ${relativeError(differences, exact)}`);
+        assert.ok(relativeError(fast[j], exact) < 1e-5, `float32 R-op vs float64: ${relativeError(fast[j], exact)}`);
+      }
+      c.curvature.dispose();
+    }
+  });
+
+  test(`GGN product matches Jᵀ A J from per-logit Jacobians (bias=${bias})`, () => {
+    const c = randomCase(7, bias);
+    const rng = new Rng(8);
+    const vs = [randomVector(rng, c.curvature.dim), randomVector(rng, c.curvature.dim)];
+    const fast = c.curvature.products(vs, ['ggn', 'ggn']);
+    for (let j = 0; j < vs.length; j++) {
+      const exact = ref.ggnProductFromJacobians(c.problem, c.theta, vs[j]);
+      assert.ok(relativeError(fast[j], exact) < 1e-5, `ggn: ${relativeError(fast[j], exact)}`);
+    }
+    // The GGN differs from the Hessian for these nets, so the test tells the two apart.
+    const h = ref.hvpReference(c.problem, c.theta, vs[0]);
+    assert.ok(relativeError(fast[0], h) > 1e-2);
+    c.curvature.dispose();
+  });
+}
+
+test('mixed Hessian and GGN directions in one pass equal separate passes', () => {
+  const c = randomCase(11, true, 3);
+  const rng = new Rng(12);
+  const vs = [randomVector(rng, c.curvature.dim), randomVector(rng, c.curvature.dim), randomVector(rng, c.curvature.dim)];
+  const mixed = c.curvature.products(vs, ['hessian', 'ggn', 'hessian']);
+  const [h0, h2] = c.curvature.products([vs[0], vs[2]], ['hessian', 'hessian']);
+  const [g1] = c.curvature.products([vs[1]], ['ggn']);
+  assert.ok(relativeError(mixed[0], h0) < 1e-6);
+  assert.ok(relativeError(mixed[1], g1) < 1e-6);
+  assert.ok(relativeError(mixed[2], h2) < 1e-6);
+  c.curvature.dispose();
+});
+
+test('gradient, losses and accuracy match the float64 forward pass', () => {
+  const c = randomCase(21, true);
+  const g = c.curvature.gradient();
+  assert.ok(relativeError(g, ref.gradient(c.problem, c.theta)) < 1e-5);
+  assert.ok(Math.abs(c.curvature.meanLoss() - ref.meanLoss(c.problem, c.theta)) < 1e-5);
+  let correct = 0;
+  for (let i = 0; i < c.problem.m; i++) {
+    const logits = ref.forward(c.problem, c.theta, i).logits;
+    if (logits.indexOf(Math.max(...logits)) === c.problem.y[i]) correct++;
+  }
+  assert.equal(c.curvature.accuracy, correct / c.problem.m);
+  c.curvature.dispose();
+});
+
+for (const bias of [false, true]) {
+  test(`exact trace equals the dense Hessian's trace and the dense GGN's (bias=${bias})`, () => {
+    const c = randomCase(31, bias, 3);
+    const n = c.curvature.dim;
+    const columns = Array.from({ length: n }, (_, j) => {
+      const e = new Float64Array(n);
+      e[j] = 1;
+      return e;
+    });
+    const hCols = c.curvature.products(columns, columns.map(() => 'hessian'));
+    const gCols = c.curvature.products(columns, columns.map(() => 'ggn'));
+    let trH = 0;
+    let trG = 0;
+    for (let j = 0; j < n; j++) {
+      trH += hCols[j][j];
+      trG += gCols[j][j];
+    }
+    const exact = c.curvature.exactTrace();
+    assert.ok(Math.abs(exact - trH) < 1e-4 * Math.abs(trH), `exact ${exact} vs tr H ${trH}`);
+    assert.ok(Math.abs(exact - trG) < 1e-4 * Math.abs(trG), `exact ${exact} vs tr G ${trG}`);
+    c.curvature.dispose();
+  });
+}
