@@ -1,4 +1,5 @@
-import type { DatasetName } from './types.js';
+import { cellId } from './canonical.js';
+import type { Cell, DatasetName } from './types.js';
 
 /** Seconds spent in each stage of a cell. */
 export interface StageSeconds {
@@ -62,4 +63,56 @@ export interface ResultRow extends StageSeconds {
   worker: string;
   attempt: number;
   finished_at: string;
+}
+
+/** Who ran a cell and how: the provenance columns of a row. */
+export interface RunContext {
+  sweep: string;
+  worker: string;
+  attempt: number;
+  backend: string;
+}
+
+/** The columns a row takes from its cell and run context, whatever the outcome. */
+export function identityColumns(cell: Cell, context: RunContext) {
+  return {
+    cell_id: cellId(cell),
+    sweep: context.sweep,
+    dataset: cell.dataset,
+    width: cell.width,
+    depth: cell.depth,
+    seed: cell.seed,
+    sample_size: cell.sample_size,
+    epochs: cell.train.epochs,
+    batch_size: cell.train.batch_size,
+    optimizer: cell.train.optimizer,
+    lr: cell.train.lr,
+    bias: cell.train.bias,
+    init: cell.train.init,
+    permutations: cell.measure.permutations,
+    backend: context.backend,
+    worker: context.worker,
+    attempt: context.attempt,
+  };
+}
+
+export const NO_STAGE_SECONDS: StageSeconds = {
+  load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, bound_s: 0, total_s: 0,
+};
+
+/** The row of a cell that failed with `error`: identity columns, the error, null measurements. */
+export function failedRow(cell: Cell, context: RunContext, error: string, seconds: StageSeconds = NO_STAGE_SECONDS): ResultRow {
+  return {
+    ...identityColumns(cell, context),
+    ...seconds,
+    status: 'failed',
+    error,
+    n_params: null, train_loss: null, train_accuracy: null,
+    loss_diff_k: null, loss_diff: null, loss_diff_slope: null,
+    hessian_top: null, hessian_residuals: null, hessian_iters: null,
+    ggn_top: null, ggn_residuals: null, ggn_iters: null,
+    hessian_trace: null, ggn_trace: null, hessian_trace_hutchinson: null, hessian_trace_se: null,
+    density_x: null, density_y: null, bound: null, m_w: null, m_x: null,
+    finished_at: new Date().toISOString(),
+  };
 }

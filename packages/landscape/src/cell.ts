@@ -1,0 +1,160 @@
+import { identityColumns, type Cell, type ResultRow, type RunContext, type StageSeconds } from '@hessweep/grid';
+import { useBackend } from './backend.js';
+import { spectralNorm, theoremOneBound } from './bound.js';
+import { Curvature, type ProductKind } from './curvature.js';
+import { lossDifferenceCurve } from './curve.js';
+import { loadDataset } from './data/load.js';
+import { initParams, layerCount, mlpArchitecture, paramCount } from './model.js';
+import { Rng } from './random.js';
+import { slqNodes, smoothedDensity } from './spectral/density.js';
+import { lanczosLockstep, type LanczosResult } from './spectral/lanczos.js';
+import { hutchinson } from './spectral/trace.js';
+import { train } from './train.js';
+
+export type Stage = 'load' | 'train' | 'losses' | 'curve' | 'spectrum' | 'trace' | 'density' | 'bound';
+
+export interface StageEvent {
+  stage: Stage;
+  /** One line for a person: what finished and its headline number. */
+  message: string;
+  seconds: number;
+}
+
+export interface CellOptions {
+  /** Provenance for the row; `backend` is the choice, the row records the backend that ran. */
+  context: Omit<RunContext, 'backend'> & { backend: RunContext['backend'] | 'auto' };
+  /** Residual tolerance of Lanczos, relative to the largest Ritz value. */
+  lanczosTol?: number;
+  onStage?: (event: StageEvent) => void;
+  /** Called after each training epoch. */
+  onEpoch?: (epoch: number, epochs: number, meanLoss: number) => void;
+}
+
+/** Stream offsets so that each stage draws from its own random sequence of the cell seed. */
+const STREAM = { init: 0, train: 1, curve: 2, lanczos: 3, trace: 4 };
+
+function stream(seed: number, offset: number): Rng {
+  return new Rng((seed * 0x9e3779b1 + offset * 0x85ebca6b) >>> 0);
+}
+
+/**
+ * Runs one cell: trains the network, then measures per-sample losses, the loss-difference curve, the top of
+ * the Hessian and Gauss-Newton spectra (Lanczos, both operators sharing each data pass), the exact trace (and
+ * a Hutchinson estimate when probes are asked for), the spectral density from the Hessian Lanczos run, and the
+ * Theorem 1 bound. Errors propagate; the caller decides whether a failure becomes a `failed` row.
+ */
+export async function runCell(cell: Cell, options: CellOptions): Promise<ResultRow> {
+  const backend = await useBackend(options.context.backend as never);
+  const seconds: StageSeconds = { load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, bound_s: 0, total_s: 0 };
+  const started = performance.now();
+  let mark = started;
+  const lap = (): number => {
+    const now = performance.now();
+    const s = (now - mark) / 1000;
+    mark = now;
+    return s;
+  };
+  const report = (stage: Stage, message: string, s: number) => options.onStage?.({ stage, message, seconds: s });
+
+  const data = await loadDataset(cell.dataset, cell.data, cell.sample_size);
+  seconds.load_s = lap();
+  report('load', `${data.n} samples × ${data.dim} features, ${data.classes} classes from ${data.source}`, seconds.load_s);
+
+  const arch = mlpArchitecture(data.dim, cell.width, cell.depth, data.classes, cell.train.bias);
+  const params = initParams(arch, cell.train.init, stream(cell.seed, STREAM.init));
+  train(data, arch, params, {
+    epochs: cell.train.epochs,
+    batchSize: cell.train.batch_size,
+    lr: cell.train.lr,
+    rng: stream(cell.seed, STREAM.train),
+    onEpoch: (epoch, loss) => options.onEpoch?.(epoch, cell.train.epochs, loss),
+  });
+  seconds.train_s = lap();
+  report('train', `${cell.train.epochs} epochs of ${paramCount(arch)} parameters`, seconds.train_s);
+
+  const curvature = new Curvature(arch, params, data);
+  try {
+    const trainLoss = curvature.meanLoss();
+    seconds.losses_s = lap();
+    report('losses', `train loss ${trainLoss.toFixed(4)}, accuracy ${(curvature.accuracy * 100).toFixed(1)}%`, seconds.losses_s);
+
+    const curve = lossDifferenceCurve(curvature.losses, {
+      permutations: cell.measure.permutations,
+      points: cell.measure.curve_points,
+      rng: stream(cell.seed, STREAM.curve),
+    });
+    seconds.curve_s = lap();
+    report('curve', `D_k at ${curve.k.length} k, slope ${curve.slope.toFixed(3)}`, seconds.curve_s);
+
+    let hessian: LanczosResult | null = null;
+    let ggn: LanczosResult | null = null;
+    if (cell.measure.top_k > 0) {
+      const kinds: ProductKind[] = cell.measure.ggn ? ['hessian', 'ggn'] : ['hessian'];
+      const results = lanczosLockstep(
+        (vectors, processes) => curvature.products(vectors, processes.map((p) => kinds[p])),
+        kinds.map(() => curvature.dim),
+        { k: cell.measure.top_k, maxIters: cell.measure.lanczos_iters, tol: options.lanczosTol ?? 1e-4, rng: stream(cell.seed, STREAM.lanczos) },
+      );
+      [hessian, ggn = null] = results;
+      // Both operators share each pass; split the time by the products each one used.
+      const spent = lap();
+      const total = results.reduce((s, r) => s + r.iterations, 0);
+      seconds.hessian_s = (spent * results[0].iterations) / total;
+      seconds.ggn_s = spent - seconds.hessian_s;
+      report('spectrum', `λ_max(H) ${hessian.values[0].toPrecision(6)}${ggn ? `, λ_max(G) ${ggn.values[0].toPrecision(6)}` : ''} (${hessian.iterations}${ggn ? `/${ggn.iterations}` : ''} Lanczos steps)`, spent);
+    }
+
+    const trace = curvature.exactTrace();
+    const estimate =
+      cell.measure.trace_probes > 0
+        ? hutchinson(curvature.operator('hessian'), { probes: cell.measure.trace_probes, batch: 8, rng: stream(cell.seed, STREAM.trace) })
+        : null;
+    seconds.trace_s = lap();
+    report('trace', `tr H = tr G = ${trace.toPrecision(6)}${estimate ? ` (Hutchinson ${estimate.estimate.toPrecision(6)} ± ${estimate.standardError.toPrecision(2)})` : ''}`, seconds.trace_s);
+
+    let density: { x: number[]; y: number[] } | null = null;
+    if (cell.measure.density && hessian) {
+      const smoothed = smoothedDensity([slqNodes(hessian.alpha, hessian.beta)], { points: 256 });
+      density = { x: Array.from(smoothed.x), y: Array.from(smoothed.y) };
+    }
+    seconds.density_s = lap();
+
+    const mW = Math.max(...params.weights.map((w, p) => spectralNorm(w, arch.sizes[p], arch.sizes[p + 1])));
+    const mX = curvature.maxInputNorm();
+    const bound = theoremOneBound(layerCount(arch), mW, mX);
+    seconds.bound_s = lap();
+    report('bound', `Theorem 1 bound ${bound.toPrecision(4)} (M_W ${mW.toFixed(3)}, M_x ${mX.toFixed(3)})`, seconds.bound_s);
+    seconds.total_s = (performance.now() - started) / 1000;
+
+    return {
+      ...identityColumns(cell, { ...options.context, backend }),
+      ...seconds,
+      status: 'ok',
+      error: null,
+      n_params: curvature.dim,
+      train_loss: trainLoss,
+      train_accuracy: curvature.accuracy,
+      loss_diff_k: Array.from(curve.k),
+      loss_diff: Array.from(curve.d),
+      loss_diff_slope: curve.slope,
+      hessian_top: hessian?.values ?? null,
+      hessian_residuals: hessian?.residuals ?? null,
+      hessian_iters: hessian?.iterations ?? null,
+      ggn_top: ggn?.values ?? null,
+      ggn_residuals: ggn?.residuals ?? null,
+      ggn_iters: ggn?.iterations ?? null,
+      hessian_trace: trace,
+      ggn_trace: trace,
+      hessian_trace_hutchinson: estimate?.estimate ?? null,
+      hessian_trace_se: estimate?.standardError ?? null,
+      density_x: density?.x ?? null,
+      density_y: density?.y ?? null,
+      bound,
+      m_w: mW,
+      m_x: mX,
+      finished_at: new Date().toISOString(),
+    };
+  } finally {
+    curvature.dispose();
+  }
+}

@@ -1,0 +1,10 @@
+export { useBackend, BackendError, type BackendName } from './backend.js';
+export { runCell, type CellOptions, type Stage, type StageEvent } from './cell.js';
+export { Curvature, type ProductKind } from './curvature.js';
+export { lossDifferenceCurve, logLogSlope, type LossDifferenceCurve } from './curve.js';
+export { spectralNorm, theoremOneBound } from './bound.js';
+export { mlpArchitecture, paramCount, paramOffsets, initParams, flattenParams, unflattenParams, type Architecture, type Params } from './model.js';
+export { train, type TrainOptions } from './train.js';
+export { Rng } from './random.js';
+export { loadDataset, DataError, type Dataset } from './data/index.js';
+export { lanczos, lanczosLockstep, hutchinson, slqNodes, smoothedDensity, symmetricEigenvalues, denseOperator, type LinearOperator, type LanczosResult } from './spectral/index.js';
