@@ -122,16 +122,29 @@ function householderTridiagonal(a: Float64Array, n: number, d: Float64Array, e: 
       const ui = u[i];
       const upi = uPrev[i];
       const wpi = wPrev[i];
-      let acc = 0;
-      for (let j = c0; j < i; j++) {
-        const aij = a[base + j] - (upi * wPrev[j] + wpi * uPrev[j]);
-        a[base + j] = aij;
-        acc += aij * u[j];
-        w[j] += aij * ui;
+      // Two accumulators, so the sum's add latency does not serialise the loop.
+      let acc0 = 0;
+      let acc1 = 0;
+      let j = c0;
+      for (; j + 1 < i; j += 2) {
+        const a0 = a[base + j] - (upi * wPrev[j] + wpi * uPrev[j]);
+        const a1 = a[base + j + 1] - (upi * wPrev[j + 1] + wpi * uPrev[j + 1]);
+        a[base + j] = a0;
+        a[base + j + 1] = a1;
+        acc0 += a0 * u[j];
+        acc1 += a1 * u[j + 1];
+        w[j] += a0 * ui;
+        w[j + 1] += a1 * ui;
+      }
+      if (j < i) {
+        const a0 = a[base + j] - (upi * wPrev[j] + wpi * uPrev[j]);
+        a[base + j] = a0;
+        acc0 += a0 * u[j];
+        w[j] += a0 * ui;
       }
       const aii = a[base + i] - 2 * upi * wpi;
       a[base + i] = aii;
-      w[i] += acc + aii * ui;
+      w[i] += acc0 + acc1 + aii * ui;
     }
     let pu = 0;
     for (let i = c0; i < n; i++) {

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { HESSWEEP_VERSION } from '@hessweep/grid';
+import { BackendError, DataError } from '@hessweep/landscape';
+import { cellCommand, cellOptions } from './commands/cell.js';
+import { spectrumCommand, spectrumOptions } from './commands/spectrum.js';
+import { EXIT, UsageError } from './errors.js';
+
+/** Runs a command handler and turns its outcome into an exit code; expected errors become one line, not a stack. */
+async function run(handler: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await handler();
+  } catch (error) {
+    const expected = error instanceof UsageError || error instanceof DataError || error instanceof BackendError || error instanceof RangeError;
+    process.stderr.write(`hessweep: ${expected ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
+    process.exitCode = expected ? EXIT.usage : EXIT.failed;
+  }
+}
+
+await yargs(hideBin(process.argv))
+  .scriptName('hessweep')
+  .version(HESSWEEP_VERSION)
+  .command('cell', 'train one network and measure its loss landscape', cellOptions, (args) => run(() => cellCommand(args)))
+  .command('spectrum', 'Hessian and Gauss-Newton spectra of a fixed network on fixed data', spectrumOptions, (args) => run(() => spectrumCommand(args)))
+  .demandCommand(1, 'name a command')
+  .strict()
+  .fail((message, error) => {
+    if (error) throw error;
+    process.stderr.write(`hessweep: ${message}\n(run hessweep --help for usage)\n`);
+    process.exit(EXIT.usage);
+  })
+  .help()
+  .wrap(Math.min(110, process.stdout.columns ?? 110))
+  .parseAsync();
