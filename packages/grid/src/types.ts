@@ -28,6 +28,8 @@ export interface MeasureSettings {
   top_k: number;
   /** Maximum Lanczos steps per operator. */
   lanczos_iters: number;
+  /** Lanczos stops when every top-k Ritz pair has residual ≤ lanczos_tol · max(1, |λ_max|); 0 runs all steps. */
+  lanczos_tol: number;
   ggn: boolean;
   /** Hutchinson probes per operator; 0 uses only the exact trace. */
   trace_probes: number;
@@ -74,6 +76,7 @@ export const DEFAULT_MEASURE: MeasureSettings = {
   curve_points: 64,
   top_k: 5,
   lanczos_iters: 30,
+  lanczos_tol: 1e-4,
   ggn: true,
   trace_probes: 0,
   density: true,

@@ -23,8 +23,6 @@ export interface StageEvent {
 export interface CellOptions {
   /** Provenance for the row; `backend` is the choice, the row records the backend that ran. */
   context: Omit<RunContext, 'backend'> & { backend: RunContext['backend'] | 'auto' };
-  /** Residual tolerance of Lanczos, relative to the largest Ritz value. */
-  lanczosTol?: number;
   onStage?: (event: StageEvent) => void;
   /** Called after each training epoch. */
   onEpoch?: (epoch: number, epochs: number, meanLoss: number) => void;
@@ -93,7 +91,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
       const results = lanczosLockstep(
         (vectors, processes) => curvature.products(vectors, processes.map((p) => kinds[p])),
         kinds.map(() => curvature.dim),
-        { k: cell.measure.top_k, maxIters: cell.measure.lanczos_iters, tol: options.lanczosTol ?? 1e-4, rng: stream(cell.seed, STREAM.lanczos) },
+        { k: cell.measure.top_k, maxIters: cell.measure.lanczos_iters, tol: cell.measure.lanczos_tol, rng: stream(cell.seed, STREAM.lanczos) },
       );
       [hessian, ggn = null] = results;
       // Both operators share each pass; split the time by the products each one used.

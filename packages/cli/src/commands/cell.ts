@@ -22,6 +22,7 @@ export function cellOptions(y: Argv) {
     .option('curve-points', { type: 'number', default: DEFAULT_MEASURE.curve_points, describe: 'log-spaced k kept in the curve' })
     .option('top-k', { type: 'number', default: DEFAULT_MEASURE.top_k, describe: 'top eigenvalues of H and G (0 skips the spectrum)' })
     .option('lanczos-iters', { type: 'number', default: DEFAULT_MEASURE.lanczos_iters, describe: 'maximum Lanczos steps per operator' })
+    .option('lanczos-tol', { type: 'number', default: DEFAULT_MEASURE.lanczos_tol, describe: 'Lanczos residual tolerance relative to λ_max (0: run all steps)' })
     .option('ggn', { type: 'boolean', default: DEFAULT_MEASURE.ggn, describe: 'also the Gauss-Newton spectrum' })
     .option('trace-probes', { type: 'number', default: DEFAULT_MEASURE.trace_probes, describe: 'Hutchinson probes as a cross-check of the exact trace (0: exact only)' })
     .option('density', { type: 'boolean', default: DEFAULT_MEASURE.density, describe: 'spectral density from the Hessian Lanczos run' })
@@ -47,6 +48,7 @@ export function cellFromArgs(args: CellArgs): Cell {
   for (const name of positive) if (!(Number.isInteger(args[name]) && args[name] > 0)) problems.push(`--${name} must be a positive integer, got ${args[name]}`);
   for (const name of nonNegative) if (!(Number.isInteger(args[name]) && args[name] >= 0)) problems.push(`--${name} must be a non-negative integer, got ${args[name]}`);
   if (!(args.lr > 0 && Number.isFinite(args.lr))) problems.push(`--lr must be a positive number, got ${args.lr}`);
+  if (!(args['lanczos-tol'] >= 0 && args['lanczos-tol'] < 1)) problems.push(`--lanczos-tol must be in [0, 1), got ${args['lanczos-tol']}`);
   if (args.dataset === 'features' && !args.features) problems.push('--dataset features needs --features FILE');
   if (args.dataset !== 'features' && args.features) problems.push('--features is only for --dataset features');
   if (problems.length) throw new UsageError(`invalid arguments:\n  ${problems.join('\n  ')}`);
@@ -62,6 +64,7 @@ export function cellFromArgs(args: CellArgs): Cell {
       curve_points: args['curve-points'],
       top_k: args['top-k'],
       lanczos_iters: args['lanczos-iters'],
+      lanczos_tol: args['lanczos-tol'],
       ggn: args.ggn,
       trace_probes: args['trace-probes'],
       density: args.density,

@@ -46,7 +46,10 @@ export interface LanczosResult {
   beta: Float64Array;
 }
 
-/** Products for a batch of vectors: vectors[i] belongs to process processes[i]; returns A_{processes[i]} vectors[i]. */
+/**
+ * Products for a batch of vectors: vectors[i] belongs to process processes[i]; returns A_{processes[i]} vectors[i].
+ * The vectors are the processes' own basis vectors and must not be modified.
+ */
 export type BatchedApply = (vectors: Float64Array[], processes: number[]) => Float64Array[];
 
 /** Top-k eigenvalues of `op` by Lanczos (PyHessian's defaults: maxIter = 100, tol = 1e-3). */
@@ -118,9 +121,11 @@ class Process {
     return this.basis[this.basis.length - 1];
   }
 
-  /** Consumes w = A q_m (overwritten): orthogonalises it against the basis, extends T and checks for stopping. */
-  step(w: Float64Array, k: number, tol: number): void {
-    if (w.length !== this.dim) throw new Error(`lanczos: product of length ${w.length}, expected ${this.dim}`);
+  /** Takes A q_m: orthogonalises a copy against the basis, extends T and checks for stopping. */
+  step(product: Float64Array, k: number, tol: number): void {
+    if (product.length !== this.dim) throw new Error(`lanczos: product of length ${product.length}, expected ${this.dim}`);
+    // A copy, because the caller may hand back reused buffers (or, for A = I, the input itself).
+    const w = Float64Array.from(product);
     const m = this.basis.length - 1;
     // Two passes of classical Gram–Schmidt against every basis vector; the coefficients on q_m add up to α_m
     // (those on q_{m−1} are β_{m−1}, and the rest would be zero in exact arithmetic).
