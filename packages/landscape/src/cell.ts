@@ -42,6 +42,7 @@ function stream(seed: number, offset: number): Rng {
  * Theorem 1 bound. Errors propagate; the caller decides whether a failure becomes a `failed` row.
  */
 export async function runCell(cell: Cell, options: CellOptions): Promise<ResultRow> {
+  if (!(Number.isInteger(cell.sample_size) && cell.sample_size >= 2)) throw new RangeError(`sample_size must be an integer ≥ 2, got ${cell.sample_size}`);
   const backend = await useBackend(options.context.backend as never);
   const seconds: StageSeconds = { load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, bound_s: 0, total_s: 0 };
   const started = performance.now();
@@ -116,6 +117,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
       density = { x: Array.from(smoothed.x), y: Array.from(smoothed.y) };
     }
     seconds.density_s = lap();
+    if (density) report('density', `SLQ density on ${density.x.length} points from the ${hessian!.iterations}-step Hessian Lanczos run`, seconds.density_s);
 
     const mW = Math.max(...params.weights.map((w, p) => spectralNorm(w, arch.sizes[p], arch.sizes[p + 1])));
     const mX = curvature.maxInputNorm();

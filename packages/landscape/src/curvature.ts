@@ -39,6 +39,11 @@ export class Curvature {
   private readonly deltasT: tf.Tensor2D[] = [];
   /** Softmax probabilities [m, 1, K]. */
   private readonly probs: tf.Tensor3D;
+  /**
+   * Masks and probabilities tiled to [m, k, n] for the last direction count k: broadcasting multiplies are
+   * a slow path on wasm, and Lanczos asks for the same k step after step.
+   */
+  private tiled: { k: number; masks: tf.Tensor3D[]; probs: tf.Tensor3D } | null = null;
 
   constructor(
     readonly arch: Architecture,
@@ -155,11 +160,31 @@ export class Curvature {
     return { dim: this.dim, applyMany: (vs) => this.products(vs, vs.map(() => kind)) };
   }
 
+  private tiledFor(k: number): { masks: tf.Tensor3D[]; probs: tf.Tensor3D } {
+    if (this.tiled?.k !== k) {
+      this.disposeTiled();
+      this.tiled = {
+        k,
+        masks: this.masks.map((mask) => tf.tile(mask, [1, k, 1])),
+        probs: tf.tile(this.probs, [1, k, 1]),
+      };
+    }
+    return this.tiled;
+  }
+
+  private disposeTiled(): void {
+    if (!this.tiled) return;
+    for (const mask of this.tiled.masks) mask?.dispose();
+    this.tiled.probs.dispose();
+    this.tiled = null;
+  }
+
   private productPass(vectors: Float64Array[], kinds: ProductKind[]): Float64Array[] {
     const k = vectors.length;
     const m = this.samples;
     const L = this.layers;
     const n = this.sizes;
+    const { masks, probs } = this.tiledFor(k);
     const second = kinds.map((kind) => kind === 'hessian');
     const anySecond = second.some(Boolean);
     const results = vectors.map(() => new Float64Array(this.dim));
@@ -196,15 +221,15 @@ export class Curvature {
       let rz: tf.Tensor2D = tf.matMul(this.acts[0], vStack[0]);
       if (this.arch.bias) rz = tf.add(rz, cStack[0]);
       for (let p = 1; p < L; p++) {
-        const ra = tf.reshape(tf.mul(tf.reshape(rz, [m, k, n[p]]), this.masks[p]), [m, k * n[p]]) as tf.Tensor2D;
+        const ra = tf.reshape(tf.mul(tf.reshape(rz, [m, k, n[p]]), masks[p]), [m, k * n[p]]) as tf.Tensor2D;
         rActs[p] = ra;
         rz = tf.add(tf.reshape(tf.matMul(tf.reshape(ra, [m * k, n[p]]), this.weights[p]), [m, k * n[p + 1]]), tf.matMul(this.acts[p], vStack[p]));
         if (this.arch.bias) rz = tf.add(rz, cStack[p]);
       }
       // R(δ_{L−1}) = A·Rz / m per sample, A = diag(p) − ppᵀ.
       const rzOut = tf.reshape(rz, [m, k, n[L]]);
-      const centred = tf.sub(rzOut, tf.sum(tf.mul(rzOut, this.probs), -1, true));
-      let rDelta = tf.reshape(tf.mul(tf.mul(centred, this.probs), 1 / m), [m, k * n[L]]) as tf.Tensor2D;
+      const centred = tf.sub(rzOut, tf.sum(tf.mul(rzOut, probs), -1, true));
+      let rDelta = tf.reshape(tf.mul(tf.mul(centred, probs), 1 / m), [m, k * n[L]]) as tf.Tensor2D;
 
       for (let p = L - 1; p >= 0; p--) {
         const cols = n[p + 1];
@@ -234,7 +259,7 @@ export class Curvature {
           // Rδ_{p−1} = mask ⊙ (Rδ_p·W_pᵀ + δ_p·V_pᵀ); the second term only for Hessian directions.
           let back = tf.reshape(tf.matMul(tf.reshape(rDelta, [m * k, cols]), this.weightsT[p]), [m, k * rows]) as tf.Tensor2D;
           if (anySecond) back = tf.add(back, tf.matMul(this.deltas[p], vStackT[p]));
-          rDelta = tf.reshape(tf.mul(tf.reshape(back, [m, k, rows]), this.masks[p]), [m, k * rows]) as tf.Tensor2D;
+          rDelta = tf.reshape(tf.mul(tf.reshape(back, [m, k, rows]), masks[p]), [m, k * rows]) as tf.Tensor2D;
         }
       }
     });
@@ -286,6 +311,7 @@ export class Curvature {
   }
 
   dispose(): void {
+    this.disposeTiled();
     for (const t of this.tensors) t.dispose();
     this.tensors.length = 0;
   }

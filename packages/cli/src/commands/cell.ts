@@ -45,6 +45,7 @@ const nonNegative = ['depth', 'seed', 'top-k', 'trace-probes'] as const;
 /** The cell the arguments describe; every invalid value is reported at once. */
 export function cellFromArgs(args: CellArgs): Cell {
   const problems: string[] = [];
+  if (args['sample-size'] === 1) problems.push('--sample-size must be at least 2 (the loss-difference curve compares two samples)');
   for (const name of positive) if (!(Number.isInteger(args[name]) && args[name] > 0)) problems.push(`--${name} must be a positive integer, got ${args[name]}`);
   for (const name of nonNegative) if (!(Number.isInteger(args[name]) && args[name] >= 0)) problems.push(`--${name} must be a non-negative integer, got ${args[name]}`);
   if (!(args.lr > 0 && Number.isFinite(args.lr))) problems.push(`--lr must be a positive number, got ${args.lr}`);

@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { readFile } from 'node:fs/promises';
 import { BACKENDS, type BackendChoice } from '@hessweep/grid';
-import { DataError, parseProblem, spectrum, useBackend, type SpectrumReport } from '@hessweep/landscape';
+import { DENSE_LIMIT, DataError, paramCount, parseProblem, spectrum, useBackend, type SpectrumReport } from '@hessweep/landscape';
 
 export function spectrumOptions(y: Argv) {
   return y
@@ -28,6 +28,8 @@ export async function spectrumCommand(args: SpectrumArgs): Promise<number> {
     throw new DataError(`${args.problem}: not valid JSON (${(error as Error).message})`);
   }
   const problem = parseProblem(json, args.problem);
+  const params = paramCount(problem.arch);
+  if (args.dense && params > DENSE_LIMIT) throw new DataError(`${args.problem}: --dense needs at most ${DENSE_LIMIT} parameters, this problem has ${params}`);
   if (!(Number.isInteger(args['top-k']) && args['top-k'] > 0)) throw new DataError(`--top-k must be a positive integer, got ${args['top-k']}`);
   await useBackend(args.backend as BackendChoice);
   const report = spectrum(problem, { topK: args['top-k'], dense: args.dense });

