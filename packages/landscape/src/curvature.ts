@@ -39,11 +39,8 @@ export class Curvature {
   private readonly deltasT: tf.Tensor2D[] = [];
   /** Softmax probabilities [m, 1, K]. */
   private readonly probs: tf.Tensor3D;
-  /**
-   * Masks and probabilities tiled to [m, k, n] for the last direction count k: broadcasting multiplies are
-   * a slow path on wasm, and Lanczos asks for the same k step after step.
-   */
-  private tiled: { k: number; masks: tf.Tensor3D[]; probs: tf.Tensor3D } | null = null;
+  /** Probabilities divided by m, the scale of the mean loss's output curvature. */
+  private readonly probsOverM: tf.Tensor3D;
 
   constructor(
     readonly arch: Architecture,
@@ -109,6 +106,7 @@ export class Curvature {
     }
     this.accuracy = correct / m;
     this.probs = keep(tf.tensor3d(probs, [m, 1, classes]));
+    this.probsOverM = keep(tf.tidy(() => tf.mul(this.probs, 1 / m)));
 
     const deltas: tf.Tensor2D[] = new Array(this.layers);
     deltas[this.layers - 1] = keep(tf.tensor2d(outDelta, [m, classes]));
@@ -160,31 +158,11 @@ export class Curvature {
     return { dim: this.dim, applyMany: (vs) => this.products(vs, vs.map(() => kind)) };
   }
 
-  private tiledFor(k: number): { masks: tf.Tensor3D[]; probs: tf.Tensor3D } {
-    if (this.tiled?.k !== k) {
-      this.disposeTiled();
-      this.tiled = {
-        k,
-        masks: this.masks.map((mask) => tf.tile(mask, [1, k, 1])),
-        probs: tf.tile(this.probs, [1, k, 1]),
-      };
-    }
-    return this.tiled;
-  }
-
-  private disposeTiled(): void {
-    if (!this.tiled) return;
-    for (const mask of this.tiled.masks) mask?.dispose();
-    this.tiled.probs.dispose();
-    this.tiled = null;
-  }
-
   private productPass(vectors: Float64Array[], kinds: ProductKind[]): Float64Array[] {
     const k = vectors.length;
     const m = this.samples;
     const L = this.layers;
     const n = this.sizes;
-    const { masks, probs } = this.tiledFor(k);
     const second = kinds.map((kind) => kind === 'hessian');
     const anySecond = second.some(Boolean);
     const results = vectors.map(() => new Float64Array(this.dim));
@@ -216,52 +194,65 @@ export class Curvature {
         cStack.push(tf.tensor1d(bias));
       }
 
-      // Forward R-pass: Rz_p = Ra_p·W_p + a_p·V_p (+ c_p), Ra_{p+1} = mask ⊙ Rz_p.
+      // Forward R-pass: Rz_p = Ra_p·W_p + a_p·V_p (+ c_p), Ra_{p+1} = mask ⊙ Rz_p. Each step in its own
+      // scope, so a pass holds a few [m, k·n] tensors at a time instead of every intermediate.
       const rActs: tf.Tensor2D[] = [];
-      let rz: tf.Tensor2D = tf.matMul(this.acts[0], vStack[0]);
-      if (this.arch.bias) rz = tf.add(rz, cStack[0]);
+      let rz = tf.tidy(() => (this.arch.bias ? tf.add(tf.matMul(this.acts[0], vStack[0]), cStack[0]) : tf.matMul(this.acts[0], vStack[0])) as tf.Tensor2D);
       for (let p = 1; p < L; p++) {
-        const ra = tf.reshape(tf.mul(tf.reshape(rz, [m, k, n[p]]), masks[p]), [m, k * n[p]]) as tf.Tensor2D;
+        const previous = rz;
+        const ra = tf.tidy(() => tf.reshape(tf.mul(tf.reshape(previous, [m, k, n[p]]), this.masks[p]), [m, k * n[p]]) as tf.Tensor2D);
         rActs[p] = ra;
-        rz = tf.add(tf.reshape(tf.matMul(tf.reshape(ra, [m * k, n[p]]), this.weights[p]), [m, k * n[p + 1]]), tf.matMul(this.acts[p], vStack[p]));
-        if (this.arch.bias) rz = tf.add(rz, cStack[p]);
+        rz = tf.tidy(() => {
+          const z = tf.add(tf.reshape(tf.matMul(tf.reshape(ra, [m * k, n[p]]), this.weights[p]), [m, k * n[p + 1]]), tf.matMul(this.acts[p], vStack[p]));
+          return (this.arch.bias ? tf.add(z, cStack[p]) : z) as tf.Tensor2D;
+        });
+        previous.dispose();
       }
       // R(δ_{L−1}) = A·Rz / m per sample, A = diag(p) − ppᵀ.
-      const rzOut = tf.reshape(rz, [m, k, n[L]]);
-      const centred = tf.sub(rzOut, tf.sum(tf.mul(rzOut, probs), -1, true));
-      let rDelta = tf.reshape(tf.mul(tf.mul(centred, probs), 1 / m), [m, k * n[L]]) as tf.Tensor2D;
+      const logits = rz;
+      let rDelta = tf.tidy(() => {
+        const rzOut = tf.reshape(logits, [m, k, n[L]]);
+        const centred = tf.sub(rzOut, tf.sum(tf.mul(rzOut, this.probs), -1, true));
+        return tf.reshape(tf.mul(centred, this.probsOverM), [m, k * n[L]]) as tf.Tensor2D;
+      });
+      logits.dispose();
 
       for (let p = L - 1; p >= 0; p--) {
         const cols = n[p + 1];
         const rows = n[p];
+        const base = this.offsets[p].weight;
         // a_pᵀ·Rδ_p: [rows, k·cols], direction j in columns j·cols…
-        const direct = tf.matMul(this.actsT[p], rDelta).dataSync();
+        const direct = readAndDispose(tf.matMul(this.actsT[p], rDelta));
         for (let j = 0; j < k; j++) {
           const r = results[j];
-          const base = this.offsets[p].weight;
           for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) r[base + i * cols + c] = direct[i * k * cols + j * cols + c];
         }
         if (p > 0 && anySecond) {
           // (Ra_p)ᵀ·δ_p, computed transposed as δ_pᵀ·Ra_p: [cols, k·rows].
-          const cross = tf.matMul(this.deltasT[p], rActs[p]).dataSync();
+          const cross = readAndDispose(tf.matMul(this.deltasT[p], rActs[p]));
           for (let j = 0; j < k; j++) {
             if (!second[j]) continue;
             const r = results[j];
-            const base = this.offsets[p].weight;
             for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) r[base + i * cols + c] += cross[c * k * rows + j * rows + i];
           }
         }
+        rActs[p]?.dispose();
         if (this.arch.bias) {
-          const sums = tf.sum(rDelta, 0).dataSync();
+          const sums = readAndDispose(tf.sum(rDelta, 0));
           for (let j = 0; j < k; j++) for (let c = 0; c < cols; c++) results[j][this.offsets[p].bias + c] = sums[j * cols + c];
         }
         if (p > 0) {
           // Rδ_{p−1} = mask ⊙ (Rδ_p·W_pᵀ + δ_p·V_pᵀ); the second term only for Hessian directions.
-          let back = tf.reshape(tf.matMul(tf.reshape(rDelta, [m * k, cols]), this.weightsT[p]), [m, k * rows]) as tf.Tensor2D;
-          if (anySecond) back = tf.add(back, tf.matMul(this.deltas[p], vStackT[p]));
-          rDelta = tf.reshape(tf.mul(tf.reshape(back, [m, k, rows]), masks[p]), [m, k * rows]) as tf.Tensor2D;
+          const previous = rDelta;
+          rDelta = tf.tidy(() => {
+            let back = tf.reshape(tf.matMul(tf.reshape(previous, [m * k, cols]), this.weightsT[p]), [m, k * rows]) as tf.Tensor2D;
+            if (anySecond) back = tf.add(back, tf.matMul(this.deltas[p], vStackT[p]));
+            return tf.reshape(tf.mul(tf.reshape(back, [m, k, rows]), this.masks[p]), [m, k * rows]) as tf.Tensor2D;
+          });
+          previous.dispose();
         }
       }
+      rDelta.dispose();
     });
     return results;
   }
@@ -278,27 +269,32 @@ export class Curvature {
     const n = this.sizes;
     const classes = n[L];
     const bias = this.arch.bias ? 1 : 0;
-    const perSample = tf.tidy(() => {
-      const probs2 = tf.reshape(this.probs, [m, classes]);
-      const inputNorm = (p: number) => tf.add(tf.sum(tf.square(this.acts[p]), 1), bias);
-      // Output layer: B = I, so the bracket is 1 − ‖p‖².
-      let total = tf.mul(inputNorm(L - 1), tf.sub(1, tf.sum(tf.square(probs2), 1)));
-      if (L < 2) return total;
-      // B_{L−2} = W_{L−1}ᵀ ⊙ mask, per sample: [m, K, n_{L−1}].
-      let b = tf.mul(tf.expandDims(this.weightsT[L - 1], 0), this.masks[L - 1]) as tf.Tensor3D;
+    const probs2 = tf.reshape(this.probs, [m, classes]);
+    const inputNorm = (p: number) => tf.add(tf.sum(tf.square(this.acts[p]), 1), bias);
+    // Output layer: B = I, so the bracket is 1 − ‖p‖². Each layer in its own scope: B is [m, K, n].
+    let total = tf.tidy(() => tf.mul(inputNorm(L - 1), tf.sub(1, tf.sum(tf.square(probs2), 1))));
+    if (L >= 2) {
+      // B_{L−2} = W_{L−1}ᵀ ⊙ mask, per sample.
+      let b = tf.tidy(() => tf.mul(tf.expandDims(this.weightsT[L - 1], 0), this.masks[L - 1]) as tf.Tensor3D);
       for (let p = L - 2; p >= 0; p--) {
-        const rowNorms = tf.sum(tf.square(b), -1);
-        const pB = tf.matMul(this.probs, b);
-        const bracket = tf.sub(tf.sum(tf.mul(probs2, rowNorms), 1), tf.sum(tf.square(pB), [1, 2]));
-        total = tf.add(total, tf.mul(inputNorm(p), bracket));
+        const previousTotal = total;
+        const current = b;
+        total = tf.tidy(() => {
+          const rowNorms = tf.sum(tf.square(current), -1);
+          const pB = tf.matMul(this.probs, current);
+          const bracket = tf.sub(tf.sum(tf.mul(probs2, rowNorms), 1), tf.sum(tf.square(pB), [1, 2]));
+          return tf.add(previousTotal, tf.mul(inputNorm(p), bracket));
+        });
+        previousTotal.dispose();
         if (p > 0) {
-          b = tf.mul(tf.reshape(tf.matMul(tf.reshape(b, [m * classes, n[p + 1]]), this.weightsT[p]), [m, classes, n[p]]), this.masks[p]) as tf.Tensor3D;
+          b = tf.tidy(() => tf.mul(tf.reshape(tf.matMul(tf.reshape(current, [m * classes, n[p + 1]]), this.weightsT[p]), [m, classes, n[p]]), this.masks[p]) as tf.Tensor3D);
+          current.dispose();
         }
       }
-      return total;
-    });
-    const values = perSample.dataSync();
-    perSample.dispose();
+      b.dispose();
+    }
+    probs2.dispose();
+    const values = readAndDispose(total);
     let sum = 0;
     for (const v of values) sum += v;
     return sum / m;
@@ -311,8 +307,14 @@ export class Curvature {
   }
 
   dispose(): void {
-    this.disposeTiled();
     for (const t of this.tensors) t.dispose();
     this.tensors.length = 0;
   }
+}
+
+/** Copies a tensor's values to the host and frees it. */
+function readAndDispose(t: tf.Tensor): Float32Array {
+  const values = t.dataSync() as Float32Array;
+  t.dispose();
+  return values;
 }

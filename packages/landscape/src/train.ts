@@ -1,4 +1,5 @@
 import { tf } from './backend.js';
+import { affine, columnSums, matMul, matrix, reluMask, transpose, type Matrix } from './kernels.js';
 import { Adam } from './adam.js';
 import { layerCount, type Architecture, type Params } from './model.js';
 import type { Rng } from './random.js';
@@ -16,8 +17,8 @@ export interface TrainOptions {
 /**
  * Mini-batch Adam on mean cross-entropy, shuffling with `rng` each epoch (last batch smaller, as
  * PyTorch's DataLoader). The backward pass is written by hand: autodiff on wasm emits ~200 ops per step
- * and transposed products that leave XNNPACK's fast path; this takes ~4 ops per layer and none transposed
- * on a large operand. Updates `params` in place.
+ * and transposed products that leave XNNPACK's fast path; this takes ~5 kernel calls per layer and
+ * transposes only small operands (never the batch). Updates `params` in place.
  */
 export function train(data: Dataset, arch: Architecture, params: Params, options: TrainOptions): void {
   const { epochs, batchSize, rng } = options;
@@ -43,26 +44,24 @@ export function train(data: Dataset, arch: Architecture, params: Params, options
         const i = order[start + r];
         xBatch.set(data.x.subarray(i * dim, (i + 1) * dim), r * dim);
       }
-      for (let p = 1; p < layers; p++) transposeInto(params.weights[p], arch.sizes[p], arch.sizes[p + 1], weightsT[p]);
       lossSum += tf.tidy(() => {
-        const x = tf.tensor2d(xBatch.subarray(0, size * dim), [size, dim]);
-        const activations: tf.Tensor2D[] = [x];
-        let a: tf.Tensor2D = x;
+        const x = matrix(xBatch.subarray(0, size * dim), size, dim);
+        const activations: Matrix[] = [x];
+        let a = x;
         for (let p = 0; p < layers; p++) {
-          const w = tf.tensor2d(params.weights[p], [arch.sizes[p], arch.sizes[p + 1]]);
-          const bias = params.biases ? tf.tensor1d(params.biases[p]) : undefined;
-          a = tf.fused.matMul({ a, b: w, bias, activation: p < layers - 1 ? 'relu' : 'linear' }) as tf.Tensor2D;
+          const w = matrix(params.weights[p], arch.sizes[p], arch.sizes[p + 1]);
+          a = affine(a, w, params.biases ? tf.tensor1d(params.biases[p]) : undefined, p < layers - 1);
           if (p < layers - 1) activations.push(a);
         }
         const loss = softmaxCrossEntropyGrad(a.dataSync() as Float32Array, data.y, order, start, size, classes, outGrad);
-        let g: tf.Tensor2D = tf.tensor2d(outGrad.subarray(0, size * classes), [size, classes]);
+        let g = matrix(outGrad.subarray(0, size * classes), size, classes);
         for (let p = layers - 1; p >= 0; p--) {
-          const gw = p === 0 ? tf.matMul(tf.transpose(g), activations[0]) : tf.matMul(activations[p], g, true, false);
-          grads[p].set(gw.dataSync());
-          if (params.biases) grads[layers + p].set(tf.sum(g, 0).dataSync());
+          // Layer 0's gradient as gᵀ·X (W1ᵀ): the batch is never transposed.
+          grads[p].set((p === 0 ? matMul(transpose(g), activations[0]) : matMul(transpose(activations[p]), g)).dataSync());
+          if (params.biases) grads[layers + p].set(columnSums(g).dataSync());
           if (p > 0) {
-            const wT = tf.tensor2d(weightsT[p], [arch.sizes[p + 1], arch.sizes[p]]);
-            g = tf.mul(tf.matMul(g, wT), tf.step(activations[p]));
+            transposeInto(params.weights[p], arch.sizes[p], arch.sizes[p + 1], weightsT[p]);
+            g = reluMask(matMul(g, matrix(weightsT[p], arch.sizes[p + 1], arch.sizes[p])), activations[p]);
           }
         }
         return loss;
