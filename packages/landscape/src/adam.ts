@@ -30,15 +30,18 @@ export class Adam {
       const m = this.m[i];
       const v = this.v[i];
       const shape = transposed[i];
-      const rows = shape ? shape[0] : 0;
-      const cols = shape ? shape[1] : 0;
-      for (let j = 0; j < p.length; j++) {
-        const gj = shape ? g[(j % cols) * rows + Math.floor(j / cols)] : g[j];
-        const mj = beta1 * m[j] + (1 - beta1) * gj;
-        const vj = beta2 * v[j] + (1 - beta2) * gj * gj;
-        m[j] = mj;
-        v[j] = vj;
-        p[j] -= (lr * (mj * c1)) / (Math.sqrt(vj * c2) + eps);
+      // A transposed gradient is walked column by column, so that j still runs over p in order.
+      const rows = shape ? shape[0] : 1;
+      const cols = shape ? shape[1] : p.length;
+      for (let r = 0, j = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++, j++) {
+          const gj = shape ? g[c * rows + r] : g[j];
+          const mj = beta1 * m[j] + (1 - beta1) * gj;
+          const vj = beta2 * v[j] + (1 - beta2) * gj * gj;
+          m[j] = mj;
+          v[j] = vj;
+          p[j] -= (lr * (mj * c1)) / (Math.sqrt(vj * c2) + eps);
+        }
       }
     }
   }

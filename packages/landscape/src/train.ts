@@ -92,10 +92,16 @@ function softmaxCrossEntropyGrad(
     let max = -Infinity;
     for (let c = 0; c < classes; c++) max = Math.max(max, logits[row + c]);
     let sum = 0;
-    for (let c = 0; c < classes; c++) sum += Math.exp(logits[row + c] - max);
+    for (let c = 0; c < classes; c++) {
+      const e = Math.exp(logits[row + c] - max);
+      grad[row + c] = e;
+      sum += e;
+    }
     const label = labels[order[start + r]];
     loss += Math.log(sum) + max - logits[row + label];
-    for (let c = 0; c < classes; c++) grad[row + c] = (Math.exp(logits[row + c] - max) / sum - (c === label ? 1 : 0)) / size;
+    const scale = 1 / (sum * size);
+    for (let c = 0; c < classes; c++) grad[row + c] *= scale;
+    grad[row + label] -= 1 / size;
   }
   return loss / size;
 }
