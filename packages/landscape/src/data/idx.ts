@@ -63,16 +63,13 @@ async function readIdxItems(header: IdxHeader, count: number): Promise<Uint8Arra
  * as needed.
  */
 export async function loadIdxPair(imagesPath: string, labelsPath: string, limit: number): Promise<Dataset> {
-  const [images, labels] = await Promise.all([
-    readIdxHeader(imagesPath, IDX_IMAGES_MAGIC),
-    readIdxHeader(labelsPath, IDX_LABELS_MAGIC),
-  ]);
+  const [images, labels] = await bothOrImagesError(readIdxHeader(imagesPath, IDX_IMAGES_MAGIC), readIdxHeader(labelsPath, IDX_LABELS_MAGIC));
   if (images.count !== labels.count) {
     throw new DataError(
       `${imagesPath} has ${images.count} images but ${labelsPath} has ${labels.count} labels`,
     );
   }
-  const [pixels, labelBytes] = await Promise.all([readIdxItems(images, limit), readIdxItems(labels, limit)]);
+  const [pixels, labelBytes] = await bothOrImagesError(readIdxItems(images, limit), readIdxItems(labels, limit));
   const y = new Int32Array(limit);
   for (let i = 0; i < limit; i++) {
     if (labelBytes[i] >= IDX_CLASSES) {
@@ -170,4 +167,12 @@ async function gunzipPrefix(file: FileHandle, path: string, want: number): Promi
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
+}
+
+/** Both reads at once; when both fail, the images file's error wins, so messages do not depend on timing. */
+async function bothOrImagesError<A, B>(images: Promise<A>, labels: Promise<B>): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled([images, labels]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return [a.value, b.value];
 }

@@ -24,10 +24,9 @@ export async function loadFashionMnist(dataDir: string | undefined, sampleSize: 
 }
 
 async function loadTrainIdx(dir: string, sampleSize: number): Promise<Dataset> {
-  const [images, labels] = await Promise.all([
-    findIdx(dir, 'train-images-idx3-ubyte'),
-    findIdx(dir, 'train-labels-idx1-ubyte'),
-  ]);
+  // One after the other, so that with both missing the error always names the images file.
+  const images = await findIdx(dir, 'train-images-idx3-ubyte');
+  const labels = await findIdx(dir, 'train-labels-idx1-ubyte');
   return loadIdxPair(images, labels, sampleSize);
 }
 
