@@ -1,4 +1,4 @@
-import { identityColumns, type Cell, type ResultRow, type RunContext, type StageSeconds } from '@hessweep/grid';
+import { identityColumns, type BackendChoice, type Cell, type ResultRow, type RunContext, type StageSeconds } from '@hessweep/grid';
 import { useBackend } from './backend.js';
 import { spectralNorm, theoremOneBound } from './bound.js';
 import { Curvature, type ProductKind } from './curvature.js';
@@ -22,7 +22,7 @@ export interface StageEvent {
 
 export interface CellOptions {
   /** Provenance for the row; `backend` is the choice, the row records the backend that ran. */
-  context: Omit<RunContext, 'backend'> & { backend: RunContext['backend'] | 'auto' };
+  context: Omit<RunContext, 'backend'> & { backend: BackendChoice };
   onStage?: (event: StageEvent) => void;
   /** Called after each training epoch. */
   onEpoch?: (epoch: number, epochs: number, meanLoss: number) => void;
@@ -43,7 +43,7 @@ function stream(seed: number, offset: number): Rng {
  */
 export async function runCell(cell: Cell, options: CellOptions): Promise<ResultRow> {
   if (!(Number.isInteger(cell.sample_size) && cell.sample_size >= 2)) throw new RangeError(`sample_size must be an integer ≥ 2, got ${cell.sample_size}`);
-  const backend = await useBackend(options.context.backend as never);
+  const backend = await useBackend(options.context.backend);
   const seconds: StageSeconds = { load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, bound_s: 0, total_s: 0 };
   const started = performance.now();
   let mark = started;

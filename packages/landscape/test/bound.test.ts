@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spectralNorm, theoremOneBound } from '../src/bound.js';
 import { Rng } from '../src/random.js';
+import { randomOrthogonal } from './helpers.js';
 import { symmetricEigenvalues } from '../src/spectral/index.js';
 
 function randomMatrix(rng: Rng, rows: number, cols: number): Float64Array {
@@ -57,24 +58,6 @@ function maxEigenvalueInnerGram(w: Float64Array, rows: number, cols: number): nu
   }
   const e = symmetricEigenvalues(g, cols);
   return e[cols - 1];
-}
-
-/** Rows of a random n × n orthogonal matrix by Gram–Schmidt (twice). */
-function randomOrthogonal(n: number, rng: Rng): Float64Array[] {
-  const q: Float64Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const v = Float64Array.from({ length: n }, () => rng.normal());
-    for (let pass = 0; pass < 2; pass++) {
-      for (const u of q) {
-        let c = 0;
-        for (let j = 0; j < n; j++) c += u[j] * v[j];
-        for (let j = 0; j < n; j++) v[j] -= c * u[j];
-      }
-    }
-    const norm = Math.hypot(...v);
-    q.push(v.map((x) => x / norm));
-  }
-  return q;
 }
 
 /** W = U·diag(s)·Vᵀ (rows × cols) with the given singular values, U and V random orthogonal. */

@@ -2,7 +2,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { useBackend } from '../src/backend.js';
 import { Curvature } from '../src/curvature.js';
-import { flattenParams, initParams, mlpArchitecture, unflattenParams, type Architecture } from '../src/model.js';
+import { flattenParams, type Architecture } from '../src/model.js';
+import { randomNetwork } from './helpers.js';
 import { Rng } from '../src/random.js';
 import * as ref from './reference.js';
 
@@ -17,17 +18,11 @@ interface Case {
   curvature: Curvature;
 }
 
-/** A random small net on random data; weights scaled up so the Hessian is far from the GGN. */
 function randomCase(seed: number, bias: boolean, depth = 2, m = 24): Case {
-  const rng = new Rng(seed);
-  const arch = mlpArchitecture(6, 5, depth, 3, bias);
-  const params = initParams(arch, 'uniform', rng);
-  for (const w of params.weights) for (let i = 0; i < w.length; i++) w[i] *= 2.5;
-  const x = Float64Array.from({ length: m * 6 }, () => 2 * rng.uniform() - 1);
-  const y = Int32Array.from({ length: m }, () => rng.int(3));
+  const { arch, params, x, y } = randomNetwork(seed, depth, bias, m);
   const theta = flattenParams(arch, params);
-  const curvature = new Curvature(arch, unflattenParams(arch, theta), { x: Float32Array.from(x), y, n: m });
-  return { arch, problem: { arch, x, y, m }, theta, curvature };
+  const curvature = new Curvature(arch, params, { x, y, n: m });
+  return { arch, problem: { arch, x: Float64Array.from(x), y, m }, theta, curvature };
 }
 
 function randomVector(rng: Rng, n: number): Float64Array {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../src/random.js';
+import { randomOrthogonal } from './helpers.js';
 import {
   denseOperator,
   hutchinson,
@@ -15,24 +16,6 @@ import {
 } from '../src/spectral/index.js';
 
 // ---- independent helpers -------------------------------------------------------------------------------------
-
-/** Rows of a random n × n orthogonal matrix: Gram–Schmidt (twice) of standard normal vectors. */
-function randomOrthogonal(n: number, rng: Rng): Float64Array[] {
-  const q: Float64Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const v = Float64Array.from({ length: n }, () => rng.normal());
-    for (let pass = 0; pass < 2; pass++) {
-      for (const u of q) {
-        let c = 0;
-        for (let j = 0; j < n; j++) c += u[j] * v[j];
-        for (let j = 0; j < n; j++) v[j] -= c * u[j];
-      }
-    }
-    const norm = Math.hypot(...v);
-    q.push(v.map((x) => x / norm));
-  }
-  return q;
-}
 
 /** Row-major Σ_i λ_i q_i q_iᵀ. */
 function withSpectrum(lambda: ArrayLike<number>, rng: Rng): Float64Array {

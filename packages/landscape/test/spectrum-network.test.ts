@@ -6,7 +6,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { useBackend } from '../src/backend.js';
 import { Curvature, type ProductKind } from '../src/curvature.js';
-import { initParams, mlpArchitecture, type Architecture } from '../src/model.js';
+import type { Architecture } from '../src/model.js';
+import { randomNetwork } from './helpers.js';
 import { Rng } from '../src/random.js';
 import {
   hutchinson,
@@ -29,14 +30,8 @@ interface Net {
   n: number;
 }
 
-/** A random small net ([6, 5 (depth + 1 times), 3]) on random data, weights scaled ×2.5 so that the Hessian is far from the GGN (as curvature.test). */
 function randomNet(seed: number, depth: number, bias: boolean, m = 24): Net {
-  const rng = new Rng(seed);
-  const arch = mlpArchitecture(6, 5, depth, 3, bias);
-  const params = initParams(arch, 'uniform', rng);
-  for (const w of params.weights) for (let i = 0; i < w.length; i++) w[i] *= 2.5;
-  const x = Float32Array.from({ length: m * 6 }, () => 2 * rng.uniform() - 1);
-  const y = Int32Array.from({ length: m }, () => rng.int(3));
+  const { arch, params, x, y } = randomNetwork(seed, depth, bias, m);
   const curvature = new Curvature(arch, params, { x, y, n: m });
   return { name: `sizes [${arch.sizes.join(',')}], bias=${bias}, seed ${seed}`, arch, curvature, n: curvature.dim };
 }
