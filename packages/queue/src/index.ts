@@ -1,0 +1,2 @@
+export type { CellTask, Delivery, Queue, ResultDelivery } from './types.js';
+export { InProcessQueue } from './memory.js';

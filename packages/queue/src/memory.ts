@@ -1,0 +1,115 @@
+import type { ResultRow } from '@hessweep/grid';
+import type { CellTask, Delivery, Queue, ResultDelivery } from './types.js';
+
+/** A FIFO whose consumers wait for the next item; `end()` releases them with `undefined`. */
+class Channel<T> {
+  private readonly items: T[] = [];
+  private readonly waiting: ((item: T | undefined) => void)[] = [];
+  private ended = false;
+
+  push(item: T): void {
+    const waiter = this.waiting.shift();
+    if (waiter) waiter(item);
+    else this.items.push(item);
+  }
+
+  take(signal?: AbortSignal): Promise<T | undefined> {
+    if (this.items.length > 0) return Promise.resolve(this.items.shift());
+    if (this.ended || signal?.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const waiter = (item: T | undefined) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(item);
+      };
+      const onAbort = () => {
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+        resolve(undefined);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(waiter);
+    });
+  }
+
+  end(): void {
+    this.ended = true;
+    for (const waiter of this.waiting.splice(0)) waiter(undefined);
+  }
+}
+
+/**
+ * The embedded engine: cells and results in memory, for a coordinator and workers in one process.
+ * A nak'ed cell goes to the back of the queue with its attempt count raised.
+ */
+export class InProcessQueue implements Queue {
+  private readonly cells = new Channel<{ task: CellTask; attempt: number }>();
+  /** Keys of cells queued or leased, so that enqueue is idempotent. */
+  private readonly live = new Set<string>();
+  private readonly resultChannels = new Map<string, Channel<ResultRow>>();
+  private closed = false;
+
+  async enqueue(tasks: CellTask[]): Promise<number> {
+    let added = 0;
+    for (const task of tasks) {
+      const key = `${task.sweep}.${task.cellId}`;
+      if (this.live.has(key) || this.closed) continue;
+      this.live.add(key);
+      this.cells.push({ task, attempt: 1 });
+      added++;
+    }
+    return added;
+  }
+
+  async next(signal?: AbortSignal): Promise<Delivery | null> {
+    const item = await this.cells.take(signal);
+    if (!item) return null;
+    const key = `${item.task.sweep}.${item.task.cellId}`;
+    let settled = false;
+    const settle = () => {
+      if (settled) throw new Error(`cell ${key}: delivery already acked or nak'ed`);
+      settled = true;
+    };
+    return {
+      task: item.task,
+      attempt: item.attempt,
+      working: () => {},
+      ack: async () => {
+        settle();
+        this.live.delete(key);
+      },
+      nak: async () => {
+        settle();
+        if (this.closed) this.live.delete(key);
+        else this.cells.push({ task: item.task, attempt: item.attempt + 1 });
+      },
+    };
+  }
+
+  async publishResult(row: ResultRow): Promise<void> {
+    this.channel(row.sweep).push(row);
+  }
+
+  async *results(sweep: string): AsyncIterable<ResultDelivery> {
+    const channel = this.channel(sweep);
+    for (;;) {
+      const row = await channel.take();
+      if (!row) return;
+      yield { row, ack: async () => {} };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.cells.end();
+    for (const channel of this.resultChannels.values()) channel.end();
+  }
+
+  private channel(sweep: string): Channel<ResultRow> {
+    let channel = this.resultChannels.get(sweep);
+    if (!channel) {
+      channel = new Channel<ResultRow>();
+      if (this.closed) channel.end();
+      this.resultChannels.set(sweep, channel);
+    }
+    return channel;
+  }
+}

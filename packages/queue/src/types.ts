@@ -1,0 +1,44 @@
+import type { Cell, ResultRow } from '@hessweep/grid';
+
+/** One cell of one sweep, as it travels from the coordinator to a worker. */
+export interface CellTask {
+  sweep: string;
+  cellId: string;
+  cell: Cell;
+}
+
+/** A cell handed to a worker slot; it stays leased until acked or nak'ed. */
+export interface Delivery {
+  readonly task: CellTask;
+  /** 1 on the first delivery, +1 on every redelivery. */
+  readonly attempt: number;
+  /** Keeps the lease alive while the cell runs (engines with lease timeouts redeliver otherwise). */
+  working(): void;
+  /** The cell is done: its result row (or final failure row) has been published. */
+  ack(): Promise<void>;
+  /** Give the cell back for another attempt. */
+  nak(): Promise<void>;
+}
+
+/** A published result row; acked by the coordinator once the part file holding it is durable. */
+export interface ResultDelivery {
+  readonly row: ResultRow;
+  ack(): Promise<void>;
+}
+
+/**
+ * The work queue between coordinator and workers: the same code drives the in-process engine (embedded
+ * sweeps) and NATS JetStream (distributed sweeps). At-least-once: a row may arrive twice, so consumers
+ * key results by cell id.
+ */
+export interface Queue {
+  /** Queues the tasks not already queued or leased (idempotent per sweep and cell id); returns how many were new. */
+  enqueue(tasks: CellTask[]): Promise<number>;
+  /** The next cell for a worker slot; waits for one; null once the queue is closed or `signal` aborts. */
+  next(signal?: AbortSignal): Promise<Delivery | null>;
+  publishResult(row: ResultRow): Promise<void>;
+  /** Result rows of one sweep in arrival order; ends when the queue is closed and every row was handed out. */
+  results(sweep: string): AsyncIterable<ResultDelivery>;
+  /** No more work: waiting and future `next` calls return null, result streams end once drained. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_MEASURE, DEFAULT_TRAIN, failedRow, type Cell } from '@hessweep/grid';
+import { InProcessQueue, type CellTask } from '../src/index.js';
+
+const cell = (seed: number): Cell => ({ dataset: 'synthetic', width: 4, depth: 1, seed, sample_size: 10, train: DEFAULT_TRAIN, measure: DEFAULT_MEASURE, data: {} });
+const task = (seed: number, sweep = 's'): CellTask => ({ sweep, cellId: `c${seed}`, cell: cell(seed) });
+
+test('enqueue is idempotent per sweep and cell while the cell is queued or leased', async () => {
+  const q = new InProcessQueue();
+  assert.equal(await q.enqueue([task(1), task(2), task(1)]), 2);
+  assert.equal(await q.enqueue([task(2), task(2, 'other')]), 1);
+  const d = await q.next();
+  assert.equal(d?.task.cellId, 'c1');
+  assert.equal(await q.enqueue([task(1)]), 0, 'a leased cell is not queued again');
+  await d!.ack();
+  assert.equal(await q.enqueue([task(1)]), 1, 'an acked cell can be queued again (the coordinator decides)');
+});
+
+test('next waits for work, hands cells out in order, and nak redelivers with the attempt raised', async () => {
+  const q = new InProcessQueue();
+  const waiting = q.next();
+  await q.enqueue([task(1), task(2)]);
+  const first = await waiting;
+  assert.equal(first?.task.cellId, 'c1');
+  assert.equal(first?.attempt, 1);
+  await first!.nak();
+  const second = await q.next();
+  assert.equal(second?.task.cellId, 'c2');
+  const again = await q.next();
+  assert.equal(again?.task.cellId, 'c1');
+  assert.equal(again?.attempt, 2);
+  await assert.rejects(async () => {
+    await again!.ack();
+    await again!.ack();
+  }, /already acked/);
+});
+
+test('close releases waiting slots and ends result streams after their rows', async () => {
+  const q = new InProcessQueue();
+  const waiting = q.next();
+  const aborted = new AbortController();
+  const abortable = q.next(aborted.signal);
+  aborted.abort();
+  assert.equal(await abortable, null);
+  const row = failedRow(cell(1), { sweep: 's', worker: 'w', attempt: 1, backend: 'wasm' }, 'boom');
+  await q.publishResult(row);
+  await q.publishResult({ ...row, sweep: 'other' });
+  await q.close();
+  assert.equal(await waiting, null);
+  assert.equal(await q.next(), null);
+  const rows = [];
+  for await (const r of q.results('s')) rows.push(r.row);
+  assert.deepEqual(rows.map((r) => r.error), ['boom']);
+});

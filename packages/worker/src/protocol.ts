@@ -1,0 +1,11 @@
+import type { BackendChoice, Cell, ResultRow, RunContext } from '@hessweep/grid';
+
+/** A cell for a worker thread to run. */
+export interface CellRequest {
+  id: number;
+  cell: Cell;
+  context: Omit<RunContext, 'backend'> & { backend: BackendChoice };
+}
+
+/** What the thread sends back: the row, or the error the cell threw. */
+export type CellReply = { id: number; row: ResultRow; error?: undefined } | { id: number; error: string; row?: undefined };

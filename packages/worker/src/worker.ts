@@ -1,0 +1,103 @@
+import { hostname } from 'node:os';
+import { failedRow, type BackendChoice, type ResultRow } from '@hessweep/grid';
+import type { Delivery, Queue } from '@hessweep/queue';
+import { CellThread, ThreadLostError } from './cell-thread.js';
+import type { CellRequest } from './protocol.js';
+
+export interface WorkerOptions {
+  /** Cells computed at once, each on its own thread. */
+  slots: number;
+  /** Deliveries of a cell before it is recorded as failed. */
+  maxAttempts: number;
+  backend: BackendChoice;
+  /** Recorded in every row. */
+  name?: string;
+  /** How often a running cell tells the queue it is alive. */
+  heartbeatMs?: number;
+  onEvent?: (event: WorkerEvent) => void;
+  /** Where cells run; default one worker thread per slot. Tests pass runners that need no thread. */
+  createRunner?: () => CellRunner;
+}
+
+/** Runs one cell at a time; `terminate` stops a running cell with ThreadLostError. */
+export interface CellRunner {
+  run(request: Omit<CellRequest, 'id'>): Promise<ResultRow>;
+  terminate(): Promise<void>;
+}
+
+export type WorkerEvent =
+  | { type: 'start'; delivery: Delivery }
+  | { type: 'done'; delivery: Delivery; row: ResultRow }
+  | { type: 'retry'; delivery: Delivery; error: string }
+  | { type: 'failed'; delivery: Delivery; error: string };
+
+/**
+ * Pulls cells from a queue into `slots` threads: one cell per slot at a time (a prefetched cell's lease
+ * would run while it waits), a heartbeat while it runs, the row published before the ack. A cell that
+ * throws is nak'ed for another attempt, and after `maxAttempts` published as a failed row.
+ */
+export class Worker {
+  private readonly stopping = new AbortController();
+  private readonly threads: CellRunner[];
+  private abandoned = false;
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly options: WorkerOptions,
+  ) {
+    this.threads = Array.from({ length: options.slots }, options.createRunner ?? (() => new CellThread()));
+  }
+
+  /** Runs until the queue closes or `stop` is called; resolves when every slot has finished. */
+  async run(): Promise<void> {
+    try {
+      await Promise.all(this.threads.map((thread) => this.slot(thread)));
+    } finally {
+      await Promise.all(this.threads.map((thread) => thread.terminate()));
+    }
+  }
+
+  /**
+   * `drain`: take no more cells, let running ones finish and publish. `abandon`: also stop running cells
+   * now; they are neither acked nor published, so the queue hands them out again.
+   */
+  stop(mode: 'drain' | 'abandon'): void {
+    this.stopping.abort();
+    if (mode === 'abandon') {
+      this.abandoned = true;
+      for (const thread of this.threads) void thread.terminate();
+    }
+  }
+
+  private async slot(thread: CellRunner): Promise<void> {
+    const { maxAttempts, backend, heartbeatMs = 5000, onEvent } = this.options;
+    const name = this.options.name ?? `${hostname()}:${process.pid}`;
+    for (;;) {
+      const delivery = await this.queue.next(this.stopping.signal);
+      if (!delivery) return;
+      const { task, attempt } = delivery;
+      const context = { sweep: task.sweep, worker: name, attempt, backend };
+      onEvent?.({ type: 'start', delivery });
+      const heartbeat = setInterval(() => delivery.working(), heartbeatMs);
+      try {
+        const row = await thread.run({ cell: task.cell, context });
+        await this.queue.publishResult(row);
+        await delivery.ack();
+        onEvent?.({ type: 'done', delivery, row });
+      } catch (error) {
+        if (error instanceof ThreadLostError && this.abandoned) return;
+        const message = (error as Error).message;
+        if (attempt < maxAttempts) {
+          await delivery.nak();
+          onEvent?.({ type: 'retry', delivery, error: message });
+        } else {
+          await this.queue.publishResult(failedRow(task.cell, { ...context, backend: String(backend) }, message));
+          await delivery.ack();
+          onEvent?.({ type: 'failed', delivery, error: message });
+        }
+      } finally {
+        clearInterval(heartbeat);
+      }
+    }
+  }
+}
