@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_MEASURE, DEFAULT_TRAIN, failedRow, type Cell, type ResultRow } from '@hessweep/grid';
+import { InProcessQueue } from '@hessweep/queue';
+import { readResultDir } from '@hessweep/results';
+import { runSweep, SweepError, type SweepPlan } from '../src/index.js';
+
+const cell = (seed: number): Cell => ({ dataset: 'synthetic', width: 4, depth: 1, seed, sample_size: 32, train: DEFAULT_TRAIN, measure: DEFAULT_MEASURE, data: {} });
+const plan = (seeds: number[], settingsHash = 'settings'): SweepPlan => ({ sweep: 's', cells: seeds.map(cell), spec: { seeds }, specHash: `spec-${seeds.join('-')}`, settingsHash });
+const okRow = (c: Cell): ResultRow => ({ ...failedRow(c, { sweep: 's', worker: 'w', attempt: 1, backend: 'fake' }, ''), status: 'ok', error: null });
+
+/** Answers every queued cell with `answer(cell)` rows (a list, to simulate redeliveries). */
+async function serve(queue: InProcessQueue, answer: (c: Cell) => ResultRow[]): Promise<void> {
+  for (;;) {
+    const delivery = await queue.next();
+    if (!delivery) return;
+    for (const row of answer(delivery.task.cell)) await queue.publishResult(row);
+    await delivery.ack();
+  }
+}
+
+async function rowsIn(dir: string): Promise<ResultRow[]> {
+  const rows: ResultRow[] = [];
+  for await (const row of readResultDir(join(dir, 's', 'parts'))) rows.push(row);
+  return rows;
+}
+
+test('duplicated result rows are written once; a rerun queues only cells without rows', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'hessweep-coord-'));
+  try {
+    const queue = new InProcessQueue();
+    const serving = serve(queue, (c) => [okRow(c), okRow(c)]);
+    const outcome = await runSweep(queue, plan([0, 1, 2]), { out });
+    await queue.close();
+    await serving;
+    assert.deepEqual({ ok: outcome.ok, failed: outcome.failed, remaining: outcome.remaining, skipped: outcome.skipped }, { ok: 3, failed: 0, remaining: 0, skipped: 0 });
+    assert.equal((await rowsIn(out)).length, 3);
+
+    const second = new InProcessQueue();
+    const seen: number[] = [];
+    const serving2 = serve(second, (c) => (seen.push(c.seed), [okRow(c)]));
+    const notes: string[] = [];
+    const again = await runSweep(second, plan([0, 1, 2, 3]), { out, onNote: (n) => notes.push(n) });
+    await second.close();
+    await serving2;
+    assert.deepEqual(seen, [3]);
+    assert.equal(again.skipped, 3);
+    assert.ok(notes.some((n) => /grid of sweep "s" changed/.test(n)));
+    assert.deepEqual((await rowsIn(out)).map((r) => r.seed).sort(), [0, 1, 2, 3]);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('failed cells are skipped unless retried; changed settings are refused; stray temps are removed', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'hessweep-coord-'));
+  try {
+    const queue = new InProcessQueue();
+    const serving = serve(queue, (c) => [c.seed === 1 ? failedRow(c, { sweep: 's', worker: 'w', attempt: 3, backend: 'fake' }, 'boom') : okRow(c)]);
+    const outcome = await runSweep(queue, plan([0, 1]), { out });
+    await queue.close();
+    await serving;
+    assert.equal(outcome.failed, 1);
+
+    await writeFile(join(out, 's', 'parts', 'part-1.arrow.tmp-9-x'), 'partial');
+    const retry = new InProcessQueue();
+    const serving2 = serve(retry, (c) => [okRow(c)]);
+    const notes: string[] = [];
+    const retried = await runSweep(retry, plan([0, 1]), { out, retryFailed: true, onNote: (n) => notes.push(n) });
+    await retry.close();
+    await serving2;
+    assert.deepEqual({ ok: retried.ok, failed: retried.failed, skipped: retried.skipped }, { ok: 2, failed: 0, skipped: 1 });
+    assert.ok(notes.some((n) => /removed 1 unfinished temp file/.test(n)));
+    assert.ok(!(await readdir(join(out, 's', 'parts'))).some((n) => n.includes('.tmp-')));
+
+    await assert.rejects(runSweep(new InProcessQueue(), plan([0, 1], 'other settings'), { out }), SweepError);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
