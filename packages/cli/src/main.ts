@@ -5,6 +5,10 @@ import { HESSWEEP_VERSION } from '@hessweep/grid';
 import { BackendError, DataError } from '@hessweep/landscape';
 import { cellCommand, cellOptions } from './commands/cell.js';
 import { spectrumCommand, spectrumOptions } from './commands/spectrum.js';
+import { runCommand, runOptions } from './commands/run.js';
+import { statusCommand, statusOptions } from './commands/status.js';
+import { SpecError } from '@hessweep/grid';
+import { SweepError } from '@hessweep/coordinator';
 import { EXIT, UsageError } from './errors.js';
 
 /** Runs a command handler and turns its outcome into an exit code; expected errors become one line, not a stack. */
@@ -12,7 +16,13 @@ async function run(handler: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await handler();
   } catch (error) {
-    const expected = error instanceof UsageError || error instanceof DataError || error instanceof BackendError || error instanceof RangeError;
+    const expected =
+      error instanceof UsageError ||
+      error instanceof DataError ||
+      error instanceof BackendError ||
+      error instanceof RangeError ||
+      error instanceof SpecError ||
+      error instanceof SweepError;
     process.stderr.write(`hessweep: ${expected ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
     process.exitCode = expected ? EXIT.usage : EXIT.failed;
   }
@@ -21,6 +31,10 @@ async function run(handler: () => Promise<number>): Promise<void> {
 await yargs(hideBin(process.argv))
   .scriptName('hessweep')
   .version(HESSWEEP_VERSION)
+  .command('run <spec>', 'run a sweep on this machine: every cell of the spec, in parallel worker threads, resumable', runOptions, (args) =>
+    run(() => runCommand(args)),
+  )
+  .command('status <dir>', 'what a sweep directory holds: cells ok, failed and missing', statusOptions, (args) => run(() => statusCommand(args)))
   .command('cell', 'train one network and measure its loss landscape', cellOptions, (args) => run(() => cellCommand(args)))
   .command('spectrum', 'Hessian and Gauss-Newton spectra of a fixed network on fixed data', spectrumOptions, (args) => run(() => spectrumCommand(args)))
   .demandCommand(1, 'name a command')

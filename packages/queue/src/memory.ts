@@ -14,8 +14,9 @@ class Channel<T> {
   }
 
   take(signal?: AbortSignal): Promise<T | undefined> {
+    if (signal?.aborted) return Promise.resolve(undefined);
     if (this.items.length > 0) return Promise.resolve(this.items.shift());
-    if (this.ended || signal?.aborted) return Promise.resolve(undefined);
+    if (this.ended) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const waiter = (item: T | undefined) => {
         signal?.removeEventListener('abort', onAbort);

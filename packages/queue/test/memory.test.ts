@@ -53,3 +53,12 @@ test('close releases waiting slots and ends result streams after their rows', as
   for await (const r of q.results('s')) rows.push(r.row);
   assert.deepEqual(rows.map((r) => r.error), ['boom']);
 });
+
+test('an aborted slot takes no cell even when one is queued', async () => {
+  const q = new InProcessQueue();
+  await q.enqueue([task(1)]);
+  const stop = new AbortController();
+  stop.abort();
+  assert.equal(await q.next(stop.signal), null);
+  assert.equal((await q.next())?.task.cellId, 'c1', 'the cell stays queued for others');
+});

@@ -1,0 +1,92 @@
+import type { Argv } from 'yargs';
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { BACKENDS, expandGrid, parseSpec, parseWhere, specHash, specSettingsHash, type BackendChoice } from '@hessweep/grid';
+import { InProcessQueue } from '@hessweep/queue';
+import { Worker } from '@hessweep/worker';
+import { runSweep } from '@hessweep/coordinator';
+import { SweepProgressView } from '../sweep-progress.js';
+import { UsageError } from '../errors.js';
+
+export function runOptions(y: Argv) {
+  return y
+    .positional('spec', { type: 'string', demandOption: true, describe: 'sweep spec (YAML or JSON)' })
+    .option('out', { type: 'string', default: 'results', describe: 'results directory; the sweep writes <out>/<name>/' })
+    .option('concurrency', { type: 'number', default: availableParallelism(), describe: 'cells computed at once, one worker thread each' })
+    .option('max-attempts', { type: 'number', default: 3, describe: 'attempts per cell before it is recorded as failed' })
+    .option('retry-failed', { type: 'boolean', default: false, describe: 'rerun cells whose row is failed' })
+    .option('force', { type: 'boolean', default: false, describe: 'run a spec whose settings changed under the same sweep name' })
+    .option('where', { type: 'string', describe: "run a slice, e.g. 'width=16,depth<=5'" })
+    .option('backend', { type: 'string', choices: BACKENDS, describe: "override the spec's backend" })
+    .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' });
+}
+
+type RunArgs = Awaited<ReturnType<typeof runOptions>['argv']>;
+
+export async function runCommand(args: RunArgs): Promise<number> {
+  for (const name of ['concurrency', 'max-attempts'] as const) {
+    if (!(Number.isInteger(args[name]) && args[name] > 0)) throw new UsageError(`--${name} must be a positive integer, got ${args[name]}`);
+  }
+  let text: string;
+  try {
+    text = await readFile(args.spec, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${args.spec}: cannot read the spec (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  const spec = parseSpec(text, args.spec);
+  const include = args.where ? parseWhere(args.where) : undefined;
+  const view = new SweepProgressView(args.quiet);
+  const queue = new InProcessQueue();
+  const worker = new Worker(queue, {
+    slots: args.concurrency,
+    maxAttempts: args['max-attempts'],
+    backend: (args.backend ?? spec.backend) as BackendChoice,
+    onEvent: (event) => {
+      if (event.type === 'retry') view.note(`cell ${event.delivery.task.cellId} attempt ${event.delivery.attempt} failed: ${event.error}; retrying`);
+    },
+  });
+  const working = worker.run();
+
+  let interrupts = 0;
+  const onSignal = (signal: string) => {
+    interrupts++;
+    if (interrupts === 1) {
+      view.note(`${signal}: taking no more cells; finishing the running ones (again to abandon them)`);
+      worker.stop('drain');
+    } else {
+      view.note(`${signal}: abandoning running cells; they rerun next time`);
+      worker.stop('abandon');
+    }
+    void working.finally(() => queue.close());
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const outcome = await runSweep(
+      queue,
+      { sweep: spec.name, cells: expandGrid(spec), spec, specHash: specHash(spec), settingsHash: specSettingsHash(spec) },
+      {
+        out: args.out,
+        include,
+        retryFailed: args['retry-failed'],
+        force: args.force,
+        onNote: (message) => view.note(message),
+        onProgress: (progress) => view.update(progress),
+      },
+    );
+    view.end();
+    if (!args.quiet) {
+      process.stderr.write(
+        `sweep ${outcome.sweep}: ${outcome.ok} ok, ${outcome.failed} failed, ${outcome.remaining} not run, of ${outcome.total} cells` +
+          ` (${outcome.skipped} done before); results in ${outcome.dir}\n`,
+      );
+    }
+    if (outcome.remaining > 0) return 130;
+    return outcome.failed > 0 ? 1 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await queue.close();
+    await working;
+  }
+}
