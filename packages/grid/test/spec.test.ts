@@ -418,7 +418,7 @@ test('the example specs parse and expand', async () => {
   const quick = await readSpec(examples('quick.yaml'));
   const quickCells = expandGrid(quick);
   assert.ok(quickCells.length >= 12);
-  assert.ok(quickCells.every((c) => c.dataset === 'synthetic' && c.data.synthetic_dim === 32 && c.data.synthetic_classes === 4));
+  assert.ok(quickCells.every((c) => c.dataset === 'synthetic' && c.data.synthetic_dim === 128 && c.data.synthetic_classes === 10));
   assert.equal(quick.measure.top_k, 5);
 
   for (const [file, dataset] of [['paper-mnist.yaml', 'mnist'], ['paper-fashion-mnist.yaml', 'fashion_mnist']] as const) {
