@@ -1,6 +1,6 @@
 // Sweep orchestration: per-cell overhead on 200 tiny cells, and parallel scaling at concurrency 2 against
 // the machine's ceiling (two independent `hessweep cell` processes at once), measured in the same run.
-// Usage: npm run bench -- sweep [--cells 200] [--scaling-cells 12]
+// Usage: npm run bench -- sweep [--cells 200] [--scaling-cells 8]
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const lib = (name) => import(join(root, `packages/${name}/dist/src/index.js`));
 const [grid, { InProcessQueue }, { Worker }, { runSweep }] = await Promise.all([lib('grid'), lib('queue'), lib('worker'), lib('coordinator')]);
-const { values } = parseArgs({ options: { cells: { type: 'string', default: '200' }, 'scaling-cells': { type: 'string', default: '12' } } });
+const { values } = parseArgs({ options: { cells: { type: 'string', default: '200' }, 'scaling-cells': { type: 'string', default: '8' } } });
 
 /** Runs a spec in-process (coordinator + worker threads over the in-process queue); returns wall seconds and rows. */
 async function sweep(spec, concurrency, out) {
@@ -32,10 +32,10 @@ async function sweep(spec, concurrency, out) {
   return { wall, rows };
 }
 
-function specText(name, widths, seeds, sampleSize, epochs, topK) {
+function specText(name, widths, seeds, sampleSize, epochs, topK, dataset = 'synthetic', depth = 2) {
   return JSON.stringify({
     name,
-    grid: { dataset: ['synthetic'], width: widths, depth: [2], seed: seeds, sample_size: [sampleSize] },
+    grid: { dataset: [dataset], width: widths, depth: [depth], seed: seeds, sample_size: [sampleSize] },
     train: { epochs },
     measure: { permutations: 10, top_k: topK, lanczos_iters: 10 },
     backend: 'wasm',
@@ -53,14 +53,16 @@ try {
   console.log(`${t.rows.length} tiny cells at concurrency 1: wall ${t.wall.toFixed(2)} s, in-cell ${compute.toFixed(2)} s`);
   console.log(`  orchestration overhead ${(((t.wall - compute) / t.rows.length) * 1000).toFixed(2)} ms per cell (includes starting the thread and its tfjs backend once)`);
 
-  // 2. Scaling: the same medium cells as a sweep at concurrency 2, and as pairs of independent processes.
+  // 2. Scaling on the reference cell of BENCHMARKS.md (FashionMNIST 10,000, width 16, depth 5): the same cells
+  // as a sweep at concurrency 1 and 2, and as pairs of independent `hessweep cell` processes run at once.
   const n = Number(values['scaling-cells']);
-  const mediumSpec = grid.parseSpec(specText('medium', [32], Array.from({ length: n }, (_, i) => i), 2000, 10, 5), 'medium.json');
-  const medium = await sweep(mediumSpec, 2, out);
-  const sweepRate = n / medium.wall;
+  const seedsN = Array.from({ length: n }, (_, i) => i);
+  const reference = (name) => grid.parseSpec(specText(name, [16], seedsN, 10000, 10, 5, 'fashion_mnist', 5), `${name}.json`);
+  const one = await sweep(reference('one'), 1, out);
+  const two = await sweep(reference('two'), 2, out);
   const cli = join(root, 'packages/cli/dist/src/main.js');
-  const cellArgs = (seed) => ['cell', '--dataset', 'synthetic', '--width', '32', '--depth', '2', '--seed', `${seed}`, '--sample-size', '2000', '--epochs', '10',
-    '--permutations', '10', '--top-k', '5', '--lanczos-iters', '10', '--backend', 'wasm', '--json', '--quiet'];
+  const cellArgs = (seed) => ['cell', '--dataset', 'fashion_mnist', '--width', '16', '--depth', '5', '--seed', `${seed}`, '--sample-size', '10000',
+    '--top-k', '5', '--backend', 'wasm', '--json', '--quiet'];
   const runCell = (seed) => new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cli, ...cellArgs(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
@@ -68,16 +70,19 @@ try {
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`hessweep cell exited ${code}`))));
   });
   let pairSeconds = 0;
+  let pairWall = 0;
   for (let seed = 0; seed < n; seed += 2) {
+    const start = performance.now();
     const pair = await Promise.all([runCell(seed), runCell(seed + 1)]);
+    pairWall += (performance.now() - start) / 1000;
     pairSeconds += Math.max(...pair.map((r) => r.total_s));
   }
-  const ceilingRate = n / pairSeconds;
-  const single = medium.rows.reduce((s, r) => s + r.total_s, 0) / n;
-  console.log(`${n} medium cells (synthetic 2,000 samples, width 32, depth 2, 10 epochs, top-5):`);
-  console.log(`  ceiling, two independent processes at once: ${ceilingRate.toFixed(3)} cells/s (in-cell time, process start excluded)`);
-  console.log(`  sweep at concurrency 2:                     ${sweepRate.toFixed(3)} cells/s (wall of the whole sweep)`);
-  console.log(`  sweep / ceiling = ${((100 * sweepRate) / ceilingRate).toFixed(1)}%; one cell alone ≈ ${single.toFixed(2)} s in the sweep`);
+  const rate = (cells, seconds) => (cells / seconds).toFixed(3);
+  console.log(`${n} reference cells (FashionMNIST 10,000, width 16, depth 5, top-5):`);
+  console.log(`  sweep at concurrency 1: ${rate(n, one.wall)} cells/s`);
+  console.log(`  sweep at concurrency 2: ${rate(n, two.wall)} cells/s (${(one.wall / two.wall).toFixed(2)}× concurrency 1)`);
+  console.log(`  ceiling, pairs of independent processes: ${rate(n, pairSeconds)} cells/s by in-cell time, ${rate(n, pairWall)} cells/s by process wall`);
+  console.log(`  sweep at 2 / ceiling (in-cell time) = ${((100 * pairSeconds) / two.wall).toFixed(1)}%`);
 } finally {
   await rm(out, { recursive: true, force: true });
 }
