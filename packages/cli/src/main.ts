@@ -7,6 +7,10 @@ import { cellCommand, cellOptions } from './commands/cell.js';
 import { spectrumCommand, spectrumOptions } from './commands/spectrum.js';
 import { runCommand, runOptions } from './commands/run.js';
 import { statusCommand, statusOptions } from './commands/status.js';
+import { coordinatorCommand, coordinatorOptions } from './commands/coordinator.js';
+import { workerCommand, workerOptions } from './commands/worker.js';
+import { cancelCommand, cancelOptions } from './commands/cancel.js';
+import { NatsConnectError } from '@hessweep/queue';
 import { SpecError } from '@hessweep/grid';
 import { SweepError } from '@hessweep/coordinator';
 import { EXIT, UsageError } from './errors.js';
@@ -22,7 +26,8 @@ async function run(handler: () => Promise<number>): Promise<void> {
       error instanceof BackendError ||
       error instanceof RangeError ||
       error instanceof SpecError ||
-      error instanceof SweepError;
+      error instanceof SweepError ||
+      error instanceof NatsConnectError;
     process.stderr.write(`hessweep: ${expected ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
     process.exitCode = expected ? EXIT.usage : EXIT.failed;
   }
@@ -34,7 +39,14 @@ await yargs(hideBin(process.argv))
   .command('run <spec>', 'run a sweep on this machine: every cell of the spec, in parallel worker threads, resumable', runOptions, (args) =>
     run(() => runCommand(args)),
   )
-  .command('status <dir>', 'what a sweep directory holds: cells ok, failed and missing', statusOptions, (args) => run(() => statusCommand(args)))
+  .command('status [target]', 'what a sweep directory holds (cells ok, failed, missing), or with --nats the sweeps on a server', statusOptions, (args) =>
+    run(() => statusCommand(args)),
+  )
+  .command('coordinator <spec>', 'run a sweep over NATS: queue its cells, write the rows workers send', coordinatorOptions, (args) =>
+    run(() => coordinatorCommand(args)),
+  )
+  .command('worker', 'compute cells of running sweeps from NATS until stopped', workerOptions, (args) => run(() => workerCommand(args)))
+  .command('cancel <sweep>', 'cancel a sweep on NATS: purge its queued cells, stop its coordinator', cancelOptions, (args) => run(() => cancelCommand(args)))
   .command('cell', 'train one network and measure its loss landscape', cellOptions, (args) => run(() => cellCommand(args)))
   .command('spectrum', 'Hessian and Gauss-Newton spectra of a fixed network on fixed data', spectrumOptions, (args) => run(() => spectrumCommand(args)))
   .demandCommand(1, 'name a command')

@@ -12,6 +12,10 @@ export interface Delivery {
   readonly task: CellTask;
   /** 1 on the first delivery, +1 on every redelivery. */
   readonly attempt: number;
+  /** Deliveries the engine allows this cell, when the engine sets it (NATS: the consumer's MaxDeliver). */
+  readonly maxAttempts?: number;
+  /** How long the lease lasts without a heartbeat, when the engine has leases. */
+  readonly leaseMs?: number;
   /** Keeps the lease alive while the cell runs (engines with lease timeouts redeliver otherwise). */
   working(): void;
   /** The cell is done: its result row (or final failure row) has been published. */

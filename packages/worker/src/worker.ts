@@ -7,7 +7,7 @@ import type { CellRequest } from './protocol.js';
 export interface WorkerOptions {
   /** Cells computed at once, each on its own thread. */
   slots: number;
-  /** Deliveries of a cell before it is recorded as failed. */
+  /** Deliveries of a cell before it is recorded as failed, unless the queue says otherwise per delivery. */
   maxAttempts: number;
   backend: BackendChoice;
   /** Recorded in every row. */
@@ -76,9 +76,10 @@ export class Worker {
       const delivery = await this.queue.next(this.stopping.signal);
       if (!delivery) return;
       const { task, attempt } = delivery;
+      const attempts = delivery.maxAttempts && delivery.maxAttempts > 0 ? delivery.maxAttempts : maxAttempts;
       const context = { sweep: task.sweep, worker: name, attempt, backend };
       onEvent?.({ type: 'start', delivery });
-      const heartbeat = setInterval(() => delivery.working(), heartbeatMs);
+      const heartbeat = setInterval(() => delivery.working(), delivery.leaseMs ? Math.min(heartbeatMs, delivery.leaseMs / 3) : heartbeatMs);
       try {
         const row = await thread.run({ cell: task.cell, context });
         await this.queue.publishResult(row);
@@ -87,7 +88,7 @@ export class Worker {
       } catch (error) {
         if (error instanceof ThreadLostError && this.abandoned) return;
         const message = (error as Error).message;
-        if (attempt < maxAttempts) {
+        if (attempt < attempts) {
           await delivery.nak();
           onEvent?.({ type: 'retry', delivery, error: message });
         } else {

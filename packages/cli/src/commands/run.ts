@@ -1,12 +1,11 @@
 import type { Argv } from 'yargs';
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { BACKENDS, expandGrid, parseSpec, parseWhere, specHash, specSettingsHash, type BackendChoice } from '@hessweep/grid';
+import { BACKENDS, type BackendChoice } from '@hessweep/grid';
 import { InProcessQueue } from '@hessweep/queue';
 import { Worker } from '@hessweep/worker';
 import { runSweep } from '@hessweep/coordinator';
 import { SweepProgressView } from '../sweep-progress.js';
-import { UsageError } from '../errors.js';
+import { loadPlan, positiveIntegers } from '../plan.js';
 
 export function runOptions(y: Argv) {
   return y
@@ -24,17 +23,8 @@ export function runOptions(y: Argv) {
 type RunArgs = Awaited<ReturnType<typeof runOptions>['argv']>;
 
 export async function runCommand(args: RunArgs): Promise<number> {
-  for (const name of ['concurrency', 'max-attempts'] as const) {
-    if (!(Number.isInteger(args[name]) && args[name] > 0)) throw new UsageError(`--${name} must be a positive integer, got ${args[name]}`);
-  }
-  let text: string;
-  try {
-    text = await readFile(args.spec, 'utf8');
-  } catch (error) {
-    throw new UsageError(`${args.spec}: cannot read the spec (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  const spec = parseSpec(text, args.spec);
-  const include = args.where ? parseWhere(args.where) : undefined;
+  positiveIntegers(args, ['concurrency', 'max-attempts']);
+  const { spec, plan, include } = await loadPlan(args.spec, args.where);
   const view = new SweepProgressView(args.quiet);
   const queue = new InProcessQueue();
   const worker = new Worker(queue, {
@@ -64,7 +54,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   try {
     const outcome = await runSweep(
       queue,
-      { sweep: spec.name, cells: expandGrid(spec), spec, specHash: specHash(spec), settingsHash: specSettingsHash(spec) },
+      plan,
       {
         out: args.out,
         include,

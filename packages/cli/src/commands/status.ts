@@ -4,18 +4,27 @@ import { cellId, expandGrid, type SweepSpec } from '@hessweep/grid';
 import { readManifest } from '@hessweep/coordinator';
 import { readResultDir } from '@hessweep/results';
 import { UsageError } from '../errors.js';
+import { connectNats, NatsQueue, type SweepRecord, type WorkerRecord } from '@hessweep/queue';
+import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
+import { describeProgress } from '../sweep-progress.js';
 
 export function statusOptions(y: Argv) {
-  return y
-    .positional('dir', { type: 'string', demandOption: true, describe: 'a sweep directory (<out>/<name>)' })
+  return natsConnectionOptions(y)
+    .positional('target', { type: 'string', describe: 'a sweep directory (<out>/<name>), or with --nats a sweep name (default: all)' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })
     .option('limit', { type: 'number', default: 20, describe: 'missing and failed cells listed at most' });
 }
 
 type StatusArgs = Awaited<ReturnType<typeof statusOptions>['argv']>;
 
-/** Per-state counts of a sweep directory against its spec, and which cells are missing or failed. */
 export async function statusCommand(args: StatusArgs): Promise<number> {
+  if (args.nats) return natsStatus(args);
+  if (!args.target) throw new UsageError('give a sweep directory (<out>/<name>), or --nats URL for the sweeps on a NATS server');
+  return directoryStatus({ ...args, dir: args.target });
+}
+
+/** Per-state counts of a sweep directory against its spec, and which cells are missing or failed. */
+async function directoryStatus(args: StatusArgs & { dir: string }): Promise<number> {
   const manifest = await readManifest(join(args.dir, 'manifest.json'));
   if (!manifest) throw new UsageError(`${args.dir}: no manifest.json here; give the sweep's directory, <out>/<name>`);
   const cells = expandGrid(manifest.spec as SweepSpec);
@@ -48,4 +57,44 @@ export async function statusCommand(args: StatusArgs): Promise<number> {
   if (failed.length + missing.length > 2 * args.limit) out.push(`(lists cut at ${args.limit}; --limit N or --json for all)`);
   process.stdout.write(`${out.join('\n')}\n`);
   return 0;
+}
+
+/** Sweeps on a NATS server: counts per state from the coordinator's record and the queue, workers seen, rate, ETA. */
+async function natsStatus(args: StatusArgs): Promise<number> {
+  const nc = await connectNats(natsOptionsFrom(args, 'hessweep-status'));
+  try {
+    const queue = await NatsQueue.open(nc);
+    const decode = <T>(value: Uint8Array) => JSON.parse(new TextDecoder().decode(value)) as T;
+    const names: string[] = [];
+    if (args.target) names.push(args.target);
+    else for await (const key of await queue.sweeps.keys()) names.push(key);
+    const sweeps = [];
+    for (const name of names) {
+      const record = await queue.sweepRecord(name);
+      if (!record) throw new UsageError(`no sweep named "${name}" on this NATS server`);
+      sweeps.push({ ...record, queue: await queue.queueState(name) });
+    }
+    const workers: WorkerRecord[] = [];
+    for await (const key of await queue.workers.keys()) {
+      const entry = await queue.workers.get(key);
+      if (entry?.value.length) workers.push(decode<WorkerRecord>(entry.value));
+    }
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify({ sweeps, workers })}\n`);
+      return 0;
+    }
+    const lines: string[] = [];
+    for (const s of sweeps as (SweepRecord & { queue: Awaited<ReturnType<NatsQueue['queueState']>> })[]) {
+      const progress = describeProgress({ total: s.total, ok: s.ok, failed: s.failed, skipped: 0, startedAt: Date.parse(s.started) }, Date.parse(s.updated));
+      lines.push(`sweep ${s.sweep} [${s.state}]: ${progress}`);
+      if (s.queue) lines.push(`  queue: ${s.queue.pending} waiting, ${s.queue.leased} running, ${s.queue.redelivered} redelivered`);
+    }
+    if (sweeps.length === 0) lines.push('no sweeps on this server');
+    lines.push(`workers seen in the last minute: ${workers.length}`);
+    for (const w of workers) lines.push(`  ${w.name}: ${w.busy}/${w.slots} busy, ${w.done} cells done, last seen ${w.seen}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  } finally {
+    await nc.drain().catch(() => {});
+  }
 }

@@ -1,0 +1,24 @@
+import type { Argv } from 'yargs';
+import { connectNats, NatsQueue } from '@hessweep/queue';
+import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
+import { UsageError } from '../errors.js';
+
+export function cancelOptions(y: Argv) {
+  return natsConnectionOptions(y.positional('sweep', { type: 'string', demandOption: true, describe: 'sweep name' }));
+}
+
+type CancelArgs = Awaited<ReturnType<typeof cancelOptions>['argv']>;
+
+/** Marks a sweep cancelled and purges its queued cells; its coordinator stops, rows already written stay. */
+export async function cancelCommand(args: CancelArgs): Promise<number> {
+  const nc = await connectNats(natsOptionsFrom(args, 'hessweep-cancel'));
+  try {
+    const queue = await NatsQueue.open(nc);
+    if (!(await queue.sweepRecord(args.sweep))) throw new UsageError(`no sweep named "${args.sweep}" on this NATS server`);
+    const purged = await queue.cancelSweep(args.sweep);
+    process.stdout.write(`sweep ${args.sweep} cancelled; ${purged} queued cell(s) removed\n`);
+    return 0;
+  } finally {
+    await nc.drain().catch(() => {});
+  }
+}

@@ -1,0 +1,92 @@
+import type { Argv } from 'yargs';
+import { connectNats, NatsQueue, type SweepRecord } from '@hessweep/queue';
+import { runSweep } from '@hessweep/coordinator';
+import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
+import { loadPlan, positiveIntegers } from '../plan.js';
+import { SweepProgressView } from '../sweep-progress.js';
+
+export function coordinatorOptions(y: Argv) {
+  return natsConnectionOptions(
+    y
+      .positional('spec', { type: 'string', demandOption: true, describe: 'sweep spec (YAML or JSON)' })
+      .option('out', { type: 'string', default: 'results', describe: 'results directory; the sweep writes <out>/<name>/' })
+      .option('max-attempts', { type: 'number', default: 3, describe: 'deliveries per cell before it is recorded as failed' })
+      .option('ack-wait', { type: 'number', default: 30, describe: 'seconds a delivered cell stays leased without a worker heartbeat' })
+      .option('replicas', { type: 'number', default: 1, describe: 'stream and bucket replicas (3 on a 3-node cluster)' })
+      .option('retry-failed', { type: 'boolean', default: false, describe: 'rerun cells whose row is failed' })
+      .option('force', { type: 'boolean', default: false, describe: 'run a spec whose settings changed under the same sweep name' })
+      .option('where', { type: 'string', describe: "run a slice, e.g. 'width=16,depth<=5'" })
+      .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }),
+  );
+}
+
+type CoordinatorArgs = Awaited<ReturnType<typeof coordinatorOptions>['argv']>;
+
+/**
+ * Publishes the cells of a spec that have no row yet and writes the rows workers send back, until every
+ * cell is ok or failed. Stopping it (or a crash) loses nothing: cells stay queued, rows stay in the
+ * results stream until a coordinator writes them; running it again resumes.
+ */
+export async function coordinatorCommand(args: CoordinatorArgs): Promise<number> {
+  positiveIntegers(args, ['max-attempts', 'replicas']);
+  const { spec, plan, include, selected } = await loadPlan(args.spec, args.where);
+  const nc = await connectNats(natsOptionsFrom(args, `hessweep-coordinator ${spec.name}`));
+  const view = new SweepProgressView(args.quiet);
+  let cancelled = false;
+  try {
+    const queue = await NatsQueue.open(nc, { replicas: args.replicas });
+    await queue.prepareSweep(spec.name, { maxAttempts: args['max-attempts'], ackWaitMs: args['ack-wait'] * 1000, total: selected });
+    const record = (await queue.sweepRecord(spec.name)) as SweepRecord;
+    let lastPut = 0;
+    const watcher = await queue.sweeps.watch({ key: spec.name });
+    void (async () => {
+      for await (const entry of watcher) {
+        if (entry.value.length && (JSON.parse(new TextDecoder().decode(entry.value)) as SweepRecord).state === 'cancelled') {
+          cancelled = true;
+          view.note(`sweep ${spec.name} was cancelled`);
+          await queue.close();
+        }
+      }
+    })();
+    const onSignal = (signal: string) => {
+      view.note(`${signal}: writing the rows that arrived and stopping; workers keep the queued cells, and running this again resumes`);
+      void queue.close();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const outcome = await runSweep(queue, plan, {
+        out: args.out,
+        include,
+        retryFailed: args['retry-failed'],
+        force: args.force,
+        onNote: (message) => view.note(message),
+        onProgress: (progress) => {
+          view.update(progress);
+          if (Date.now() - lastPut > 1000) {
+            lastPut = Date.now();
+            void queue.putSweep({ ...record, ok: progress.ok, failed: progress.failed, updated: new Date().toISOString() }).catch(() => {});
+          }
+        },
+      });
+      view.end();
+      const state = cancelled ? 'cancelled' : outcome.remaining === 0 ? 'done' : 'running';
+      await queue.putSweep({ ...record, state, ok: outcome.ok, failed: outcome.failed, updated: new Date().toISOString() });
+      if (!args.quiet) {
+        process.stderr.write(
+          `sweep ${outcome.sweep}: ${outcome.ok} ok, ${outcome.failed} failed, ${outcome.remaining} not finished, of ${outcome.total} cells` +
+            ` (${outcome.skipped} done before); results in ${outcome.dir}\n`,
+        );
+      }
+      if (outcome.remaining > 0) return 130;
+      return outcome.failed > 0 ? 1 : 0;
+    } finally {
+      watcher.stop();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await queue.close();
+    }
+  } finally {
+    await nc.drain().catch(() => {});
+  }
+}

@@ -1,0 +1,76 @@
+import type { Argv } from 'yargs';
+import { hostname, availableParallelism } from 'node:os';
+import { BACKENDS, type BackendChoice } from '@hessweep/grid';
+import { connectNats, NatsQueue, type WorkerRecord } from '@hessweep/queue';
+import { Worker } from '@hessweep/worker';
+import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
+import { positiveIntegers } from '../plan.js';
+
+export function workerOptions(y: Argv) {
+  return natsConnectionOptions(
+    y
+      .option('concurrency', { type: 'number', default: availableParallelism(), describe: 'cells computed at once, one worker thread each' })
+      .option('sweep', { type: 'string', describe: 'serve only this sweep (default: every running sweep)' })
+      .option('name', { type: 'string', describe: 'worker name recorded in rows (default host:pid)' })
+      .option('backend', { type: 'string', choices: BACKENDS, default: 'auto' as BackendChoice })
+      .option('quiet', { type: 'boolean', default: false, describe: 'no per-cell lines' }),
+  );
+}
+
+type WorkerArgs = Awaited<ReturnType<typeof workerOptions>['argv']>;
+
+/** Pulls cells of running sweeps from NATS and computes them until stopped; SIGTERM drains, a second abandons. */
+export async function workerCommand(args: WorkerArgs): Promise<number> {
+  positiveIntegers(args, ['concurrency']);
+  const name = args.name ?? `${hostname()}:${process.pid}`;
+  const nc = await connectNats(natsOptionsFrom(args, `hessweep-worker ${name}`));
+  const log = (line: string) => !args.quiet && process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  try {
+    const queue = await NatsQueue.open(nc, { sweep: args.sweep });
+    const record: WorkerRecord = { name, slots: args.concurrency, busy: 0, done: 0, sweeps: [], seen: '' };
+    const register = () => queue.workers.put(name.replace(/[^A-Za-z0-9_=-]/g, '_'), new TextEncoder().encode(JSON.stringify({ ...record, seen: new Date().toISOString() }))).catch(() => {});
+    const worker = new Worker(queue, {
+      slots: args.concurrency,
+      maxAttempts: 3,
+      backend: args.backend as BackendChoice,
+      name,
+      onEvent: (event) => {
+        const { task, attempt } = event.delivery;
+        if (event.type === 'start') {
+          record.busy++;
+          if (!record.sweeps.includes(task.sweep)) record.sweeps.push(task.sweep);
+          log(`start ${task.sweep}/${task.cellId} attempt ${attempt}`);
+          return;
+        }
+        record.busy--;
+        record.done++;
+        void register();
+        if (event.type === 'done') log(`done  ${task.sweep}/${task.cellId} in ${event.row.total_s.toFixed(2)} s`);
+        else log(`${event.type === 'retry' ? 'retry' : 'FAILED'} ${task.sweep}/${task.cellId} attempt ${attempt}: ${event.error}`);
+      },
+    });
+    await register();
+    const heartbeat = setInterval(register, 10_000);
+    let signals = 0;
+    const onSignal = (signal: string) => {
+      signals++;
+      log(signals === 1 ? `${signal}: finishing running cells, taking no more (again to abandon them)` : `${signal}: abandoning running cells`);
+      worker.stop(signals === 1 ? 'drain' : 'abandon');
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    log(`worker ${name}: ${args.concurrency} slot(s), serving ${args.sweep ?? 'every running sweep'}`);
+    try {
+      await worker.run();
+    } finally {
+      clearInterval(heartbeat);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await queue.workers.delete(name.replace(/[^A-Za-z0-9_=-]/g, '_')).catch(() => {});
+      await queue.close();
+    }
+    return 0;
+  } finally {
+    await nc.drain().catch(() => {});
+  }
+}

@@ -1,0 +1,396 @@
+import {
+  AckPolicy,
+  DiscardPolicy,
+  JSONCodec,
+  RetentionPolicy,
+  StorageType,
+  nanos,
+  type Consumer,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type KV,
+  type NatsConnection,
+  type Subscription,
+} from 'nats';
+import { failedRow, type ResultRow } from '@hessweep/grid';
+import type { CellTask, Delivery, Queue, ResultDelivery } from './types.js';
+
+export const CELLS_STREAM = 'HESSWEEP_CELLS';
+export const RESULTS_STREAM = 'HESSWEEP_RESULTS';
+export const SWEEPS_BUCKET = 'hessweep_sweeps';
+export const WORKERS_BUCKET = 'hessweep_workers';
+
+const cellsSubject = (sweep: string, cellId = '*') => `hessweep.${sweep}.cells.${cellId}`;
+const resultsSubject = (sweep: string, cellId = '*') => `hessweep.${sweep}.results.${cellId}`;
+const cellsConsumer = (sweep: string) => `cells-${sweep}`;
+const resultsConsumer = (sweep: string) => `results-${sweep}`;
+
+/** A sweep's entry in the sweeps bucket: what `status` shows and what workers look for. */
+export interface SweepRecord {
+  sweep: string;
+  state: 'running' | 'done' | 'cancelled';
+  total: number;
+  ok: number;
+  failed: number;
+  max_attempts: number;
+  started: string;
+  updated: string;
+}
+
+/** A worker's entry in the workers bucket, refreshed while it runs; the bucket's TTL forgets dead workers. */
+export interface WorkerRecord {
+  name: string;
+  slots: number;
+  busy: number;
+  done: number;
+  sweeps: string[];
+  seen: string;
+}
+
+export interface NatsQueueOptions {
+  /** Stream and bucket replicas (3 on a 3-node cluster). */
+  replicas?: number;
+  /** Serve only this sweep (workers); default every running sweep in the sweeps bucket. */
+  sweep?: string;
+  /** How long each pull waits for a cell before looking at other sweeps. */
+  pullWaitMs?: number;
+}
+
+export interface SweepSetup {
+  /** Deliveries of a cell before it is recorded as failed. */
+  maxAttempts: number;
+  /** Lease of a delivered cell; workers extend it while the cell runs. */
+  ackWaitMs: number;
+  total: number;
+}
+
+const json = JSONCodec();
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { code?: string; api_error?: { code?: number }; message?: string };
+  return e.code === '404' || e.api_error?.code === 404 || /not found/i.test(e.message ?? '');
+}
+
+/**
+ * The distributed engine on NATS JetStream (2.9+). Cells: stream HESSWEEP_CELLS, WorkQueue retention, one
+ * subject per cell (`hessweep.<sweep>.cells.<cell>`) holding at most one message with discard-new-per-subject,
+ * so re-publishing a queued cell is refused by the server; a durable pull consumer per sweep with explicit
+ * acks, AckWait extended by heartbeats and MaxDeliver = attempts. Results: stream HESSWEEP_RESULTS, one
+ * subject per cell, a durable consumer per sweep that the coordinator acks once the row is on disk.
+ * Sweeps and workers are listed in KV buckets. A cell that exhausts its deliveries without a worker
+ * reporting it (the worker died each time) is turned into a failed row from the max-deliveries advisory.
+ */
+export class NatsQueue implements Queue {
+  private readonly consumers = new Map<string, { consumer: Consumer; maxDeliver: number; ackWaitMs: number }>();
+  private readonly open = new Set<ConsumerMessages>();
+  private readonly subscriptions = new Set<Subscription>();
+  private sweepsCache: { at: number; sweeps: string[] } = { at: 0, sweeps: [] };
+  private turn = 0;
+  private closed = false;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    readonly sweeps: KV,
+    readonly workers: KV,
+    private readonly options: NatsQueueOptions,
+  ) {}
+
+  /** Binds to (creating where missing) the streams and buckets. */
+  static async open(nc: NatsConnection, options: NatsQueueOptions = {}): Promise<NatsQueue> {
+    const jsm = await nc.jetstreamManager();
+    const js = nc.jetstream();
+    const replicas = options.replicas ?? 1;
+    await ensureStream(jsm, {
+      name: CELLS_STREAM,
+      subjects: ['hessweep.*.cells.*'],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      num_replicas: replicas,
+      max_msgs_per_subject: 1,
+      discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
+    });
+    await ensureStream(jsm, {
+      name: RESULTS_STREAM,
+      subjects: ['hessweep.*.results.*'],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      num_replicas: replicas,
+    });
+    const sweeps = await js.views.kv(SWEEPS_BUCKET, { history: 1, replicas });
+    const workers = await js.views.kv(WORKERS_BUCKET, { history: 1, replicas, ttl: 60_000 });
+    return new NatsQueue(nc, js, jsm, sweeps, workers, options);
+  }
+
+  /** Creates the sweep's consumers and marks it running, so that workers start pulling its cells. */
+  async prepareSweep(sweep: string, setup: SweepSetup): Promise<void> {
+    await ensureConsumer(this.jsm, CELLS_STREAM, {
+      durable_name: cellsConsumer(sweep),
+      filter_subject: cellsSubject(sweep),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(setup.ackWaitMs),
+      max_deliver: setup.maxAttempts,
+      max_ack_pending: 10_000,
+    });
+    await ensureConsumer(this.jsm, RESULTS_STREAM, {
+      durable_name: resultsConsumer(sweep),
+      filter_subject: resultsSubject(sweep),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(60_000),
+      max_ack_pending: 20_000,
+    });
+    const now = new Date().toISOString();
+    const previous = await this.sweepRecord(sweep);
+    await this.putSweep({
+      sweep,
+      state: 'running',
+      total: setup.total,
+      ok: previous?.ok ?? 0,
+      failed: previous?.failed ?? 0,
+      max_attempts: setup.maxAttempts,
+      started: previous?.state === 'running' ? previous.started : now,
+      updated: now,
+    });
+  }
+
+  async sweepRecord(sweep: string): Promise<SweepRecord | null> {
+    const entry = await this.sweeps.get(sweep);
+    return entry && entry.value.length > 0 ? (json.decode(entry.value) as SweepRecord) : null;
+  }
+
+  async putSweep(record: SweepRecord): Promise<void> {
+    await this.sweeps.put(record.sweep, json.encode(record));
+  }
+
+  /** Stops a sweep: its queued cells are purged and workers stop pulling it. */
+  async cancelSweep(sweep: string): Promise<number> {
+    const record = await this.sweepRecord(sweep);
+    if (record) await this.putSweep({ ...record, state: 'cancelled', updated: new Date().toISOString() });
+    const purged = await this.jsm.streams.purge(CELLS_STREAM, { filter: cellsSubject(sweep, '>') });
+    return purged.purged;
+  }
+
+  /** Cells queued and leased, from the sweep's consumer. */
+  async queueState(sweep: string): Promise<{ pending: number; leased: number; redelivered: number } | null> {
+    try {
+      const info = await this.jsm.consumers.info(CELLS_STREAM, cellsConsumer(sweep));
+      return { pending: info.num_pending, leased: info.num_ack_pending, redelivered: info.num_redelivered };
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Publishes the cells that are neither queued nor waiting as results: a cell whose message is still in
+   * the stream is refused by the server (one message per subject), and one whose result is in the results
+   * stream (finished while no coordinator was reading) is skipped.
+   */
+  async enqueue(tasks: CellTask[]): Promise<number> {
+    const pendingResults = new Map<string, Set<string>>();
+    for (const sweep of new Set(tasks.map((t) => t.sweep))) pendingResults.set(sweep, await this.cellsWithResults(sweep));
+    let added = 0;
+    const batch = 512;
+    for (let start = 0; start < tasks.length; start += batch) {
+      const published = await Promise.all(
+        tasks.slice(start, start + batch).map(async (task) => {
+          if (pendingResults.get(task.sweep)?.has(task.cellId)) return false;
+          try {
+            const ack = await this.js.publish(cellsSubject(task.sweep, task.cellId), json.encode(task), { msgID: `${task.sweep}.${task.cellId}` });
+            return !ack.duplicate;
+          } catch (error) {
+            // Still queued or leased: one message per subject, the server refuses the second (JSStreamStoreFailedError 10077).
+            if ((error as { api_error?: { err_code?: number } }).api_error?.err_code === 10077) return false;
+            throw error;
+          }
+        }),
+      );
+      added += published.filter(Boolean).length;
+    }
+    return added;
+  }
+
+  private async cellsWithResults(sweep: string): Promise<Set<string>> {
+    const info = await this.jsm.streams.info(RESULTS_STREAM, { subjects_filter: resultsSubject(sweep) });
+    return new Set(Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(subject.lastIndexOf('.') + 1)));
+  }
+
+  async next(signal?: AbortSignal): Promise<Delivery | null> {
+    while (!this.closed && !signal?.aborted) {
+      const sweeps = await this.sweepsWithWork();
+      if (sweeps.length === 0) {
+        await sleep(500, signal);
+        continue;
+      }
+      const sweep = sweeps[this.turn++ % sweeps.length];
+      const bound = await this.consumer(CELLS_STREAM, cellsConsumer(sweep));
+      if (!bound) continue;
+      let msg: JsMsg | null;
+      try {
+        // One sweep: a long poll answers as soon as a cell is queued. Several: short pulls, taking turns.
+        msg = await bound.consumer.next({ expires: this.options.pullWaitMs ?? (sweeps.length > 1 ? 1000 : 5000) });
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        this.consumers.delete(cellsConsumer(sweep));
+        continue;
+      }
+      if (!msg) continue;
+      if (signal?.aborted || this.closed) {
+        msg.nak();
+        return null;
+      }
+      return this.delivery(msg, bound.maxDeliver, bound.ackWaitMs);
+    }
+    return null;
+  }
+
+  /**
+   * The sweeps worth pulling from: with one sweep (or `options.sweep`) that one; with several, those whose
+   * consumer has cells waiting, so that idle sweeps cost a cheap info request, not a pull timeout each.
+   */
+  private async sweepsWithWork(): Promise<string[]> {
+    const sweeps = await this.activeSweeps();
+    if (sweeps.length <= 1) return sweeps;
+    const waiting = await Promise.all(
+      sweeps.map(async (sweep) => {
+        const bound = await this.consumer(CELLS_STREAM, cellsConsumer(sweep));
+        if (!bound) return false;
+        try {
+          const info = await bound.consumer.info(false);
+          return info.num_pending > 0 || info.num_redelivered > 0 || info.num_ack_pending > 0;
+        } catch (error) {
+          if (isNotFound(error)) return false;
+          throw error;
+        }
+      }),
+    );
+    return sweeps.filter((_, i) => waiting[i]);
+  }
+
+  private delivery(msg: JsMsg, maxAttempts: number, leaseMs: number): Delivery {
+    const task = json.decode(msg.data) as CellTask;
+    return {
+      task,
+      attempt: msg.info.deliveryCount,
+      maxAttempts,
+      leaseMs,
+      working: () => msg.working(),
+      ack: async () => {
+        await msg.ackAck();
+      },
+      nak: async () => msg.nak(),
+    };
+  }
+
+  async publishResult(row: ResultRow): Promise<void> {
+    await this.js.publish(resultsSubject(row.sweep, row.cell_id), json.encode(row), { msgID: `${row.sweep}.${row.cell_id}.${row.attempt}` });
+  }
+
+  async *results(sweep: string): AsyncIterable<ResultDelivery> {
+    const bound = await this.consumer(RESULTS_STREAM, resultsConsumer(sweep));
+    if (!bound) throw new Error(`sweep ${sweep} has no results consumer; prepareSweep first`);
+    await this.watchExhausted(sweep);
+    const messages = await bound.consumer.consume({ max_messages: 256 });
+    this.open.add(messages);
+    try {
+      for await (const msg of messages) {
+        yield { row: json.decode(msg.data) as ResultRow, ack: async () => msg.ack() };
+      }
+    } finally {
+      messages.stop();
+      this.open.delete(messages);
+    }
+  }
+
+  /**
+   * A cell delivered MaxDeliver times without an ack (its worker died every time) stays in a WorkQueue
+   * stream, undeliverable: record it as a failed row through the results stream, then delete it.
+   */
+  private async watchExhausted(sweep: string): Promise<void> {
+    const subscription = this.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${CELLS_STREAM}.${cellsConsumer(sweep)}`);
+    this.subscriptions.add(subscription);
+    void (async () => {
+      for await (const advisory of subscription) {
+        try {
+          const { stream_seq: seq, deliveries } = json.decode(advisory.data) as { stream_seq: number; deliveries: number };
+          const stored = await this.jsm.streams.getMessage(CELLS_STREAM, { seq });
+          const task = json.decode(stored.data) as CellTask;
+          const context = { sweep, worker: 'coordinator', attempt: deliveries, backend: 'unknown' };
+          await this.publishResult(failedRow(task.cell, context, `no worker finished the cell in ${deliveries} deliveries (each worker died or timed out)`));
+          await this.jsm.streams.deleteMessage(CELLS_STREAM, seq);
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+      }
+    })();
+  }
+
+  private async consumer(stream: string, name: string): Promise<{ consumer: Consumer; maxDeliver: number; ackWaitMs: number } | null> {
+    const known = this.consumers.get(name);
+    if (known) return known;
+    try {
+      const consumer = await this.js.consumers.get(stream, name);
+      const { config } = await consumer.info(true);
+      const bound = { consumer, maxDeliver: config.max_deliver ?? -1, ackWaitMs: (config.ack_wait ?? 30e9) / 1e6 };
+      this.consumers.set(name, bound);
+      return bound;
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  /** The sweeps a worker serves: the given one, or those marked running in the bucket (re-read every 2 s). */
+  private async activeSweeps(): Promise<string[]> {
+    if (this.options.sweep) return [this.options.sweep];
+    if (Date.now() - this.sweepsCache.at < 2000) return this.sweepsCache.sweeps;
+    const sweeps: string[] = [];
+    for await (const key of await this.sweeps.keys()) {
+      const record = await this.sweepRecord(key);
+      if (record?.state === 'running') sweeps.push(key);
+    }
+    this.sweepsCache = { at: Date.now(), sweeps };
+    return sweeps;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const messages of this.open) messages.stop();
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Parameters<JetStreamManager['streams']['add']>[0]): Promise<void> {
+  try {
+    await jsm.streams.info(config.name!);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await jsm.streams.add(config);
+  }
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Parameters<JetStreamManager['consumers']['add']>[1]): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, config.durable_name!);
+    await jsm.consumers.update(stream, config.durable_name!, { ack_wait: config.ack_wait, max_deliver: config.max_deliver });
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await jsm.consumers.add(stream, config);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
