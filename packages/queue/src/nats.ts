@@ -349,7 +349,7 @@ export class NatsQueue implements Queue {
     if (this.options.sweep) return [this.options.sweep];
     if (Date.now() - this.sweepsCache.at < 2000) return this.sweepsCache.sweeps;
     const sweeps: string[] = [];
-    for await (const key of await this.sweeps.keys()) {
+    for (const key of await keysOf(this.sweeps)) {
       const record = await this.sweepRecord(key);
       if (record?.state === 'running') sweeps.push(key);
     }
@@ -393,4 +393,14 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * Every key of a bucket. The keys iterator must be drained before other requests are awaited: awaiting
+ * inside its loop ends it after the first key (nats.js 2.29).
+ */
+export async function keysOf(kv: KV): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of await kv.keys()) keys.push(key);
+  return keys;
 }

@@ -4,7 +4,7 @@ import { cellId, expandGrid, type SweepSpec } from '@hessweep/grid';
 import { readManifest } from '@hessweep/coordinator';
 import { readResultDir } from '@hessweep/results';
 import { UsageError } from '../errors.js';
-import { connectNats, NatsQueue, type SweepRecord, type WorkerRecord } from '@hessweep/queue';
+import { connectNats, keysOf, NatsQueue, type SweepRecord, type WorkerRecord } from '@hessweep/queue';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { describeProgress } from '../sweep-progress.js';
 
@@ -67,7 +67,7 @@ async function natsStatus(args: StatusArgs): Promise<number> {
     const decode = <T>(value: Uint8Array) => JSON.parse(new TextDecoder().decode(value)) as T;
     const names: string[] = [];
     if (args.target) names.push(args.target);
-    else for await (const key of await queue.sweeps.keys()) names.push(key);
+    else names.push(...(await keysOf(queue.sweeps)));
     const sweeps = [];
     for (const name of names) {
       const record = await queue.sweepRecord(name);
@@ -75,7 +75,7 @@ async function natsStatus(args: StatusArgs): Promise<number> {
       sweeps.push({ ...record, queue: await queue.queueState(name) });
     }
     const workers: WorkerRecord[] = [];
-    for await (const key of await queue.workers.keys()) {
+    for (const key of await keysOf(queue.workers)) {
       const entry = await queue.workers.get(key);
       if (entry?.value.length) workers.push(decode<WorkerRecord>(entry.value));
     }

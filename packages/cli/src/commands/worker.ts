@@ -19,6 +19,12 @@ export function workerOptions(y: Argv) {
 
 type WorkerArgs = Awaited<ReturnType<typeof workerOptions>['argv']>;
 
+/**
+ * Fault injection for tests: a worker started with HESSWEEP_FAULT_KILL_ON_CELL=<cell id> kills its own
+ * process (SIGKILL) when it starts that cell, as a worker that crashes on a poison cell would.
+ */
+const KILL_ON_CELL = process.env.HESSWEEP_FAULT_KILL_ON_CELL;
+
 /** Pulls cells of running sweeps from NATS and computes them until stopped; SIGTERM drains, a second abandons. */
 export async function workerCommand(args: WorkerArgs): Promise<number> {
   positiveIntegers(args, ['concurrency']);
@@ -40,6 +46,7 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
           record.busy++;
           if (!record.sweeps.includes(task.sweep)) record.sweeps.push(task.sweep);
           log(`start ${task.sweep}/${task.cellId} attempt ${attempt}`);
+          if (KILL_ON_CELL && task.cellId === KILL_ON_CELL) process.kill(process.pid, 'SIGKILL');
           return;
         }
         record.busy--;

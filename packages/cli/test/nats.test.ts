@@ -1,0 +1,279 @@
+/**
+ * Distributed sweeps with real processes: nats-server on a free loopback port with a temp store, a
+ * coordinator and worker processes of the real CLI; crashes are real SIGKILLs.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { tableFromIPC } from 'apache-arrow';
+
+const cli = fileURLToPath(new URL('../src/main.js', import.meta.url));
+const execFileAsync = promisify(execFile);
+
+interface NatsServer {
+  url: string;
+  port: number;
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  restart(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+interface Harness {
+  startNatsServer(options?: { config?: string }): Promise<NatsServer>;
+  makeTlsFiles(dir: string): Promise<{ ca: string; cert: string; key: string }>;
+  makeNkeyUser(): { publicKey: string; seed: string };
+}
+const harness = (await import(new URL('../../../queue/dist/test/nats-server.js', import.meta.url).href)) as Harness;
+
+/** Synthetic cells of ~`epochs`·60 ms each. */
+function spec(name: string, widths: number[], seeds: number[], epochs = 4, sampleSize = 3000): string {
+  return `name: ${name}
+grid:
+  dataset: [synthetic]
+  width: [${widths.join(', ')}]
+  depth: [1]
+  seed: [${seeds.join(', ')}]
+  sample_size: [${sampleSize}]
+train:
+  epochs: ${epochs}
+measure:
+  permutations: 10
+  top_k: 2
+  lanczos_iters: 10
+`;
+}
+
+interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number>;
+}
+
+function start(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout!.on('data', (d) => (text += d));
+  child.stderr!.on('data', (d) => (text += d));
+  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGKILL' ? 137 : -1))));
+  return { child, output: () => text, exited };
+}
+
+async function hessweep(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [cli, ...args], { cwd, maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function rows(sweepDir: string): Promise<Record<string, unknown>[]> {
+  const parts = join(sweepDir, 'parts');
+  const names = (await readdir(parts)).filter((n) => n.endsWith('.arrow')).sort();
+  return names.flatMap((n) => tableFromIPC(readFileSync(join(parts, n))).toArray().map((r) => r.toJSON() as Record<string, unknown>));
+}
+
+/** A temp dir and a nats-server for one test, both removed afterwards, with every process it started killed. */
+async function scenario(fn: (ctx: { dir: string; server: NatsServer; procs: Proc[] }) => Promise<void>, config?: string): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'hessweep-nats-'));
+  const server = await harness.startNatsServer({ config });
+  const procs: Proc[] = [];
+  try {
+    await fn({ dir, server, procs });
+  } finally {
+    for (const p of procs) p.child.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.exited));
+    await server.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const worker = (server: NatsServer, dir: string, name: string, env: NodeJS.ProcessEnv = {}) =>
+  start(['worker', '--nats', server.url, '--concurrency', '1', '--name', name, '--backend', 'wasm'], dir, env);
+
+test('a sweep over 3 worker processes completes with the same numbers as the embedded run', async () => {
+  await scenario(async ({ dir, server, procs }) => {
+    await writeFile(join(dir, 's.yaml'), spec('three', [4, 6, 8], [0, 1], 3, 1000));
+    procs.push(worker(server, dir, 'w1'), worker(server, dir, 'w2'), worker(server, dir, 'w3'));
+    const coordinator = await hessweep(['coordinator', 's.yaml', '--nats', server.url, '--out', 'dist'], dir);
+    assert.equal(coordinator.code, 0, coordinator.stderr);
+    assert.match(coordinator.stderr, /6 ok, 0 failed/);
+    const embedded = await hessweep(['run', 's.yaml', '--out', 'local', '--backend', 'wasm'], dir);
+    assert.equal(embedded.code, 0, embedded.stderr);
+    const distributed = await rows(join(dir, 'dist', 'three'));
+    const local = new Map((await rows(join(dir, 'local', 'three'))).map((r) => [r.cell_id, r]));
+    assert.equal(distributed.length, 6);
+    assert.equal(new Set(distributed.map((r) => r.cell_id)).size, 6);
+    for (const row of distributed) {
+      const twin = local.get(row.cell_id)!;
+      assert.ok(twin, `cell ${row.cell_id} in both runs`);
+      for (const column of ['train_loss', 'train_accuracy', 'loss_diff_slope', 'hessian_trace', 'bound']) assert.equal(row[column], twin[column], column);
+      assert.deepEqual(Array.from(row.hessian_top as Float64Array), Array.from(twin.hessian_top as Float64Array));
+    }
+    assert.ok(new Set(distributed.map((r) => r.worker)).size >= 2, 'cells were spread over workers');
+    const status = await hessweep(['status', '--nats', server.url, 'three'], dir);
+    assert.match(status.stdout, /sweep three \[done\]: 6\/6 cells \(6 ok, 0 failed\)/);
+    assert.match(status.stdout, /workers seen in the last minute: 3/);
+  });
+});
+
+test('kill -9 a worker in the middle of a cell: the cell is redelivered and finishes once', async () => {
+  await scenario(async ({ dir, server, procs }) => {
+    await writeFile(join(dir, 's.yaml'), spec('victim', [4, 6, 8, 10], [0, 1], 12, 4000));
+    const doomed = worker(server, dir, 'doomed');
+    procs.push(doomed, worker(server, dir, 'survivor'));
+    const coordinator = start(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', '--ack-wait', '2', '--quiet'], dir);
+    procs.push(coordinator);
+    await until(() => /start victim\/(\w+)/.test(doomed.output()), 'the doomed worker to start a cell');
+    const cell = /start victim\/(\w+)/.exec(doomed.output())![1];
+    doomed.child.kill('SIGKILL');
+    assert.equal(await coordinator.exited, 0, coordinator.output());
+    const all = await rows(join(dir, 'out', 'victim'));
+    assert.equal(all.length, 8);
+    assert.equal(new Set(all.map((r) => r.cell_id)).size, 8);
+    assert.ok(all.every((r) => r.status === 'ok'));
+    const redelivered = all.find((r) => r.cell_id === cell)!;
+    assert.equal(redelivered.worker, 'survivor');
+    assert.equal(redelivered.attempt, 2, 'the killed delivery counts as an attempt');
+  });
+});
+
+test('kill -9 the coordinator mid-sweep, restart it: nothing lost, nothing duplicated', async () => {
+  await scenario(async ({ dir, server, procs }) => {
+    await writeFile(join(dir, 's.yaml'), spec('phoenix', [4, 6, 8, 10, 12, 14], [0, 1], 6, 3000));
+    procs.push(worker(server, dir, 'w1'), worker(server, dir, 'w2'));
+    const first = start(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', '--quiet'], dir);
+    procs.push(first);
+    const parts = join(dir, 'out', 'phoenix', 'parts');
+    await until(async () => (await readdir(parts).catch(() => [])).filter((n) => n.endsWith('.arrow')).length >= 2, 'two part files');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const before = await rows(join(dir, 'out', 'phoenix'));
+    assert.ok(before.length < 12, `rows before the kill: ${before.length}`);
+    // Workers go on computing while no coordinator runs; their rows wait in the results stream.
+    await new Promise((r) => setTimeout(r, 1000));
+    const second = await hessweep(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out'], dir);
+    assert.equal(second.code, 0, second.stderr);
+    const after = await rows(join(dir, 'out', 'phoenix'));
+    assert.equal(after.length, 12);
+    assert.equal(new Set(after.map((r) => r.cell_id)).size, 12, 'no duplicated row');
+    assert.ok(after.every((r) => r.status === 'ok'));
+  });
+});
+
+test('restart nats-server mid-sweep: workers and coordinator reconnect and finish', async () => {
+  await scenario(async ({ dir, server, procs }) => {
+    await writeFile(join(dir, 's.yaml'), spec('restart', [4, 6, 8, 10, 12, 14], [0, 1], 6, 3000));
+    procs.push(worker(server, dir, 'w1'), worker(server, dir, 'w2'));
+    const coordinator = start(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', '--ack-wait', '5', '--quiet'], dir);
+    procs.push(coordinator);
+    const parts = join(dir, 'out', 'restart', 'parts');
+    await until(async () => (await readdir(parts).catch(() => [])).filter((n) => n.endsWith('.arrow')).length >= 1, 'a part file');
+    await server.restart();
+    assert.equal(await coordinator.exited, 0, coordinator.output());
+    const all = await rows(join(dir, 'out', 'restart'));
+    assert.equal(all.length, 12);
+    assert.equal(new Set(all.map((r) => r.cell_id)).size, 12);
+  });
+});
+
+test('a poison cell that kills its worker process every time is failed after MaxDeliver; the sweep completes', async () => {
+  await scenario(async ({ dir, server, procs }) => {
+    await writeFile(join(dir, 's.yaml'), spec('poison', [4, 6, 8], [0], 2, 500));
+    // The poison is the cell of width 6: find its id from an embedded dry listing of the spec.
+    const listing = await hessweep(['run', 's.yaml', '--out', 'probe', '--where', 'width=6', '--quiet'], dir);
+    assert.equal(listing.code, 0, listing.stderr);
+    const poison = (await rows(join(dir, 'probe', 'poison')))[0].cell_id as string;
+    const env = { HESSWEEP_FAULT_KILL_ON_CELL: poison };
+    const coordinator = start(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', '--ack-wait', '1', '--max-attempts', '3', '--quiet'], dir);
+    procs.push(coordinator);
+    // Keep two workers alive, as a supervisor (systemd, Kubernetes, Slurm requeue) would.
+    let deaths = 0;
+    let done = false;
+    const supervise = async (name: string) => {
+      while (!done) {
+        const w = worker(server, dir, `${name}-${deaths}`, env);
+        procs.push(w);
+        const code = await Promise.race([w.exited, coordinator.exited.then(() => -2)]);
+        if (code === 137) deaths++;
+      }
+    };
+    const supervisors = [supervise('a'), supervise('b')];
+    const code = await coordinator.exited;
+    done = true;
+    for (const p of procs) p.child.kill('SIGKILL');
+    await Promise.all(supervisors);
+    assert.equal(code, 1, coordinator.output());
+    assert.equal(deaths, 3, 'each of the 3 deliveries killed a worker');
+    const all = await rows(join(dir, 'out', 'poison'));
+    assert.equal(all.length, 3);
+    const failed = all.filter((r) => r.status === 'failed');
+    assert.deepEqual(failed.map((r) => r.cell_id), [poison]);
+    assert.match(String(failed[0].error), /3 deliveries/);
+  });
+});
+
+test('auth: user/password, nkey and TLS work with the right credentials and fail clearly otherwise', async () => {
+  const secrets = await mkdtemp(join(tmpdir(), 'hessweep-auth-'));
+  try {
+    const nkey = harness.makeNkeyUser();
+    await writeFile(join(secrets, 'user.nk'), nkey.seed);
+    await writeFile(join(secrets, 'other.nk'), harness.makeNkeyUser().seed);
+    const tls = await harness.makeTlsFiles(secrets);
+    const cases = [
+      { name: 'password', config: 'authorization { user: alice, password: s3cret }', good: ['--user', 'alice', '--password', 's3cret'], bad: ['--user', 'alice', '--password', 'nope'], badMessage: /Authorization/i },
+      { name: 'nkey', config: `authorization { users: [ { nkey: ${nkey.publicKey} } ] }`, good: ['--nkey', join(secrets, 'user.nk')], bad: ['--nkey', join(secrets, 'other.nk')], badMessage: /Authorization/i },
+      { name: 'tls', config: `tls { cert_file: "${tls.cert}", key_file: "${tls.key}" }`, good: ['--tls-ca', tls.ca], bad: [], badMessage: /certificate/i },
+    ];
+    for (const c of cases) {
+      await scenario(async ({ dir, server, procs }) => {
+        await writeFile(join(dir, 's.yaml'), spec(`auth-${c.name}`, [4], [0, 1], 1, 200));
+        procs.push(start(['worker', '--nats', server.url, '--concurrency', '1', '--backend', 'wasm', ...c.good], dir));
+        const ok = await hessweep(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', ...c.good], dir);
+        assert.equal(ok.code, 0, `${c.name}: ${ok.stderr}`);
+        assert.match(ok.stderr, /2 ok, 0 failed/);
+        const refused = await hessweep(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', ...c.bad], dir);
+        assert.equal(refused.code, 2, `${c.name}: ${refused.stderr}`);
+        assert.match(refused.stderr, c.badMessage);
+        assert.match(refused.stderr, new RegExp(`cannot connect to NATS at nats://127\\.0\\.0\\.1:${server.port}`));
+        assert.doesNotMatch(refused.stderr, /at .*\.js:\d+/);
+      }, c.config);
+    }
+    const nobody = await hessweep(['status', '--nats', 'nats://127.0.0.1:1'], secrets);
+    assert.equal(nobody.code, 2);
+    assert.match(nobody.stderr, /cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+  } finally {
+    await rm(secrets, { recursive: true, force: true });
+  }
+});
+
+test('cancel purges a sweep and stops its coordinator', async () => {
+  await scenario(async ({ dir, server, procs }) => {
+    await writeFile(join(dir, 's.yaml'), spec('doomed', [4, 6, 8, 10], [0, 1, 2], 20, 4000));
+    const coordinator = start(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out'], dir);
+    procs.push(coordinator);
+    await until(() => /progress 0\/12/.test(coordinator.output()), 'the coordinator to queue its cells');
+    const cancel = await hessweep(['cancel', 'doomed', '--nats', server.url], dir);
+    assert.equal(cancel.code, 0, cancel.stderr);
+    assert.match(cancel.stdout, /sweep doomed cancelled; 12 queued cell\(s\) removed/);
+    assert.equal(await coordinator.exited, 130, coordinator.output());
+    assert.match(coordinator.output(), /was cancelled/);
+    const status = await hessweep(['status', '--nats', server.url, 'doomed', '--json'], dir);
+    assert.equal(JSON.parse(status.stdout).sweeps[0].state, 'cancelled');
+  });
+});
