@@ -277,3 +277,23 @@ test('cancel purges a sweep and stops its coordinator', async () => {
     assert.equal(JSON.parse(status.stdout).sweeps[0].state, 'cancelled');
   });
 });
+
+test('two sweeps run at once on the same workers, each getting only its own rows', async () => {
+  await scenario(async ({ dir, server, procs }) => {
+    await writeFile(join(dir, 'a.yaml'), spec('left', [4, 6, 8], [0, 1], 2, 1000));
+    await writeFile(join(dir, 'b.yaml'), spec('right', [5, 7], [0, 1, 2], 2, 1000));
+    procs.push(worker(server, dir, 'w1'), worker(server, dir, 'w2'));
+    const [a, b] = await Promise.all([
+      hessweep(['coordinator', 'a.yaml', '--nats', server.url, '--out', 'out'], dir),
+      hessweep(['coordinator', 'b.yaml', '--nats', server.url, '--out', 'out'], dir),
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const left = await rows(join(dir, 'out', 'left'));
+    const right = await rows(join(dir, 'out', 'right'));
+    assert.equal(left.length, 6);
+    assert.equal(right.length, 6);
+    assert.ok(left.every((r) => r.sweep === 'left' && [4, 6, 8].includes(r.width as number)));
+    assert.ok(right.every((r) => r.sweep === 'right' && [5, 7].includes(r.width as number)));
+  });
+});

@@ -1,3 +1,3 @@
-export { Worker, type WorkerOptions, type WorkerEvent, type CellRunner } from './worker.js';
+export { Worker, dryRunner, type WorkerOptions, type WorkerEvent, type CellRunner } from './worker.js';
 export type { CellRequest } from './protocol.js';
 export { CellThread, CellError, ThreadLostError } from './cell-thread.js';

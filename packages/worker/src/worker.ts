@@ -102,3 +102,14 @@ export class Worker {
     }
   }
 }
+
+/**
+ * A runner that computes nothing: each cell gets an `ok` row with its identity and null measurements at once.
+ * For measuring and testing the orchestration itself (queue, workers, coordinator, part files).
+ */
+export function dryRunner(): CellRunner {
+  return {
+    run: async ({ cell, context }) => ({ ...failedRow(cell, { ...context, backend: 'none' }, ''), status: 'ok', error: null }),
+    terminate: async () => {},
+  };
+}

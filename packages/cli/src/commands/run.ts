@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { availableParallelism } from 'node:os';
 import { BACKENDS, type BackendChoice } from '@hessweep/grid';
 import { InProcessQueue } from '@hessweep/queue';
-import { Worker } from '@hessweep/worker';
+import { Worker, dryRunner } from '@hessweep/worker';
 import { runSweep } from '@hessweep/coordinator';
 import { SweepProgressView } from '../sweep-progress.js';
 import { loadPlan, positiveIntegers } from '../plan.js';
@@ -17,6 +17,7 @@ export function runOptions(y: Argv) {
     .option('force', { type: 'boolean', default: false, describe: 'run a spec whose settings changed under the same sweep name' })
     .option('where', { type: 'string', describe: "run a slice, e.g. 'width=16,depth<=5'" })
     .option('backend', { type: 'string', choices: BACKENDS, describe: "override the spec's backend" })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'compute nothing: ok rows with null measurements (tests the plumbing)' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' });
 }
 
@@ -31,6 +32,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     slots: args.concurrency,
     maxAttempts: args['max-attempts'],
     backend: (args.backend ?? spec.backend) as BackendChoice,
+    createRunner: args['dry-run'] ? dryRunner : undefined,
     onEvent: (event) => {
       if (event.type === 'retry') view.note(`cell ${event.delivery.task.cellId} attempt ${event.delivery.attempt} failed: ${event.error}; retrying`);
     },

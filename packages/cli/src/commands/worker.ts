@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { hostname, availableParallelism } from 'node:os';
 import { BACKENDS, type BackendChoice } from '@hessweep/grid';
 import { connectNats, NatsQueue, type WorkerRecord } from '@hessweep/queue';
-import { Worker } from '@hessweep/worker';
+import { Worker, dryRunner } from '@hessweep/worker';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { positiveIntegers } from '../plan.js';
 
@@ -13,6 +13,7 @@ export function workerOptions(y: Argv) {
       .option('sweep', { type: 'string', describe: 'serve only this sweep (default: every running sweep)' })
       .option('name', { type: 'string', describe: 'worker name recorded in rows (default host:pid)' })
       .option('backend', { type: 'string', choices: BACKENDS, default: 'auto' as BackendChoice })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'compute nothing: ok rows with null measurements (tests the plumbing)' })
       .option('quiet', { type: 'boolean', default: false, describe: 'no per-cell lines' }),
   );
 }
@@ -40,6 +41,7 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
       maxAttempts: 3,
       backend: args.backend as BackendChoice,
       name,
+      createRunner: args['dry-run'] ? dryRunner : undefined,
       onEvent: (event) => {
         const { task, attempt } = event.delivery;
         if (event.type === 'start') {
