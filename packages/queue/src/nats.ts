@@ -221,31 +221,47 @@ export class NatsQueue implements Queue {
 
   async next(signal?: AbortSignal): Promise<Delivery | null> {
     while (!this.closed && !signal?.aborted) {
-      const sweeps = await this.sweepsWithWork();
-      if (sweeps.length === 0) {
-        await sleep(500, signal);
-        continue;
-      }
-      const sweep = sweeps[this.turn++ % sweeps.length];
-      const bound = await this.consumer(CELLS_STREAM, cellsConsumer(sweep));
-      if (!bound) continue;
-      let msg: JsMsg | null;
       try {
-        // One sweep: a long poll answers as soon as a cell is queued. Several: short pulls, taking turns.
-        msg = await bound.consumer.next({ expires: this.options.pullWaitMs ?? (sweeps.length > 1 ? 1000 : 5000) });
+        const delivery = await this.pull(signal);
+        if (delivery !== undefined) return delivery;
       } catch (error) {
-        if (!isNotFound(error)) throw error;
-        this.consumers.delete(cellsConsumer(sweep));
-        continue;
+        // A restarting server or a leader election: the client reconnects by itself; ask again shortly.
+        if (this.closed) return null;
+        this.onTransientError?.(error as Error);
+        await sleep(500, signal);
       }
-      if (!msg) continue;
-      if (signal?.aborted || this.closed) {
-        msg.nak();
-        return null;
-      }
-      return this.delivery(msg, bound.maxDeliver, bound.ackWaitMs);
     }
     return null;
+  }
+
+  /** Called with errors that a retry absorbs (a worker logs them). */
+  onTransientError?: (error: Error) => void;
+
+  /** One round of looking for a cell: a delivery, null when stopping, undefined to look again. */
+  private async pull(signal?: AbortSignal): Promise<Delivery | null | undefined> {
+    const sweeps = await this.sweepsWithWork();
+    if (sweeps.length === 0) {
+      await sleep(500, signal);
+      return undefined;
+    }
+    const sweep = sweeps[this.turn++ % sweeps.length];
+    const bound = await this.consumer(CELLS_STREAM, cellsConsumer(sweep));
+    if (!bound) return undefined;
+    let msg: JsMsg | null;
+    try {
+      // One sweep: a long poll answers as soon as a cell is queued. Several: short pulls, taking turns.
+      msg = await bound.consumer.next({ expires: this.options.pullWaitMs ?? (sweeps.length > 1 ? 1000 : 5000) });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      this.consumers.delete(cellsConsumer(sweep));
+      return undefined;
+    }
+    if (!msg) return undefined;
+    if (signal?.aborted || this.closed) {
+      msg.nak();
+      return null;
+    }
+    return this.delivery(msg, bound.maxDeliver, bound.ackWaitMs);
   }
 
   /**
@@ -286,8 +302,19 @@ export class NatsQueue implements Queue {
     };
   }
 
+  /** Publishes a row, retrying for up to a minute through reconnects and leader elections (the msgID dedups retries). */
   async publishResult(row: ResultRow): Promise<void> {
-    await this.js.publish(resultsSubject(row.sweep, row.cell_id), json.encode(row), { msgID: `${row.sweep}.${row.cell_id}.${row.attempt}` });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        await this.js.publish(resultsSubject(row.sweep, row.cell_id), json.encode(row), { msgID: `${row.sweep}.${row.cell_id}.${row.attempt}` });
+        return;
+      } catch (error) {
+        if (this.nc.isClosed() || Date.now() > deadline) throw error;
+        this.onTransientError?.(error as Error);
+        await sleep(500);
+      }
+    }
   }
 
   async *results(sweep: string): AsyncIterable<ResultDelivery> {

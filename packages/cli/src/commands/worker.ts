@@ -34,6 +34,7 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
   const log = (line: string) => !args.quiet && process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   try {
     const queue = await NatsQueue.open(nc, { sweep: args.sweep });
+    queue.onTransientError = (error) => log(`NATS: ${error.message}; retrying`);
     const record: WorkerRecord = { name, slots: args.concurrency, busy: 0, done: 0, sweeps: [], seen: '' };
     const register = () => queue.workers.put(name.replace(/[^A-Za-z0-9_=-]/g, '_'), new TextEncoder().encode(JSON.stringify({ ...record, seen: new Date().toISOString() }))).catch(() => {});
     const worker = new Worker(queue, {
