@@ -1,4 +1,4 @@
-import type { SweepProgress } from '@hessweep/coordinator';
+import type { SweepOutcome, SweepProgress } from '@hessweep/coordinator';
 
 function duration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
@@ -57,4 +57,18 @@ export class SweepProgressView {
   end(): void {
     if (!this.quiet && this.tty) process.stderr.write('\n');
   }
+}
+
+/** The closing line of a sweep run. */
+export function describeOutcome(outcome: SweepOutcome): string {
+  return (
+    `sweep ${outcome.sweep}: ${outcome.ok} ok, ${outcome.failed} failed, ${outcome.remaining} not finished, of ${outcome.total} cells` +
+    ` (${outcome.skipped} done before); results in ${outcome.dir}\n`
+  );
+}
+
+/** 0 all ok, 1 some cells failed, 130 stopped before every cell had a row. */
+export function outcomeExitCode(outcome: SweepOutcome): number {
+  if (outcome.remaining > 0) return 130;
+  return outcome.failed > 0 ? 1 : 0;
 }

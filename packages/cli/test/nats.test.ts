@@ -4,17 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { tableFromIPC } from 'apache-arrow';
+import { cli, hessweep, partRows, syntheticSpec } from './support.js';
 
-const cli = fileURLToPath(new URL('../src/main.js', import.meta.url));
-const execFileAsync = promisify(execFile);
 
 interface NatsServer {
   url: string;
@@ -31,24 +26,6 @@ interface Harness {
 }
 const harness = (await import(new URL('../../../queue/dist/test/nats-server.js', import.meta.url).href)) as Harness;
 
-/** Synthetic cells of ~`epochs`·60 ms each. */
-function spec(name: string, widths: number[], seeds: number[], epochs = 4, sampleSize = 3000): string {
-  return `name: ${name}
-grid:
-  dataset: [synthetic]
-  width: [${widths.join(', ')}]
-  depth: [1]
-  seed: [${seeds.join(', ')}]
-  sample_size: [${sampleSize}]
-train:
-  epochs: ${epochs}
-measure:
-  permutations: 10
-  top_k: 2
-  lanczos_iters: 10
-`;
-}
-
 interface Proc {
   child: ChildProcess;
   output: () => string;
@@ -64,28 +41,12 @@ function start(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Proc {
   return { child, output: () => text, exited };
 }
 
-async function hessweep(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [cli, ...args], { cwd, maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
 async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-async function rows(sweepDir: string): Promise<Record<string, unknown>[]> {
-  const parts = join(sweepDir, 'parts');
-  const names = (await readdir(parts)).filter((n) => n.endsWith('.arrow')).sort();
-  return names.flatMap((n) => tableFromIPC(readFileSync(join(parts, n))).toArray().map((r) => r.toJSON() as Record<string, unknown>));
 }
 
 /** A temp dir and a nats-server for one test, both removed afterwards, with every process it started killed. */
@@ -108,15 +69,15 @@ const worker = (server: NatsServer, dir: string, name: string, env: NodeJS.Proce
 
 test('a sweep over 3 worker processes completes with the same numbers as the embedded run', async () => {
   await scenario(async ({ dir, server, procs }) => {
-    await writeFile(join(dir, 's.yaml'), spec('three', [4, 6, 8], [0, 1], 3, 1000));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('three', [4, 6, 8], [0, 1], { epochs: 3, sampleSize: 1000 }));
     procs.push(worker(server, dir, 'w1'), worker(server, dir, 'w2'), worker(server, dir, 'w3'));
     const coordinator = await hessweep(['coordinator', 's.yaml', '--nats', server.url, '--out', 'dist'], dir);
     assert.equal(coordinator.code, 0, coordinator.stderr);
     assert.match(coordinator.stderr, /6 ok, 0 failed/);
     const embedded = await hessweep(['run', 's.yaml', '--out', 'local', '--backend', 'wasm'], dir);
     assert.equal(embedded.code, 0, embedded.stderr);
-    const distributed = await rows(join(dir, 'dist', 'three'));
-    const local = new Map((await rows(join(dir, 'local', 'three'))).map((r) => [r.cell_id, r]));
+    const distributed = await partRows(join(dir, 'dist', 'three'));
+    const local = new Map((await partRows(join(dir, 'local', 'three'))).map((r) => [r.cell_id, r]));
     assert.equal(distributed.length, 6);
     assert.equal(new Set(distributed.map((r) => r.cell_id)).size, 6);
     for (const row of distributed) {
@@ -134,7 +95,7 @@ test('a sweep over 3 worker processes completes with the same numbers as the emb
 
 test('kill -9 a worker in the middle of a cell: the cell is redelivered and finishes once', async () => {
   await scenario(async ({ dir, server, procs }) => {
-    await writeFile(join(dir, 's.yaml'), spec('victim', [4, 6, 8, 10], [0, 1], 12, 4000));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('victim', [4, 6, 8, 10], [0, 1], { epochs: 12, sampleSize: 4000 }));
     const doomed = worker(server, dir, 'doomed');
     procs.push(doomed, worker(server, dir, 'survivor'));
     const coordinator = start(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', '--ack-wait', '2', '--quiet'], dir);
@@ -143,7 +104,7 @@ test('kill -9 a worker in the middle of a cell: the cell is redelivered and fini
     const cell = /start victim\/(\w+)/.exec(doomed.output())![1];
     doomed.child.kill('SIGKILL');
     assert.equal(await coordinator.exited, 0, coordinator.output());
-    const all = await rows(join(dir, 'out', 'victim'));
+    const all = await partRows(join(dir, 'out', 'victim'));
     assert.equal(all.length, 8);
     assert.equal(new Set(all.map((r) => r.cell_id)).size, 8);
     assert.ok(all.every((r) => r.status === 'ok'));
@@ -155,7 +116,7 @@ test('kill -9 a worker in the middle of a cell: the cell is redelivered and fini
 
 test('kill -9 the coordinator mid-sweep, restart it: nothing lost, nothing duplicated', async () => {
   await scenario(async ({ dir, server, procs }) => {
-    await writeFile(join(dir, 's.yaml'), spec('phoenix', [4, 6, 8, 10, 12, 14], [0, 1], 6, 3000));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('phoenix', [4, 6, 8, 10, 12, 14], [0, 1], { epochs: 6, sampleSize: 3000 }));
     procs.push(worker(server, dir, 'w1'), worker(server, dir, 'w2'));
     const first = start(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', '--quiet'], dir);
     procs.push(first);
@@ -163,13 +124,13 @@ test('kill -9 the coordinator mid-sweep, restart it: nothing lost, nothing dupli
     await until(async () => (await readdir(parts).catch(() => [])).filter((n) => n.endsWith('.arrow')).length >= 2, 'two part files');
     first.child.kill('SIGKILL');
     await first.exited;
-    const before = await rows(join(dir, 'out', 'phoenix'));
+    const before = await partRows(join(dir, 'out', 'phoenix'));
     assert.ok(before.length < 12, `rows before the kill: ${before.length}`);
     // Workers go on computing while no coordinator runs; their rows wait in the results stream.
     await new Promise((r) => setTimeout(r, 1000));
     const second = await hessweep(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out'], dir);
     assert.equal(second.code, 0, second.stderr);
-    const after = await rows(join(dir, 'out', 'phoenix'));
+    const after = await partRows(join(dir, 'out', 'phoenix'));
     assert.equal(after.length, 12);
     assert.equal(new Set(after.map((r) => r.cell_id)).size, 12, 'no duplicated row');
     assert.ok(after.every((r) => r.status === 'ok'));
@@ -178,7 +139,7 @@ test('kill -9 the coordinator mid-sweep, restart it: nothing lost, nothing dupli
 
 test('restart nats-server mid-sweep: workers and coordinator reconnect and finish', async () => {
   await scenario(async ({ dir, server, procs }) => {
-    await writeFile(join(dir, 's.yaml'), spec('restart', [4, 6, 8, 10, 12, 14], [0, 1], 6, 3000));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('restart', [4, 6, 8, 10, 12, 14], [0, 1], { epochs: 6, sampleSize: 3000 }));
     procs.push(worker(server, dir, 'w1'), worker(server, dir, 'w2'));
     const coordinator = start(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', '--ack-wait', '5', '--quiet'], dir);
     procs.push(coordinator);
@@ -186,7 +147,7 @@ test('restart nats-server mid-sweep: workers and coordinator reconnect and finis
     await until(async () => (await readdir(parts).catch(() => [])).filter((n) => n.endsWith('.arrow')).length >= 1, 'a part file');
     await server.restart();
     assert.equal(await coordinator.exited, 0, coordinator.output());
-    const all = await rows(join(dir, 'out', 'restart'));
+    const all = await partRows(join(dir, 'out', 'restart'));
     assert.equal(all.length, 12);
     assert.equal(new Set(all.map((r) => r.cell_id)).size, 12);
   });
@@ -194,11 +155,11 @@ test('restart nats-server mid-sweep: workers and coordinator reconnect and finis
 
 test('a poison cell that kills its worker process every time is failed after MaxDeliver; the sweep completes', async () => {
   await scenario(async ({ dir, server, procs }) => {
-    await writeFile(join(dir, 's.yaml'), spec('poison', [4, 6, 8], [0], 2, 500));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('poison', [4, 6, 8], [0], { epochs: 2, sampleSize: 500 }));
     // The poison is the cell of width 6: find its id from an embedded dry listing of the spec.
     const listing = await hessweep(['run', 's.yaml', '--out', 'probe', '--where', 'width=6', '--quiet'], dir);
     assert.equal(listing.code, 0, listing.stderr);
-    const poison = (await rows(join(dir, 'probe', 'poison')))[0].cell_id as string;
+    const poison = (await partRows(join(dir, 'probe', 'poison')))[0].cell_id as string;
     const env = { HESSWEEP_FAULT_KILL_ON_CELL: poison };
     const coordinator = start(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', '--ack-wait', '1', '--max-attempts', '3', '--quiet'], dir);
     procs.push(coordinator);
@@ -220,7 +181,7 @@ test('a poison cell that kills its worker process every time is failed after Max
     await Promise.all(supervisors);
     assert.equal(code, 1, coordinator.output());
     assert.equal(deaths, 3, 'each of the 3 deliveries killed a worker');
-    const all = await rows(join(dir, 'out', 'poison'));
+    const all = await partRows(join(dir, 'out', 'poison'));
     assert.equal(all.length, 3);
     const failed = all.filter((r) => r.status === 'failed');
     assert.deepEqual(failed.map((r) => r.cell_id), [poison]);
@@ -242,7 +203,7 @@ test('auth: user/password, nkey and TLS work with the right credentials and fail
     ];
     for (const c of cases) {
       await scenario(async ({ dir, server, procs }) => {
-        await writeFile(join(dir, 's.yaml'), spec(`auth-${c.name}`, [4], [0, 1], 1, 200));
+        await writeFile(join(dir, 's.yaml'), syntheticSpec(`auth-${c.name}`, [4], [0, 1], { epochs: 1, sampleSize: 200 }));
         procs.push(start(['worker', '--nats', server.url, '--concurrency', '1', '--backend', 'wasm', ...c.good], dir));
         const ok = await hessweep(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out', ...c.good], dir);
         assert.equal(ok.code, 0, `${c.name}: ${ok.stderr}`);
@@ -264,7 +225,7 @@ test('auth: user/password, nkey and TLS work with the right credentials and fail
 
 test('cancel purges a sweep and stops its coordinator', async () => {
   await scenario(async ({ dir, server, procs }) => {
-    await writeFile(join(dir, 's.yaml'), spec('doomed', [4, 6, 8, 10], [0, 1, 2], 20, 4000));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('doomed', [4, 6, 8, 10], [0, 1, 2], { epochs: 20, sampleSize: 4000 }));
     const coordinator = start(['coordinator', 's.yaml', '--nats', server.url, '--out', 'out'], dir);
     procs.push(coordinator);
     await until(() => /progress 0\/12/.test(coordinator.output()), 'the coordinator to queue its cells');
@@ -280,8 +241,8 @@ test('cancel purges a sweep and stops its coordinator', async () => {
 
 test('two sweeps run at once on the same workers, each getting only its own rows', async () => {
   await scenario(async ({ dir, server, procs }) => {
-    await writeFile(join(dir, 'a.yaml'), spec('left', [4, 6, 8], [0, 1], 2, 1000));
-    await writeFile(join(dir, 'b.yaml'), spec('right', [5, 7], [0, 1, 2], 2, 1000));
+    await writeFile(join(dir, 'a.yaml'), syntheticSpec('left', [4, 6, 8], [0, 1], { epochs: 2, sampleSize: 1000 }));
+    await writeFile(join(dir, 'b.yaml'), syntheticSpec('right', [5, 7], [0, 1, 2], { epochs: 2, sampleSize: 1000 }));
     procs.push(worker(server, dir, 'w1'), worker(server, dir, 'w2'));
     const [a, b] = await Promise.all([
       hessweep(['coordinator', 'a.yaml', '--nats', server.url, '--out', 'out'], dir),
@@ -289,8 +250,8 @@ test('two sweeps run at once on the same workers, each getting only its own rows
     ]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
-    const left = await rows(join(dir, 'out', 'left'));
-    const right = await rows(join(dir, 'out', 'right'));
+    const left = await partRows(join(dir, 'out', 'left'));
+    const right = await partRows(join(dir, 'out', 'right'));
     assert.equal(left.length, 6);
     assert.equal(right.length, 6);
     assert.ok(left.every((r) => r.sweep === 'left' && [4, 6, 8].includes(r.width as number)));

@@ -1,50 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { tableFromIPC } from 'apache-arrow';
-
-const cli = fileURLToPath(new URL('../src/main.js', import.meta.url));
-const run = promisify(execFile);
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function hessweep(args: string[], cwd: string): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd, maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** A small spec of synthetic cells (widths × seeds); the defaults make each cell take ~0.1 s. */
-function spec(name: string, widths: number[], seeds: number[], extra = '', sampleSize = 256, epochs = 2): string {
-  return `name: ${name}
-grid:
-  dataset: [synthetic]
-  width: [${widths.join(', ')}]
-  depth: [1]
-  seed: [${seeds.join(', ')}]
-  sample_size: [${sampleSize}]
-train:
-  epochs: ${epochs}
-measure:
-  permutations: 10
-  top_k: 2
-  lanczos_iters: 10
-${extra}`;
-}
+import { cli, hessweep, partRows, syntheticSpec } from './support.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hessweep-sweep-'));
@@ -55,16 +17,9 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-/** Every row of every part file of a sweep, read with apache-arrow directly. */
-async function partRows(sweepDir: string): Promise<Record<string, unknown>[]> {
-  const partsDir = join(sweepDir, 'parts');
-  const names = (await readdir(partsDir)).filter((n) => n.endsWith('.arrow')).sort();
-  return names.flatMap((name) => tableFromIPC(readFileSync(join(partsDir, name))).toArray().map((r) => r.toJSON() as Record<string, unknown>));
-}
-
 test('a sweep runs every cell once into Arrow parts, and a rerun computes nothing', async () => {
   await withDir(async (dir) => {
-    await writeFile(join(dir, 'quick.yaml'), spec('quick', [4, 8, 12], [0, 1]));
+    await writeFile(join(dir, 'quick.yaml'), syntheticSpec('quick', [4, 8, 12], [0, 1]));
     const first = await hessweep(['run', 'quick.yaml', '--out', 'out', '--concurrency', '2'], dir);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stderr, /6 ok, 0 failed/);
@@ -97,7 +52,7 @@ test('a sweep runs every cell once into Arrow parts, and a rerun computes nothin
 test('kill -9 mid-sweep, then resume: nothing written is lost, every cell ends up exactly once', async () => {
   await withDir(async (dir) => {
     // Cells of ~0.5 s, so that the kill lands mid-sweep.
-    await writeFile(join(dir, 's.yaml'), spec('killed', [4, 6, 8, 10, 12, 14], [0, 1, 2], '', 4000, 6));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('killed', [4, 6, 8, 10, 12, 14], [0, 1, 2], { sampleSize: 4000, epochs: 6 }));
     const partsDir = join(dir, 'out', 'killed', 'parts');
     const child = spawn(process.execPath, [cli, 'run', 's.yaml', '--out', 'out', '--concurrency', '2', '--quiet'], { cwd: dir, stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
@@ -198,15 +153,15 @@ trian:
 
 test('a changed spec is refused unless --force; an extended grid runs only its new cells', async () => {
   await withDir(async (dir) => {
-    await writeFile(join(dir, 's.yaml'), spec('grow', [4], [0]));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('grow', [4], [0]));
     assert.equal((await hessweep(['run', 's.yaml', '--out', 'out'], dir)).code, 0);
-    await writeFile(join(dir, 's.yaml'), spec('grow', [4, 8], [0]));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('grow', [4, 8], [0]));
     const extended = await hessweep(['run', 's.yaml', '--out', 'out'], dir);
     assert.equal(extended.code, 0, extended.stderr);
     assert.match(extended.stderr, /1 of 2 cells already have rows; running the other 1/);
     assert.equal((await partRows(join(dir, 'out', 'grow'))).length, 2);
 
-    await writeFile(join(dir, 's.yaml'), spec('grow', [4, 8], [0], '', 256, 3));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('grow', [4, 8], [0], { sampleSize: 256, epochs: 3 }));
     const changed = await hessweep(['run', 's.yaml', '--out', 'out'], dir);
     assert.equal(changed.code, 2);
     assert.match(changed.stderr, /spec of sweep "grow" changed/);
@@ -219,7 +174,7 @@ test('a changed spec is refused unless --force; an extended grid runs only its n
 
 test('SIGTERM stops taking cells, keeps what finished, and the next run completes the sweep', async () => {
   await withDir(async (dir) => {
-    await writeFile(join(dir, 's.yaml'), spec('term', [4, 6, 8, 10, 12, 14], [0, 1], '', 4000, 6));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('term', [4, 6, 8, 10, 12, 14], [0, 1], { sampleSize: 4000, epochs: 6 }));
     const partsDir = join(dir, 'out', 'term', 'parts');
     const child = spawn(process.execPath, [cli, 'run', 's.yaml', '--out', 'out', '--concurrency', '2'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

@@ -3,7 +3,7 @@ import { connectNats, NatsQueue, type SweepRecord } from '@hessweep/queue';
 import { runSweep } from '@hessweep/coordinator';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { loadPlan, positiveIntegers } from '../plan.js';
-import { SweepProgressView } from '../sweep-progress.js';
+import { SweepProgressView, describeOutcome, outcomeExitCode } from '../sweep-progress.js';
 
 export function coordinatorOptions(y: Argv) {
   return natsConnectionOptions(
@@ -72,14 +72,8 @@ export async function coordinatorCommand(args: CoordinatorArgs): Promise<number>
       view.end();
       const state = cancelled ? 'cancelled' : outcome.remaining === 0 ? 'done' : 'running';
       await queue.putSweep({ ...record, state, ok: outcome.ok, failed: outcome.failed, updated: new Date().toISOString() });
-      if (!args.quiet) {
-        process.stderr.write(
-          `sweep ${outcome.sweep}: ${outcome.ok} ok, ${outcome.failed} failed, ${outcome.remaining} not finished, of ${outcome.total} cells` +
-            ` (${outcome.skipped} done before); results in ${outcome.dir}\n`,
-        );
-      }
-      if (outcome.remaining > 0) return 130;
-      return outcome.failed > 0 ? 1 : 0;
+      if (!args.quiet) process.stderr.write(describeOutcome(outcome));
+      return outcomeExitCode(outcome);
     } finally {
       watcher.stop();
       process.off('SIGINT', onSignal);

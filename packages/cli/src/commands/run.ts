@@ -4,7 +4,7 @@ import { BACKENDS, type BackendChoice } from '@hessweep/grid';
 import { InProcessQueue } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { runSweep } from '@hessweep/coordinator';
-import { SweepProgressView } from '../sweep-progress.js';
+import { SweepProgressView, describeOutcome, outcomeExitCode } from '../sweep-progress.js';
 import { loadPlan, positiveIntegers } from '../plan.js';
 
 export function runOptions(y: Argv) {
@@ -67,14 +67,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
       },
     );
     view.end();
-    if (!args.quiet) {
-      process.stderr.write(
-        `sweep ${outcome.sweep}: ${outcome.ok} ok, ${outcome.failed} failed, ${outcome.remaining} not run, of ${outcome.total} cells` +
-          ` (${outcome.skipped} done before); results in ${outcome.dir}\n`,
-      );
-    }
-    if (outcome.remaining > 0) return 130;
-    return outcome.failed > 0 ? 1 : 0;
+    if (!args.quiet) process.stderr.write(describeOutcome(outcome));
+    return outcomeExitCode(outcome);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
