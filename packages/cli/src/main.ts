@@ -10,7 +10,7 @@ import { statusCommand, statusOptions } from './commands/status.js';
 import { coordinatorCommand, coordinatorOptions } from './commands/coordinator.js';
 import { workerCommand, workerOptions } from './commands/worker.js';
 import { cancelCommand, cancelOptions } from './commands/cancel.js';
-import { NatsConnectError } from '@hessweep/queue';
+import { NatsConnectError, NoStreamsError } from '@hessweep/queue';
 import { SpecError } from '@hessweep/grid';
 import { SweepError } from '@hessweep/coordinator';
 import { EXIT, UsageError } from './errors.js';
@@ -27,7 +27,8 @@ async function run(handler: () => Promise<number>): Promise<void> {
       error instanceof RangeError ||
       error instanceof SpecError ||
       error instanceof SweepError ||
-      error instanceof NatsConnectError;
+      error instanceof NatsConnectError ||
+      error instanceof NoStreamsError;
     process.stderr.write(`hessweep: ${expected ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
     process.exitCode = expected ? EXIT.usage : EXIT.failed;
   }

@@ -1,4 +1,4 @@
 export type { CellTask, Delivery, Queue, ResultDelivery } from './types.js';
 export { InProcessQueue } from './memory.js';
 export { connectNats, natsOptionsFromEnv, NatsConnectError, type NatsOptions } from './connection.js';
-export { NatsQueue, keysOf, CELLS_STREAM, RESULTS_STREAM, SWEEPS_BUCKET, WORKERS_BUCKET, type NatsQueueOptions, type SweepSetup, type SweepRecord, type WorkerRecord } from './nats.js';
+export { NatsQueue, NoStreamsError, keysOf, CELLS_STREAM, RESULTS_STREAM, SWEEPS_BUCKET, WORKERS_BUCKET, type NatsQueueOptions, type SweepSetup, type SweepRecord, type WorkerRecord } from './nats.js';

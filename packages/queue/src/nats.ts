@@ -50,7 +50,13 @@ export interface WorkerRecord {
 }
 
 export interface NatsQueueOptions {
-  /** Stream and bucket replicas (3 on a 3-node cluster). */
+  /**
+   * Create the streams and buckets where missing, and bring their replica count to `replicas` (the
+   * coordinator). Otherwise bind to existing ones (workers, status, cancel), so that a worker started first
+   * never creates them with its own defaults.
+   */
+  create?: boolean;
+  /** Stream and bucket replicas (3 on a 3-node cluster); with `create`. */
   replicas?: number;
   /** Serve only this sweep (workers); default every running sweep in the sweeps bucket. */
   sweep?: string;
@@ -67,6 +73,11 @@ export interface SweepSetup {
 }
 
 const json = JSONCodec();
+
+/** The streams a worker or a status query binds to are not there: no coordinator has created them. */
+export class NoStreamsError extends Error {
+  override name = 'NoStreamsError';
+}
 
 function isNotFound(error: unknown): boolean {
   const e = error as { code?: string; api_error?: { code?: number }; message?: string };
@@ -99,10 +110,23 @@ export class NatsQueue implements Queue {
     private readonly options: NatsQueueOptions,
   ) {}
 
-  /** Binds to (creating where missing) the streams and buckets. */
+  /** Binds to the streams and buckets, creating them first with `options.create`. */
   static async open(nc: NatsConnection, options: NatsQueueOptions = {}): Promise<NatsQueue> {
     const jsm = await nc.jetstreamManager();
     const js = nc.jetstream();
+    if (!options.create) {
+      for (const stream of [CELLS_STREAM, RESULTS_STREAM, `KV_${SWEEPS_BUCKET}`, `KV_${WORKERS_BUCKET}`]) {
+        try {
+          await jsm.streams.info(stream);
+        } catch (error) {
+          if (isNotFound(error)) throw new NoStreamsError(`stream ${stream} does not exist on this NATS server yet: no hessweep coordinator has run here`);
+          throw error;
+        }
+      }
+      const sweeps = await js.views.kv(SWEEPS_BUCKET, { bindOnly: true });
+      const workers = await js.views.kv(WORKERS_BUCKET, { bindOnly: true });
+      return new NatsQueue(nc, js, jsm, sweeps, workers, options);
+    }
     const replicas = options.replicas ?? 1;
     await ensureStream(jsm, {
       name: CELLS_STREAM,
@@ -250,8 +274,14 @@ export class NatsQueue implements Queue {
     let msg: JsMsg | null;
     try {
       // One sweep: a long poll answers as soon as a cell is queued. Several: short pulls, taking turns.
-      msg = await bound.consumer.next({ expires: this.options.pullWaitMs ?? (sweeps.length > 1 ? 1000 : 5000) });
+      const expires = this.options.pullWaitMs ?? (sweeps.length > 1 ? 1000 : 5000);
+      msg = await withTimeout(bound.consumer.next({ expires }), expires + 3000);
     } catch (error) {
+      if (error instanceof PullTimeout) {
+        // The pull went unanswered (its consumer's leader was lost): bind afresh and pull again.
+        this.consumers.delete(cellsConsumer(sweep));
+        return undefined;
+      }
       if (!isNotFound(error)) throw error;
       this.consumers.delete(cellsConsumer(sweep));
       return undefined;
@@ -321,7 +351,8 @@ export class NatsQueue implements Queue {
     const bound = await this.consumer(RESULTS_STREAM, resultsConsumer(sweep));
     if (!bound) throw new Error(`sweep ${sweep} has no results consumer; prepareSweep first`);
     await this.watchExhausted(sweep);
-    const messages = await bound.consumer.consume({ max_messages: 256 });
+    // Short pulls: a pull lost with a cluster node is noticed (missed heartbeats) and renewed within seconds.
+    const messages = await bound.consumer.consume({ max_messages: 256, expires: 5000 });
     this.open.add(messages);
     try {
       for await (const msg of messages) {
@@ -371,17 +402,27 @@ export class NatsQueue implements Queue {
     }
   }
 
-  /** The sweeps a worker serves: the given one, or those marked running in the bucket (re-read every 2 s). */
+  /**
+   * The sweeps a worker serves: the given one, or those marked running in the bucket, re-read every 2 s.
+   * When the bucket cannot be read (after a node loss, 2.9 answers some KV requests only after a timeout)
+   * the last known list is kept, so that pulling goes on meanwhile.
+   */
   private async activeSweeps(): Promise<string[]> {
     if (this.options.sweep) return [this.options.sweep];
     if (Date.now() - this.sweepsCache.at < 2000) return this.sweepsCache.sweeps;
-    const sweeps: string[] = [];
-    for (const key of await keysOf(this.sweeps)) {
-      const record = await this.sweepRecord(key);
-      if (record?.state === 'running') sweeps.push(key);
+    try {
+      const sweeps: string[] = [];
+      for (const key of await keysOf(this.sweeps)) {
+        const record = await this.sweepRecord(key);
+        if (record?.state === 'running') sweeps.push(key);
+      }
+      this.sweepsCache = { at: Date.now(), sweeps };
+    } catch (error) {
+      if (this.sweepsCache.at === 0) throw error;
+      this.onTransientError?.(error as Error);
+      this.sweepsCache = { ...this.sweepsCache, at: Date.now() };
     }
-    this.sweepsCache = { at: Date.now(), sweeps };
-    return sweeps;
+    return this.sweepsCache.sweeps;
   }
 
   async close(): Promise<void> {
@@ -391,12 +432,18 @@ export class NatsQueue implements Queue {
   }
 }
 
+/** Creates the stream, or brings an existing one to the configured replica count. */
 async function ensureStream(jsm: JetStreamManager, config: Parameters<JetStreamManager['streams']['add']>[0]): Promise<void> {
+  let existing;
   try {
-    await jsm.streams.info(config.name!);
+    existing = await jsm.streams.info(config.name!);
   } catch (error) {
     if (!isNotFound(error)) throw error;
     await jsm.streams.add(config);
+    return;
+  }
+  if ((existing.config.num_replicas ?? 1) !== config.num_replicas) {
+    await jsm.streams.update(config.name!, { ...existing.config, num_replicas: config.num_replicas });
   }
 }
 
@@ -430,4 +477,17 @@ export async function keysOf(kv: KV): Promise<string[]> {
   const keys: string[] = [];
   for await (const key of await kv.keys()) keys.push(key);
   return keys;
+}
+
+class PullTimeout extends Error {}
+
+/** `promise`, or a PullTimeout after `ms` (the late result, if any, is dropped: its lease runs out and it is redelivered). */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new PullTimeout(`no answer to a pull in ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -34,7 +34,7 @@ export async function coordinatorCommand(args: CoordinatorArgs): Promise<number>
   const view = new SweepProgressView(args.quiet);
   let cancelled = false;
   try {
-    const queue = await NatsQueue.open(nc, { replicas: args.replicas });
+    const queue = await NatsQueue.open(nc, { create: true, replicas: args.replicas });
     await queue.prepareSweep(spec.name, { maxAttempts: args['max-attempts'], ackWaitMs: args['ack-wait'] * 1000, total: selected });
     const record = (await queue.sweepRecord(spec.name)) as SweepRecord;
     let lastPut = 0;

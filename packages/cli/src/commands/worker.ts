@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { hostname, availableParallelism } from 'node:os';
 import { BACKENDS, type BackendChoice } from '@hessweep/grid';
-import { connectNats, NatsQueue, type WorkerRecord } from '@hessweep/queue';
+import { connectNats, NatsQueue, NoStreamsError, type WorkerRecord } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { positiveIntegers } from '../plan.js';
@@ -33,7 +33,7 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
   const nc = await connectNats(natsOptionsFrom(args, `hessweep-worker ${name}`));
   const log = (line: string) => !args.quiet && process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   try {
-    const queue = await NatsQueue.open(nc, { sweep: args.sweep });
+    const queue = await openWhenReady(() => NatsQueue.open(nc, { sweep: args.sweep }), log);
     queue.onTransientError = (error) => log(`NATS: ${error.message}; retrying`);
     const record: WorkerRecord = { name, slots: args.concurrency, busy: 0, done: 0, sweeps: [], seen: '' };
     const register = () => queue.workers.put(name.replace(/[^A-Za-z0-9_=-]/g, '_'), new TextEncoder().encode(JSON.stringify({ ...record, seen: new Date().toISOString() }))).catch(() => {});
@@ -82,5 +82,20 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
     return 0;
   } finally {
     await nc.drain().catch(() => {});
+  }
+}
+
+/** A worker may start before any coordinator: it waits for the streams instead of creating them. */
+async function openWhenReady(open: () => Promise<NatsQueue>, log: (line: string) => void): Promise<NatsQueue> {
+  let told = false;
+  for (;;) {
+    try {
+      return await open();
+    } catch (error) {
+      if (!(error instanceof NoStreamsError)) throw error;
+      if (!told) log(`${error.message}; waiting for one`);
+      told = true;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
   }
 }
