@@ -10,6 +10,7 @@ import { statusCommand, statusOptions } from './commands/status.js';
 import { coordinatorCommand, coordinatorOptions } from './commands/coordinator.js';
 import { workerCommand, workerOptions } from './commands/worker.js';
 import { cancelCommand, cancelOptions } from './commands/cancel.js';
+import { doctorCommand, doctorOptions } from './commands/doctor.js';
 import { NatsConnectError, NoStreamsError } from '@hessweep/queue';
 import { SpecError } from '@hessweep/grid';
 import { SweepError } from '@hessweep/coordinator';
@@ -48,6 +49,9 @@ await yargs(hideBin(process.argv))
   )
   .command('worker', 'compute cells of running sweeps from NATS until stopped', workerOptions, (args) => run(() => workerCommand(args)))
   .command('cancel <sweep>', 'cancel a sweep on NATS: purge its queued cells, stop its coordinator', cancelOptions, (args) => run(() => cancelCommand(args)))
+  .command('doctor', 'check this node: backends, GPU, datasets, and with --nats the server and JetStream', doctorOptions, (args) =>
+    run(() => doctorCommand(args)),
+  )
   .command('cell', 'train one network and measure its loss landscape', cellOptions, (args) => run(() => cellCommand(args)))
   .command('spectrum', 'Hessian and Gauss-Newton spectra of a fixed network on fixed data', spectrumOptions, (args) => run(() => spectrumCommand(args)))
   .demandCommand(1, 'name a command')

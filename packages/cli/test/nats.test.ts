@@ -258,3 +258,19 @@ test('two sweeps run at once on the same workers, each getting only its own rows
     assert.ok(right.every((r) => r.sweep === 'right' && [5, 7].includes(r.width as number)));
   });
 });
+
+test('doctor reports the backends, datasets, the NATS server and JetStream, and fails on an unreachable server', async () => {
+  await scenario(async ({ dir, server }) => {
+    const good = await hessweep(['doctor', '--nats', server.url], dir);
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, /ok\s+backend wasm/);
+    assert.match(good.stdout, /ok\s+dataset mnist/);
+    assert.match(good.stdout, /ok\s+nats\s+connected to .*nats-server 2\.\d+/);
+    assert.match(good.stdout, /ok\s+jetstream\s+enabled/);
+    assert.match(good.stdout, /this node is ready/);
+    const bad = await hessweep(['doctor', '--nats', 'nats://127.0.0.1:1'], dir);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /FAIL\s+nats\s+cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+    assert.match(bad.stdout, /fix: check --nats URL/);
+  });
+});

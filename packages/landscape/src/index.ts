@@ -6,6 +6,6 @@ export { spectralNorm, theoremOneBound } from './bound.js';
 export { mlpArchitecture, paramCount, paramOffsets, initParams, flattenParams, unflattenParams, type Architecture, type Params } from './model.js';
 export { train, type TrainOptions } from './train.js';
 export { Rng } from './random.js';
-export { loadDataset, DataError, type Dataset } from './data/index.js';
+export { loadDataset, DataError, FASHION_MNIST_DIR, type Dataset } from './data/index.js';
 export { lanczos, lanczosLockstep, hutchinson, slqNodes, smoothedDensity, symmetricEigenvalues, denseOperator, type LinearOperator, type LanczosResult } from './spectral/index.js';
 export { parseProblem, spectrum, DENSE_LIMIT, type Problem, type SpectrumReport } from './problem.js';
