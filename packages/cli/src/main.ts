@@ -11,6 +11,9 @@ import { coordinatorCommand, coordinatorOptions } from './commands/coordinator.j
 import { workerCommand, workerOptions } from './commands/worker.js';
 import { cancelCommand, cancelOptions } from './commands/cancel.js';
 import { doctorCommand, doctorOptions } from './commands/doctor.js';
+import { aggregateCommand, aggregateOptions } from './commands/aggregate.js';
+import { exportCommand, exportOptions } from './commands/export.js';
+import { reportCommand, reportOptions } from './commands/report.js';
 import { NatsConnectError, NoStreamsError } from '@hessweep/queue';
 import { SpecError } from '@hessweep/grid';
 import { SweepError } from '@hessweep/coordinator';
@@ -49,6 +52,11 @@ await yargs(hideBin(process.argv))
   )
   .command('worker', 'compute cells of running sweeps from NATS until stopped', workerOptions, (args) => run(() => workerCommand(args)))
   .command('cancel <sweep>', 'cancel a sweep on NATS: purge its queued cells, stop its coordinator', cancelOptions, (args) => run(() => cancelCommand(args)))
+  .command('aggregate <dir>', 'aggregate a sweep over seeds: a table, summary.arrow and summary.csv', aggregateOptions, (args) =>
+    run(() => aggregateCommand(args)),
+  )
+  .command('report <dir>', 'write <dir>/report/index.html: figures, summary, failed cells, provenance', reportOptions, (args) => run(() => reportCommand(args)))
+  .command('export <dir>', "export a sweep's rows to Parquet or CSV", exportOptions, (args) => run(() => exportCommand(args)))
   .command('doctor', 'check this node: backends, GPU, datasets, and with --nats the server and JetStream', doctorOptions, (args) =>
     run(() => doctorCommand(args)),
   )

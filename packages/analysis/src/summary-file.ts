@@ -1,0 +1,290 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import {
+  Field, Float64, Int32, List, makeData, RecordBatch, Schema, Struct, Table, tableToIPC, Utf8, vectorFromArray, type Data, type DataType,
+} from 'apache-arrow';
+import { HESSWEEP_VERSION } from '@hessweep/grid';
+import { STAT_FIELDS, type AggregateResult } from './aggregate.js';
+import type { GroupField, SummaryRow } from './types.js';
+
+/** Bumped whenever a summary column is added, removed or changes type. */
+export const SUMMARY_SCHEMA_VERSION = '1';
+export const META_SUMMARY_BY = 'hessweep.summary_by';
+export const META_SUMMARY_SCHEMA_VERSION = 'hessweep.summary_schema_version';
+
+// ---------------------------------------------------------------------------------------------------------
+// Atomic writes (as packages/results/src/writer.ts): temp name beside the target, fsync, rename, fsync dir.
+
+/**
+ * Writes a file atomically: `fill` writes through `write` into a temp file beside `path`, which is then
+ * fsynced, renamed into place and the directory fsynced; `path` is either the old file or the complete new one.
+ */
+export async function writeFileAtomic(path: string, fill: (write: (chunk: string | Uint8Array) => Promise<void>) => Promise<void>): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  let file: FileHandle | null = null;
+  try {
+    file = await open(tmp, 'wx');
+    const handle = file;
+    // Small writes are gathered into ~1 MiB blocks: one syscall per block, not per row.
+    let pending: Buffer[] = [];
+    let size = 0;
+    const flush = async () => {
+      if (size === 0) return;
+      const block = pending.length === 1 ? pending[0]! : Buffer.concat(pending, size);
+      pending = [];
+      size = 0;
+      await handle.write(block);
+    };
+    await fill(async (chunk) => {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      pending.push(b);
+      size += b.length;
+      if (size >= 1 << 20) await flush();
+    });
+    await flush();
+    await handle.sync();
+    await handle.close();
+    file = null;
+    await rename(tmp, path);
+    await syncDir(dirname(path));
+  } catch (err) {
+    await file?.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Makes a rename durable; platforms that cannot fsync a directory (Windows) get what the rename gives. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if (!['EISDIR', 'EPERM', 'EINVAL'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Columns of the summary.
+
+type Kind = 'utf8' | 'int32' | 'float64' | 'list_int32' | 'list_float64';
+
+interface SummaryColumn {
+  name: string;
+  kind: Kind;
+  nullable: boolean;
+  value: (row: SummaryRow) => string | number | number[] | null;
+}
+
+const KEY_KIND: Record<GroupField, Kind> = { dataset: 'utf8', width: 'int32', depth: 'int32', sample_size: 'int32', seed: 'int32' };
+
+/** NaN (and ±∞, which a mean of finite values never is) becomes null in files. */
+const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+/**
+ * The summary's columns, in order: the key columns (`by`), seeds_ok, seeds_failed, then for each Stat
+ * `<name>_mean`, `_std`, `_ci95` (float64, null where undefined) and `_n` (int32), then the curve:
+ * curve_k list<int32>, curve_mean / curve_lo / curve_hi list<float64> (items null where undefined).
+ */
+export function summaryColumns(by: readonly GroupField[]): SummaryColumn[] {
+  const columns: SummaryColumn[] = by.map((f) => ({ name: f, kind: KEY_KIND[f], nullable: false, value: (r) => r.key[f] }));
+  columns.push({ name: 'seeds_ok', kind: 'int32', nullable: false, value: (r) => r.seeds_ok });
+  columns.push({ name: 'seeds_failed', kind: 'int32', nullable: false, value: (r) => r.seeds_failed });
+  for (const s of STAT_FIELDS) {
+    columns.push({ name: `${s}_mean`, kind: 'float64', nullable: true, value: (r) => finiteOrNull(r[s].mean) });
+    columns.push({ name: `${s}_std`, kind: 'float64', nullable: true, value: (r) => finiteOrNull(r[s].std) });
+    columns.push({ name: `${s}_ci95`, kind: 'float64', nullable: true, value: (r) => finiteOrNull(r[s].ci95) });
+    columns.push({ name: `${s}_n`, kind: 'int32', nullable: false, value: (r) => r[s].n });
+  }
+  columns.push({ name: 'curve_k', kind: 'list_int32', nullable: false, value: (r) => r.curve_k });
+  for (const c of ['curve_mean', 'curve_lo', 'curve_hi'] as const) {
+    columns.push({ name: c, kind: 'list_float64', nullable: false, value: (r) => r[c] });
+  }
+  return columns;
+}
+
+function arrowTypeOf(kind: Kind): DataType {
+  switch (kind) {
+    case 'utf8': return new Utf8();
+    case 'int32': return new Int32();
+    case 'float64': return new Float64();
+    case 'list_int32': return new List(new Field('item', new Int32(), true));
+    case 'list_float64': return new List(new Field('item', new Float64(), true));
+  }
+}
+
+/** The one Arrow schema of summary.arrow for a grouping. */
+export function summarySchema(by: readonly GroupField[]): Schema {
+  return new Schema(
+    summaryColumns(by).map((c) => new Field(c.name, arrowTypeOf(c.kind), c.nullable)),
+    new Map([
+      [META_SUMMARY_BY, by.join(',')],
+      [META_SUMMARY_SCHEMA_VERSION, SUMMARY_SCHEMA_VERSION],
+      ['hessweep.version', HESSWEEP_VERSION],
+    ]),
+  );
+}
+
+/** A validity bitmap for `n` slots, valid where `ok(i)`; null when every slot is valid. */
+function bitmap(n: number, ok: (i: number) => boolean): { bits: Uint8Array | undefined; nulls: number } {
+  const bits = new Uint8Array(((n + 63) & ~63) >> 3);
+  let nulls = 0;
+  for (let i = 0; i < n; i++) {
+    if (ok(i)) bits[i >> 3]! |= 1 << (i & 7);
+    else nulls++;
+  }
+  return { bits: nulls === 0 ? undefined : bits, nulls };
+}
+
+/** One column's Data, built straight into typed arrays (lists of 10,000 groups × 64 points in one go). */
+function columnData(kind: Kind, values: unknown[]): Data {
+  const n = values.length;
+  switch (kind) {
+    case 'utf8':
+      return vectorFromArray(values as (string | null)[], new Utf8()).data[0]!;
+    case 'int32':
+      return makeData({ type: new Int32(), length: n, nullCount: 0, data: Int32Array.from(values as number[]) });
+    case 'float64': {
+      const data = Float64Array.from(values as (number | null)[], (v) => (v === null ? 0 : v));
+      const { bits, nulls } = bitmap(n, (i) => values[i] !== null);
+      return makeData({ type: new Float64(), length: n, nullCount: nulls, nullBitmap: bits, data });
+    }
+    case 'list_int32':
+    case 'list_float64': {
+      const lists = values as number[][];
+      const valueOffsets = new Int32Array(n + 1);
+      for (let i = 0; i < n; i++) valueOffsets[i + 1] = valueOffsets[i]! + lists[i]!.length;
+      const total = valueOffsets[n]!;
+      let child: Data;
+      if (kind === 'list_int32') {
+        const items = new Int32Array(total);
+        lists.forEach((l, i) => items.set(l, valueOffsets[i]!));
+        child = makeData({ type: new Int32(), length: total, nullCount: 0, data: items });
+      } else {
+        const items = new Float64Array(total);
+        lists.forEach((l, i) => items.set(l, valueOffsets[i]!));
+        const { bits, nulls } = bitmap(total, (j) => Number.isFinite(items[j]!));
+        for (let j = 0; j < total; j++) if (!Number.isFinite(items[j]!)) items[j] = 0;
+        child = makeData({ type: new Float64(), length: total, nullCount: nulls, nullBitmap: bits, data: items });
+      }
+      const type = new List(new Field('item', child.type, true));
+      return makeData({ type, length: n, nullCount: 0, valueOffsets, child });
+    }
+  }
+}
+
+/** The summary as one Arrow table with the explicit schema (types never inferred); NaN items become nulls. */
+export function summaryTable(result: AggregateResult): Table {
+  const schema = summarySchema(result.by);
+  if (result.rows.length === 0) return new Table(schema);
+  const children = summaryColumns(result.by).map((c) => columnData(c.kind, result.rows.map((r) => c.value(r))));
+  const data = makeData({ type: new Struct(schema.fields), length: result.rows.length, nullCount: 0, children });
+  return new Table([new RecordBatch(schema, data)]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CSV.
+
+/** One CSV cell (RFC 4180): quoted when it holds a comma, quote or line break; null is empty. */
+export function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'number') return Number.isNaN(value) ? '' : String(value);
+  const s = String(value);
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** A list as one quoted CSV cell of `;`-joined items (null items empty). */
+export function csvList(values: ArrayLike<number | null> | null): string {
+  if (values === null) return '';
+  const items: string[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    items.push(v === null || v === undefined || Number.isNaN(v) ? '' : String(v));
+  }
+  return `"${items.join(';')}"`;
+}
+
+/** summary.csv's text: the same columns as summary.arrow, lists `;`-joined in quoted cells, NaN empty. */
+export function summaryCsv(result: AggregateResult): string {
+  const columns = summaryColumns(result.by);
+  const lines = [columns.map((c) => csvCell(c.name)).join(',')];
+  for (const row of result.rows) {
+    lines.push(columns.map((c) => {
+      const v = c.value(row);
+      return c.kind.startsWith('list') ? csvList(v as number[]) : csvCell(v);
+    }).join(','));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes `summary.arrow` and `summary.csv` into the sweep directory, each atomically; returns their paths. */
+export async function writeSummary(sweepDir: string, result: AggregateResult): Promise<{ arrow: string; csv: string }> {
+  const arrow = join(sweepDir, 'summary.arrow');
+  const csv = join(sweepDir, 'summary.csv');
+  const bytes = tableToIPC(summaryTable(result), 'file');
+  // The Arrow file's write and fsync proceed while the CSV text is made.
+  const arrowDone = writeFileAtomic(arrow, async (write) => write(bytes));
+  arrowDone.catch(() => undefined); // reported below
+  const text = summaryCsv(result);
+  await Promise.all([arrowDone, writeFileAtomic(csv, async (write) => write(text))]);
+  return { arrow, csv };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Terminal table.
+
+/** 4 significant digits; '—' for an undefined value. */
+export function formatNumber(x: number): string {
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? '—' : String(x);
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  if (a >= 1e6 || a < 1e-4) return x.toExponential(3);
+  return String(Number(x.toPrecision(4)));
+}
+
+const meanCi = (s: { mean: number; ci95: number }) =>
+  Number.isNaN(s.ci95) ? formatNumber(s.mean) : `${formatNumber(s.mean)} ± ${formatNumber(s.ci95)}`;
+
+/**
+ * A fixed-width table for the terminal: group keys, seeds ok / failed, λ_max mean ± 95% CI, GGN λ_max,
+ * trace, D_k slope, train accuracy, bound / λ_max; then the failed cells with their errors.
+ */
+export function formatTable(result: AggregateResult): string {
+  const header = [...result.by, 'ok', 'failed', 'λ_max ± ci95', 'ggn λ_max', 'trace', 'slope', 'train acc', 'bound/λ_max'];
+  const numericKey = result.by.map((f) => f !== 'dataset');
+  const body = result.rows.map((r) => [
+    ...result.by.map((f) => String(r.key[f] ?? '')),
+    String(r.seeds_ok), String(r.seeds_failed),
+    meanCi(r.lambda_max), meanCi(r.ggn_lambda_max), meanCi(r.trace), meanCi(r.loss_diff_slope),
+    meanCi(r.train_accuracy), meanCi(r.bound_ratio),
+  ]);
+  const widths = header.map((h, i) => Math.max([...h].length, ...body.map((b) => [...b[i]!].length)));
+  const pad = (s: string, i: number) => {
+    const fill = ' '.repeat(widths[i]! - [...s].length);
+    const left = i < result.by.length && !numericKey[i];
+    return left ? s + fill : fill + s;
+  };
+  const line = (cells: string[]) => cells.map(pad).join('  ').trimEnd();
+  const ok = result.rows.reduce((s, r) => s + r.seeds_ok, 0);
+  const out = [
+    `${result.rows.length} groups by ${result.by.join(', ')} from ${result.cells} cells (${ok} ok, ${result.failed.length} failed) in ${result.parts} part files`,
+    line(header),
+    line(widths.map((w) => '─'.repeat(w))),
+    ...body.map(line),
+  ];
+  if (result.failed.length === 0) {
+    out.push('failed cells: none');
+  } else {
+    out.push(`failed cells (${result.failed.length}):`);
+    for (const f of result.failed) {
+      const error = (f.error ?? 'no error recorded').split('\n')[0];
+      out.push(`  ${f.cell_id}  ${f.dataset} width ${f.width} depth ${f.depth} seed ${f.seed} m ${f.sample_size}: ${error}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}

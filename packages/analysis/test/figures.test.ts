@@ -1,0 +1,296 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  boundFigure, buildFigures, chooseFamilies, curveSeries, densityFigure, ema, lossDiffFigure, metricFigure, metricPoints,
+  type CellData,
+} from '../src/figures.js';
+import { formatNumber, formatStat, scopeSvgIds } from '../src/report.js';
+import { welfordStat } from '../src/stats.js';
+import type { GroupField, Stat, SummaryRow } from '../src/types.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// A small synthetic sweep: widths 4, 8, 16 at depth 3 and depths 1, 2, 3 at width 8, seeds 0 and 1.
+
+const K = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144];
+
+function cell(dataset: string, width: number, depth: number, seed: number, status: 'ok' | 'failed' = 'ok'): CellData {
+  const scale = 0.01 * (1 + width / 16 + depth / 4) * (1 + 0.1 * seed);
+  const density_x = Array.from({ length: 32 }, (_, i) => -0.1 + (0.3 * i) / 31);
+  const ok = status === 'ok';
+  return {
+    cell_id: `${dataset}-${width}-${depth}-${seed}`,
+    status,
+    dataset: dataset as CellData['dataset'],
+    width,
+    depth,
+    seed,
+    sample_size: 300,
+    loss_diff_k: ok ? K : null,
+    loss_diff: ok ? K.map((k) => scale / k) : null,
+    hessian_top: ok ? [0.1 * width * (1 + seed * 0.05), 0.05] : null,
+    ggn_top: ok ? [0.08 * width, 0.04] : null,
+    bound: ok ? 10 * width * depth : null,
+    density_x: ok ? density_x : null,
+    density_y: ok ? density_x.map((x) => Math.exp(-((x * 40) ** 2)) * 50 + 1e-3) : null,
+  };
+}
+
+function paperLikeCells(dataset = 'synthetic'): CellData[] {
+  const cells: CellData[] = [];
+  const seen = new Set<string>();
+  const add = (w: number, d: number) => {
+    for (const seed of [0, 1]) {
+      const key = `${w}/${d}/${seed}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      cells.push(cell(dataset, w, d, seed));
+    }
+  };
+  for (const w of [4, 8, 16]) add(w, 3);
+  for (const d of [1, 2, 3]) add(8, d);
+  return cells;
+}
+
+/** A tiny local aggregation: one summary row per dataset × width × depth × sample size. */
+function summarize(cells: readonly CellData[]): SummaryRow[] {
+  const stat = (values: number[]): Stat => {
+    let n = 0;
+    let mean = 0;
+    let m2 = 0;
+    for (const v of values) {
+      n++;
+      const d = v - mean;
+      mean += d / n;
+      m2 += d * (v - mean);
+    }
+    return welfordStat(n, mean, m2);
+  };
+  const groups = new Map<string, CellData[]>();
+  for (const c of cells) {
+    const key = `${c.dataset}|${c.width}|${c.depth}|${c.sample_size}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  return [...groups.values()].map((g) => {
+    const ok = g.filter((c) => c.status === 'ok');
+    const key: Record<GroupField, string | number | null> = {
+      dataset: g[0].dataset, width: g[0].width, depth: g[0].depth, sample_size: g[0].sample_size, seed: null,
+    };
+    return {
+      key,
+      seeds_ok: ok.length,
+      seeds_failed: g.length - ok.length,
+      failed: [],
+      lambda_max: stat(ok.map((c) => c.hessian_top![0])),
+      ggn_lambda_max: stat(ok.map((c) => c.ggn_top![0])),
+      trace: stat(ok.map((c) => c.width * 0.01)),
+      loss_diff_slope: stat(ok.map((c) => -1 + 0.01 * c.seed)),
+      train_loss: stat(ok.map(() => 0.5)),
+      train_accuracy: stat(ok.map(() => 0.9)),
+      bound: stat(ok.map((c) => c.bound!)),
+      bound_ratio: stat(ok.map((c) => c.bound! / c.hessian_top![0])),
+      curve_k: [],
+      curve_mean: [],
+      curve_lo: [],
+      curve_hi: [],
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// SVG inspection
+
+/** Well-formed enough: starts with <svg>, ends with </svg>, and open/close tags balance in order. */
+function assertSvg(svg: string): void {
+  assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.match(svg, /<\/svg>$/);
+  const stack: string[] = [];
+  for (const m of svg.matchAll(/<(\/?)([a-zA-Z][\w:-]*)[^>]*?(\/?)>/g)) {
+    const [, close, name, selfClose] = m;
+    if (selfClose) continue;
+    if (close) assert.equal(stack.pop(), name, `unbalanced </${name}>`);
+    else stack.push(name);
+  }
+  assert.deepEqual(stack, []);
+  assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
+}
+
+/** The inner SVG of each mark group of Vega-Lite unit `name` with Vega mark type `type`. */
+function markGroups(svg: string, type: string, name: string): string[] {
+  const re = new RegExp(`<g class="mark-${type} role-mark ${name}_marks"[^>]*>(.*?)</g>`, 'g');
+  return [...svg.matchAll(re)].map((m) => m[1]);
+}
+
+const count = (text: string, tag: string) => (text.match(new RegExp(`<${tag}[\\s>]`, 'g')) ?? []).length;
+const items = (svg: string, type: string, name: string, tag: string) =>
+  markGroups(svg, type, name).reduce((n, g) => n + count(g, tag), 0);
+
+// ---------------------------------------------------------------------------------------------------------
+
+test('ema matches the closed form s_i = β^i x_0 + (1 − β) Σ_{j=1..i} β^(i−j) x_j', () => {
+  const x = Array.from({ length: 40 }, (_, i) => Math.sin(i) + 1 / (i + 1));
+  for (const beta of [0, 0.5, 0.9, 0.99]) {
+    const s = ema(x, beta);
+    assert.equal(s.length, x.length);
+    for (let i = 0; i < x.length; i++) {
+      let direct = beta ** i * x[0];
+      for (let j = 1; j <= i; j++) direct += (1 - beta) * beta ** (i - j) * x[j];
+      assert.ok(Math.abs(s[i] - direct) <= 1e-12 * Math.max(1, Math.abs(direct)), `β ${beta}, i ${i}: ${s[i]} vs ${direct}`);
+    }
+  }
+  assert.deepEqual(ema(x, 0), x);
+  assert.deepEqual(ema([], 0.99), []);
+  assert.throws(() => ema(x, 1), RangeError);
+  assert.throws(() => ema(x, -0.1), RangeError);
+});
+
+test('chooseFamilies picks the most common depth among cells varying width, and width among cells varying depth', () => {
+  assert.deepEqual(chooseFamilies(paperLikeCells()), { fixedDepth: 3, fixedWidth: 8 });
+  // The paper's MNIST grid: widths 4…64 at depth 5, depths 1…10 at width 16, three seeds.
+  const paper: { width: number; depth: number }[] = [];
+  for (const seed of [0, 1, 2]) {
+    void seed;
+    for (const width of [4, 8, 16, 32, 64]) paper.push({ width, depth: 5 });
+    for (const depth of [1, 2, 3, 4, 6, 7, 8, 9, 10]) paper.push({ width: 16, depth });
+  }
+  assert.deepEqual(chooseFamilies(paper), { fixedDepth: 5, fixedWidth: 16 });
+  // Only widths: no depth family.
+  assert.deepEqual(chooseFamilies([{ width: 4, depth: 2 }, { width: 8, depth: 2 }]), { fixedDepth: 2, fixedWidth: null });
+  // A full cartesian grid ties on count and on distinct values: the smaller value wins.
+  const full = [4, 8].flatMap((width) => [1, 3].map((depth) => ({ width, depth })));
+  assert.deepEqual(chooseFamilies(full), { fixedDepth: 1, fixedWidth: 4 });
+});
+
+test('curveSeries: mean and min–max over seeds at shared k, EMA applied in k order', () => {
+  const cells = paperLikeCells().filter((c) => c.depth === 3);
+  const raw = curveSeries(cells, 'width');
+  assert.deepEqual(raw.map((s) => s.label), ['h = 4', 'h = 8', 'h = 16']);
+  for (const s of raw) {
+    assert.deepEqual(s.k, K);
+    assert.equal(s.seeds, 2);
+    const group = cells.filter((c) => c.width === s.order[0]);
+    s.k.forEach((_, i) => {
+      const v = group.map((c) => c.loss_diff![i]);
+      assert.ok(Math.abs(s.mean[i] - (v[0] + v[1]) / 2) < 1e-15);
+      assert.equal(s.lo[i], Math.min(...v));
+      assert.equal(s.hi[i], Math.max(...v));
+    });
+  }
+  const smooth = curveSeries(cells, 'width', 0.9);
+  smooth.forEach((s, j) => {
+    assert.deepEqual(s.mean, ema(raw[j].mean, 0.9));
+    assert.deepEqual(s.lo, ema(raw[j].lo, 0.9));
+    assert.deepEqual(s.hi, ema(raw[j].hi, 0.9));
+  });
+  // Curves stored at different k: only the shared k are used.
+  const odd = { ...cells[0], seed: 7, loss_diff_k: [1, 3, 8, 144, 200], loss_diff: [1, 1, 1, 1, 1] };
+  const shared = curveSeries([...cells.filter((c) => c.width === 4), odd], 'width');
+  assert.deepEqual(shared[0].k, [1, 3, 8, 144]);
+  assert.equal(shared[0].seeds, 3);
+});
+
+test('lossDiffFigure: one line and one seed band per width, log–log axes; smoothing changes the lines', async () => {
+  const cells = paperLikeCells().filter((c) => c.depth === 3);
+  const svg = await lossDiffFigure(cells, { family: 'width', title: 'D_k' });
+  assertSvg(svg);
+  assert.equal(markGroups(svg, 'line', 'curve').length, 3);
+  assert.equal(items(svg, 'line', 'curve', 'path'), 3);
+  assert.equal(markGroups(svg, 'area', 'band').length, 3);
+  for (const label of ['h = 4', 'h = 8', 'h = 16']) assert.ok(svg.includes(label), label);
+  const depthSvg = await lossDiffFigure(paperLikeCells().filter((c) => c.width === 8), { family: 'depth' });
+  assertSvg(depthSvg);
+  assert.equal(markGroups(depthSvg, 'line', 'curve').length, 3);
+  for (const label of ['L = 1', 'L = 2', 'L = 3']) assert.ok(depthSvg.includes(label), label);
+  const smoothed = await lossDiffFigure(cells, { family: 'width', title: 'D_k', smoothing: 0.99 });
+  assertSvg(smoothed);
+  assert.notEqual(smoothed, svg);
+  // One seed: no band, still a line.
+  const single = await lossDiffFigure(cells.filter((c) => c.seed === 0), { family: 'width' });
+  assert.equal(markGroups(single, 'line', 'curve').length, 3);
+  assert.equal(markGroups(single, 'area', 'band').length, 0);
+});
+
+test('metricFigure: a line per metric, a point and a CI bar per group, the reference rule', async () => {
+  const summary = summarize(paperLikeCells());
+  const widthRows = summary.filter((r) => r.key.depth === 3);
+  const svg = await metricFigure(widthRows, { family: 'width', metrics: ['lambda_max', 'ggn_lambda_max'], title: 'λ' });
+  assertSvg(svg);
+  assert.equal(markGroups(svg, 'line', 'line').length, 2);
+  assert.equal(items(svg, 'symbol', 'points', 'path'), 6);
+  // Hessian λ_max differs between seeds (CI bar per width); the GGN's does not (std 0, no bar).
+  assert.equal(items(svg, 'rule', 'errorbars', 'line'), 3);
+  assert.ok(svg.includes('Hessian λₘₐₓ') && svg.includes('GGN λₘₐₓ'));
+
+  const slope = await metricFigure(summary.filter((r) => r.key.width === 8), { family: 'depth', metrics: ['loss_diff_slope'], rule: -1 });
+  assertSvg(slope);
+  assert.equal(markGroups(slope, 'line', 'line').length, 1);
+  assert.equal(items(slope, 'symbol', 'points', 'path'), 3);
+  assert.equal(items(slope, 'rule', 'reference', 'line'), 1);
+
+  // Two datasets: one series per dataset × metric.
+  const two = summarize([...paperLikeCells('mnist'), ...paperLikeCells('cifar10')]).filter((r) => r.key.depth === 3);
+  const points = metricPoints(two, 'width', ['lambda_max', 'ggn_lambda_max']);
+  assert.deepEqual([...new Set(points.map((p) => p.series))], ['cifar10 · Hessian λₘₐₓ', 'mnist · Hessian λₘₐₓ', 'cifar10 · GGN λₘₐₓ', 'mnist · GGN λₘₐₓ']);
+  const twoSvg = await metricFigure(two, { family: 'width', metrics: ['lambda_max', 'ggn_lambda_max'] });
+  assert.equal(markGroups(twoSvg, 'line', 'line').length, 4);
+});
+
+test('boundFigure: one point per ok cell and the y = x line; densityFigure: one line per cell', async () => {
+  const cells = [...paperLikeCells(), cell('synthetic', 32, 3, 0, 'failed')];
+  const svg = await boundFigure(cells, { title: 'bound' });
+  assertSvg(svg);
+  assert.equal(items(svg, 'symbol', 'cells', 'path'), cells.length - 1);
+  assert.equal(items(svg, 'line', 'identity', 'path'), 1);
+
+  const chosen = paperLikeCells().filter((c) => c.depth === 3 && c.seed === 0);
+  for (const logY of [false, true]) {
+    const density = await densityFigure(chosen, { family: 'width', logY });
+    assertSvg(density);
+    assert.equal(markGroups(density, 'line', 'density').length, 3);
+  }
+});
+
+test('buildFigures: every figure of a two-family sweep; a width-only sweep skips the depth figures with notes', async () => {
+  const cells = [...paperLikeCells(), cell('synthetic', 16, 3, 5, 'failed')];
+  const set = await buildFigures(cells, summarize(cells), { smoothing: 0.99 });
+  assert.deepEqual(set.figures.map((f) => f.name), [
+    'dk-width-synthetic', 'dk-depth-synthetic', 'lambda-width', 'lambda-depth', 'trace-width', 'trace-depth',
+    'slope-width', 'slope-depth', 'bound', 'density-width-synthetic', 'density-depth-synthetic',
+  ]);
+  assert.deepEqual(set.notes, []);
+  assert.deepEqual(set.families.get('synthetic'), { fixedDepth: 3, fixedWidth: 8 });
+  for (const f of set.figures) {
+    assertSvg(f.svg);
+    assert.ok(f.caption.length > 20 && f.title.length > 5, f.name);
+  }
+  assert.match(set.figures[0].caption, /β = 0\.99/);
+
+  const widthsOnly = paperLikeCells().filter((c) => c.depth === 3);
+  const partial = await buildFigures(widthsOnly, summarize(widthsOnly));
+  assert.deepEqual(partial.figures.map((f) => f.name), ['dk-width-synthetic', 'lambda-width', 'trace-width', 'slope-width', 'bound', 'density-width-synthetic']);
+  assert.equal(partial.notes.length, 5);
+  assert.ok(partial.notes.every((n) => /depth/.test(n)), partial.notes.join('\n'));
+  await assert.rejects(buildFigures(widthsOnly, [], { smoothing: 1 }), RangeError);
+
+  // Nothing finished: no figures, a note for each.
+  const allFailed = paperLikeCells().map((c) => cell(c.dataset, c.width, c.depth, c.seed, 'failed'));
+  const none = await buildFigures(allFailed, summarize(allFailed));
+  assert.deepEqual(none.figures, []);
+  assert.equal(none.notes.length, 11);
+});
+
+test('report helpers: SVG ids scoped per figure, numbers and stats formatted for the table', () => {
+  const svg = '<svg><defs><clipPath id="clip1"><rect/></clipPath></defs><g clip-path="url(#clip1)"><use href="#clip1"/></g><g id="clip10"/></svg>';
+  assert.equal(
+    scopeSvgIds(svg, 'fig-a'),
+    '<svg><defs><clipPath id="fig-a-clip1"><rect/></clipPath></defs><g clip-path="url(#fig-a-clip1)"><use href="#fig-a-clip1"/></g><g id="fig-a-clip10"/></svg>',
+  );
+  assert.equal(scopeSvgIds('<svg><g class="x"/></svg>', 'p'), '<svg><g class="x"/></svg>');
+  assert.equal(formatNumber(0.123456), '0.123');
+  assert.equal(formatNumber(123456), '1.23e5');
+  assert.equal(formatNumber(0.00001234), '1.23e-5');
+  assert.equal(formatNumber(Number.NaN), '–');
+  assert.equal(formatNumber(null), '–');
+  assert.equal(formatStat({ n: 3, mean: 1.5, std: 0.1, ci95: 0.25 }), '1.5 ± 0.25');
+  assert.equal(formatStat({ n: 1, mean: 2, std: 0, ci95: Number.NaN }), '2');
+  assert.equal(formatStat({ n: 0, mean: Number.NaN, std: Number.NaN, ci95: Number.NaN }), '–');
+});

@@ -1,0 +1,147 @@
+/**
+ * The report of a real (tiny) sweep, opened in headless Chromium: every figure renders, the summary has one
+ * row per group, failed cells are listed, and the page makes no requests and logs no errors.
+ * Needs /usr/bin/chromium (Debian's `chromium`); without it this test fails rather than skips.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+import { readResultDir, writeResultFile } from '@hessweep/results';
+import type { ResultRow } from '@hessweep/grid';
+import { writeReport } from '../src/report.js';
+
+const run = promisify(execFile);
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+const MAIN = join(ROOT, 'packages/cli/dist/src/main.js');
+const FIGURES = [
+  'dk-width-synthetic', 'dk-depth-synthetic', 'lambda-width', 'lambda-depth', 'trace-width', 'trace-depth',
+  'slope-width', 'slope-depth', 'bound', 'density-width-synthetic', 'density-depth-synthetic',
+];
+
+const SPEC = `name: tiny
+grids:
+  - dataset: synthetic        # widths at depth 2
+    width: [4, 8]
+    depth: 2
+    seed: [0, 1]
+    sample_size: 300
+  - dataset: synthetic        # depths at width 4
+    width: 4
+    depth: [1, 2]
+    seed: [0, 1]
+    sample_size: 300
+synthetic:
+  dim: 16
+  classes: 3
+train:
+  epochs: 2
+measure:
+  permutations: 20
+  top_k: 2
+`;
+
+/** Whether this build of the CLI has the report command (it is wired into main.ts separately). */
+const cliHasReport = () => existsSync(MAIN) && /reportCommand/.test(readFileSync(MAIN, 'utf8'));
+
+test('report of a real sweep renders in headless Chromium: all figures, one summary row per group, no errors', { timeout: 60_000 }, async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)`);
+  assert.ok(existsSync(MAIN), `${MAIN} is missing: build the CLI first (npx tsc -b packages/cli)`);
+  const dir = await mkdtemp(join(tmpdir(), 'hessweep-report-'));
+  const keep = process.env.HESSWEEP_KEEP_REPORT === '1';
+  try {
+    await writeFile(join(dir, 'tiny.yaml'), SPEC);
+    await run(process.execPath, [MAIN, 'run', 'tiny.yaml', '--out', 'out', '--quiet', '--concurrency', '2'], { cwd: dir });
+    const sweepDir = join(dir, 'out', 'tiny');
+
+    // A failed cell of a fourth group (width 16, depth 2), in a part of its own, as a worker would leave it.
+    const rows: ResultRow[] = [];
+    for await (const row of readResultDir(join(sweepDir, 'parts'))) rows.push(row);
+    assert.equal(rows.length, 6);
+    const failed: ResultRow = {
+      ...rows[0], cell_id: '00000000deadbeef', width: 16, depth: 2, seed: 0, status: 'failed', error: 'Error: out of memory <test>',
+      n_params: null, train_loss: null, train_accuracy: null, loss_diff_k: null, loss_diff: null, loss_diff_slope: null,
+      hessian_top: null, hessian_residuals: null, hessian_iters: null, ggn_top: null, ggn_residuals: null, ggn_iters: null,
+      hessian_trace: null, ggn_trace: null, hessian_trace_hutchinson: null, hessian_trace_se: null,
+      density_x: null, density_y: null, bound: null, m_w: null, m_x: null, attempt: 3,
+    };
+    await writeResultFile(join(sweepDir, 'parts', 'part-99999999999999-0-000000.arrow'), [failed], { specHash: 'test', version: '0' });
+
+    let htmlPath: string;
+    if (cliHasReport()) {
+      const { stdout } = await run(process.execPath, [MAIN, 'report', sweepDir, '--smoothing', '0.99']);
+      htmlPath = join(sweepDir, 'report', 'index.html');
+      assert.match(stdout, new RegExp(`${FIGURES.length} figures`));
+      const bad = await run(process.execPath, [MAIN, 'report', dir]).then(() => null, (error: { code: number; stderr: string }) => error);
+      assert.equal(bad?.code, 2);
+      assert.match(bad!.stderr, /no manifest\.json/);
+    } else {
+      htmlPath = (await writeReport(sweepDir, { smoothing: 0.99 })).html;
+    }
+    assert.equal(htmlPath, join(sweepDir, 'report', 'index.html'));
+    const written = (await readdir(join(sweepDir, 'report'))).sort();
+    assert.deepEqual(written, [...FIGURES.map((f) => `${f}.svg`), 'index.html'].sort());
+    const html = await readFile(htmlPath, 'utf8');
+    assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org\/)/, 'no scripts, no network references');
+
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      const requests: string[] = [];
+      page.on('console', (message) => {
+        if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+      });
+      page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+      page.on('request', (request) => requests.push(request.url()));
+      const url = pathToFileURL(htmlPath).href;
+      const response = await page.goto(url, { waitUntil: 'load' });
+      assert.ok(response?.ok() ?? true);
+
+      assert.match(await page.title(), /hessweep report: tiny/);
+      const figures = page.locator('figure.figure');
+      assert.equal(await figures.count(), FIGURES.length);
+      const svgs = page.locator('figure.figure svg');
+      assert.equal(await svgs.count(), FIGURES.length);
+      for (let i = 0; i < FIGURES.length; i++) {
+        const figure = figures.nth(i);
+        assert.equal(await figure.getAttribute('id'), `fig-${FIGURES[i]}`);
+        await figure.scrollIntoViewIfNeeded();
+        const box = await svgs.nth(i).boundingBox();
+        assert.ok(box && box.width > 100 && box.height > 100, `${FIGURES[i]}: svg box ${JSON.stringify(box)}`);
+        // Something was drawn: plotted marks (paths) inside the figure.
+        assert.ok((await svgs.nth(i).locator('g.role-mark path, g.role-mark line').count()) > 0, `${FIGURES[i]}: no marks`);
+      }
+      // Summary: one row per group (widths 4, 8, 16 at depth 2 and depth 1 at width 4); the failed group flagged.
+      const groups = page.locator('table.summary tbody tr');
+      assert.equal(await groups.count(), 4);
+      assert.equal(await page.locator('table.summary tbody tr.has-failed').count(), 1);
+      const failedRows = page.locator('table.failed tbody tr');
+      assert.equal(await failedRows.count(), 1);
+      assert.match(await failedRows.first().innerText(), /00000000deadbeef[\s\S]*out of memory <test>/);
+      assert.match(await page.locator('#provenance').innerText(), /wasm|cpu|tensorflow/);
+      assert.match(await page.locator('pre.spec').innerText(), /"name": "tiny"/);
+
+      const shot = join(dir, 'report.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      assert.ok((await stat(shot)).size > 10_000);
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests.filter((r) => r !== url), [], 'the page requests nothing but itself');
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    if (keep) process.stderr.write(`kept ${dir}\n`);
+    else await rm(dir, { recursive: true, force: true });
+  }
+});
