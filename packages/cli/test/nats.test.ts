@@ -71,6 +71,10 @@ test('a sweep over 3 worker processes completes with the same numbers as the emb
   await scenario(async ({ dir, server, procs }) => {
     await writeFile(join(dir, 's.yaml'), syntheticSpec('three', [4, 6, 8], [0, 1], { epochs: 3, sampleSize: 1000 }));
     procs.push(worker(server, dir, 'w1'), worker(server, dir, 'w2'), worker(server, dir, 'w3'));
+    // Workers wait for a coordinator to create the streams: a one-cell sweep does, then all three are bound.
+    await writeFile(join(dir, 'warm.yaml'), syntheticSpec('warm', [2], [0], { epochs: 1, sampleSize: 64 }));
+    assert.equal((await hessweep(['coordinator', 'warm.yaml', '--nats', server.url, '--out', 'dist'], dir)).code, 0);
+    await until(async () => /workers seen in the last minute: 3/.test((await hessweep(['status', '--nats', server.url], dir)).stdout), 'three workers in status', 20_000);
     const coordinator = await hessweep(['coordinator', 's.yaml', '--nats', server.url, '--out', 'dist'], dir);
     assert.equal(coordinator.code, 0, coordinator.stderr);
     assert.match(coordinator.stderr, /6 ok, 0 failed/);
@@ -89,8 +93,6 @@ test('a sweep over 3 worker processes completes with the same numbers as the emb
     assert.ok(new Set(distributed.map((r) => r.worker)).size >= 2, 'cells were spread over workers');
     const status = await hessweep(['status', '--nats', server.url, 'three'], dir);
     assert.match(status.stdout, /sweep three \[done\]: 6\/6 cells \(6 ok, 0 failed\)/);
-    // A worker registers once the streams exist; on a loaded machine one may still be starting.
-    await until(async () => /workers seen in the last minute: 3/.test((await hessweep(['status', '--nats', server.url], dir)).stdout), 'three workers in status', 20_000);
   });
 });
 
