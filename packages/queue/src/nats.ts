@@ -164,7 +164,8 @@ export class NatsQueue implements Queue {
       durable_name: resultsConsumer(sweep),
       filter_subject: resultsSubject(sweep),
       ack_policy: AckPolicy.Explicit,
-      ack_wait: nanos(60_000),
+      // Rows in flight when a connection drops come back after this; the coordinator acks within a part write.
+      ack_wait: nanos(15_000),
       max_ack_pending: 20_000,
     });
     const now = new Date().toISOString();
