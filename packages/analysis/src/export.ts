@@ -3,9 +3,9 @@ import { Bool, RecordBatch, Table, tableToIPC, type Data, type Schema, type Vect
 import {
   Compression, Table as WasmTable, transformParquetStream, writeParquet, WriterPropertiesBuilder, type RecordBatch as WasmRecordBatch,
 } from 'parquet-wasm';
-import { COLUMN_NAMES, COLUMNS, ResultFileError } from '@hessweep/results';
+import { COLUMN_NAMES, COLUMNS, ResultFileError, writeFileAtomic } from '@hessweep/results';
 import { AnalysisError, findWinners, listPartFiles, readPart, ROW_LOST, utf8At, utf8Bytes, validity } from './aggregate.js';
-import { csvCell, writeFileAtomic } from './summary-file.js';
+import { csvCell } from './summary-file.js';
 
 export type ExportFormat = 'parquet' | 'csv';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['parquet', 'csv'];

@@ -7,7 +7,7 @@ export {
 } from './aggregate.js';
 export type { AggregateResult, FailedCell, StatField, Winners } from './aggregate.js';
 export {
-  writeSummary, summaryTable, summarySchema, summaryColumns, summaryCsv, formatTable, formatNumber, writeFileAtomic,
+  writeSummary, summaryTable, summarySchema, summaryColumns, summaryCsv, formatTable, formatNumber,
   csvCell, csvList, SUMMARY_SCHEMA_VERSION, META_SUMMARY_BY, META_SUMMARY_SCHEMA_VERSION,
 } from './summary-file.js';
 export { exportSweep, EXPORT_FORMATS } from './export.js';

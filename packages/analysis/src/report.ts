@@ -3,10 +3,10 @@
  * network) at `<sweep>/report/index.html`, and every figure also as `<sweep>/report/<name>.svg`.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResultRow } from '@hessweep/grid';
-import { readResultDir } from '@hessweep/results';
+import { readResultDir, writeFileAtomic } from '@hessweep/results';
 import { aggregate, AnalysisError, DEFAULT_BY, type AggregateResult } from './aggregate.js';
 import { buildFigures, compareKeys, type Figure, type FigureSet } from './figures.js';
 import type { GroupField, Stat, SummaryRow } from './types.js';
@@ -67,26 +67,20 @@ export async function writeReport(sweepDir: string, options: ReportOptions = {})
   const figurePaths: string[] = [];
   for (const figure of set.figures) {
     const path = join(dir, `${figure.name}.svg`);
-    await writeAtomic(path, `<?xml version="1.0" encoding="UTF-8"?>\n${figure.svg}\n`);
+    await writeFileAtomic(path, (write) => write(`<?xml version="1.0" encoding="UTF-8"?>\n${figure.svg}\n`));
     figurePaths.push(path);
   }
   const html = renderHtml({
     sweepDir, manifest, summary, cells, rowsRead, computeSeconds, set, options, now: options.now ?? new Date(),
   });
   const htmlPath = join(dir, 'index.html');
-  await writeAtomic(htmlPath, html);
+  await writeFileAtomic(htmlPath, (write) => write(html));
 
   const keep = new Set(set.figures.map((f) => `${f.name}.svg`));
   for (const name of await readdir(dir)) {
     if ((name.endsWith('.svg') && !keep.has(name)) || name.includes('.tmp-')) await rm(join(dir, name), { force: true });
   }
   return { html: htmlPath, figures: figurePaths, notes: set.notes };
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, text);
-  await rename(temp, path);
 }
 
 async function readManifestFile(sweepDir: string): Promise<ManifestLike> {

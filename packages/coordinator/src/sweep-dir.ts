@@ -1,6 +1,6 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readResultFile } from '@hessweep/results';
+import { readResultFile, writeFileAtomic } from '@hessweep/results';
 
 /** `<out>/<sweep>/manifest.json`: what the sweep is, so a rerun can tell a resume from a changed spec. */
 export interface Manifest {
@@ -38,14 +38,9 @@ export async function readManifest(path: string): Promise<Manifest | null> {
   }
 }
 
-/** Writes the manifest to a temp name, fsyncs and renames it, as the part files are written. */
+/** Writes the manifest atomically, as the part files are written. */
 export async function writeManifest(path: string, manifest: Manifest): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, `${JSON.stringify(manifest, null, 2)}\n`);
-  const handle = await open(temp, 'r');
-  await handle.sync();
-  await handle.close();
-  await rename(temp, path);
+  await writeFileAtomic(path, (write) => write(`${JSON.stringify(manifest, null, 2)}\n`));
 }
 
 /** Removes temp files a killed writer left in `dir`; returns their names. */

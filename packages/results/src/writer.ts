@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from './atomic.js';
 import { makeData, RecordBatch, Struct, Table, tableToIPC, vectorFromArray } from 'apache-arrow';
 import type { ResultRow } from '@hessweep/grid';
 import { ResultFileError, ResultRowError } from './errors.js';
@@ -62,35 +61,11 @@ export function toTable(rows: readonly ResultRow[], meta: ResultMeta): Table {
  */
 export async function writeResultFile(path: string, rows: readonly ResultRow[], meta: ResultMeta): Promise<void> {
   const bytes = tableToIPC(toTable(rows, meta), 'file');
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   try {
-    const file = await open(tmp, 'wx');
-    try {
-      await file.writeFile(bytes);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(tmp, path);
-    await syncDir(dirname(path));
+    await writeFileAtomic(path, (write) => write(bytes));
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
     const code = (err as NodeJS.ErrnoException).code;
     const detail = code === 'ENOENT' ? `directory ${dirname(path)} does not exist` : (err as Error).message;
     throw new ResultFileError(path, `cannot write result file: ${detail}`, { cause: err });
-  }
-}
-
-/** Makes the rename durable. Some platforms (Windows) cannot open or fsync a directory; there the rename is all we get. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    if (!['EISDIR', 'EPERM', 'EINVAL'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
   }
 }
