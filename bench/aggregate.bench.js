@@ -50,16 +50,11 @@ const SEEDS = 100;
 const CURVE_POINTS = 64;
 const DENSITY_POINTS = 256;
 
-/** A seeded generator (mulberry32). */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** A seeded uniform [0, 1) source: the project's Rng. */
+async function rng(seed) {
+  const { Rng } = await lib('landscape');
+  const source = new Rng(seed);
+  return () => source.uniform();
 }
 
 /** The log-spaced k grid a cell of sample size m stores (as landscape's curve does: 10 … m − 1, distinct integers). */
@@ -124,7 +119,7 @@ function row(c, status, attempt, next) {
 async function generate(dir, rows, parts) {
   const { writeResultFile } = await lib('results');
   const perPart = Math.ceil(rows / parts);
-  const next = rng(1);
+  const next = await rng(1);
   // First attempts: cells in a shuffled order (rows arrive as cells finish), 1% failed; the last rows are
   // retries, now ok, of half the failed cells (in the last part files: "failed, then ok").
   const failedCells = [];

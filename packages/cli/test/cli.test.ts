@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tableFromIPC } from 'apache-arrow';
+import { Rng } from '@hessweep/landscape';
 import { symmetricEigenvalues } from '@hessweep/landscape';
 import type * as Reference from '../../landscape/test/reference.js';
 
@@ -316,16 +317,10 @@ describe('hessweep cell: bad arguments exit 2 with a message, not a stack', { co
 
 // ------------------------------------------------------------------------------------------ spectrum
 
-/** mulberry32: a tiny seeded generator, so the problem (and any failure) is reproducible. */
+/** A seeded uniform [0, 1) source (the project's Rng), so the problem (and any failure) is reproducible. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const source = new Rng(seed);
+  return () => source.uniform();
 }
 
 interface ProblemJson {
