@@ -69,7 +69,7 @@ const worker = (server: NatsServer, dir: string, name: string, env: NodeJS.Proce
 
 test('a sweep over 3 worker processes completes with the same numbers as the embedded run', async () => {
   await scenario(async ({ dir, server, procs }) => {
-    await writeFile(join(dir, 's.yaml'), syntheticSpec('three', [4, 6, 8], [0, 1], { epochs: 3, sampleSize: 1000 }));
+    await writeFile(join(dir, 's.yaml'), syntheticSpec('three', [4, 6, 8], [0, 1], { epochs: 4, sampleSize: 3000 }));
     procs.push(worker(server, dir, 'w1'), worker(server, dir, 'w2'), worker(server, dir, 'w3'));
     // Workers wait for a coordinator to create the streams: a one-cell sweep does, then all three are bound.
     await writeFile(join(dir, 'warm.yaml'), syntheticSpec('warm', [2], [0], { epochs: 1, sampleSize: 64 }));

@@ -404,13 +404,16 @@ export class NatsQueue implements Queue {
   }
 
   /**
-   * The sweeps a worker serves: the given one, or those marked running in the bucket, re-read every 2 s.
+   * The sweeps a worker serves: the given one, or those marked running in the bucket, re-read every 2 s
+   * (every 0.5 s while there are none).
    * When the bucket cannot be read (after a node loss, 2.9 answers some KV requests only after a timeout)
    * the last known list is kept, so that pulling goes on meanwhile.
    */
   private async activeSweeps(): Promise<string[]> {
     if (this.options.sweep) return [this.options.sweep];
-    if (Date.now() - this.sweepsCache.at < 2000) return this.sweepsCache.sweeps;
+    // An idle worker looks again soon, so that a new sweep is picked up within half a second.
+    const maxAge = this.sweepsCache.sweeps.length > 0 ? 2000 : 500;
+    if (Date.now() - this.sweepsCache.at < maxAge) return this.sweepsCache.sweeps;
     try {
       const sweeps: string[] = [];
       for (const key of await keysOf(this.sweeps)) {
