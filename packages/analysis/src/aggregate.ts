@@ -1,12 +1,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { open, readdir, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DataType, makeData, Message, tableFromIPC, type Data, type Schema, type Table } from 'apache-arrow';
+import { DataType, makeData, Message, type Data, type Schema, type Table } from 'apache-arrow';
 // The IPC file footer (schema and record-batch blocks); apache-arrow exposes its modules by path.
 import { Footer } from 'apache-arrow/ipc/metadata/file';
-import {
-  arrowType, COLUMNS, META_SCHEMA_VERSION, RESULT_SCHEMA_VERSION, ResultFileError, type ColumnName,
-} from '@hessweep/results';
+import { checkResultSchema, decodeResultFile, isPartFileName, ResultFileError, type ColumnName } from '@hessweep/results';
 import { CurveAccumulator, welfordStat } from './stats.js';
 import { GROUP_FIELDS, type GroupField, type Stat, type SummaryRow } from './types.js';
 
@@ -49,7 +47,6 @@ export interface AggregateResult {
 }
 
 /** Part files of a sweep, as the results reader picks them: `part-*.arrow`, never a write in progress. */
-const PART_FILE = /^part-.*\.arrow$/;
 const MAGIC = Buffer.from('ARROW1');
 
 /**
@@ -61,7 +58,7 @@ export async function listPartFiles(dir: string): Promise<string[]> {
   if (!statSync(dir).isDirectory()) throw new AnalysisError(`${dir}: not a directory; give a sweep directory, <out>/<sweep>`);
   const parts = join(dir, 'parts');
   const where = existsSync(parts) && statSync(parts).isDirectory() ? parts : dir;
-  const names = (await readdir(where)).filter((n) => PART_FILE.test(n) && !n.includes('.tmp-')).sort();
+  const names = (await readdir(where)).filter(isPartFileName).sort();
   if (names.length === 0) {
     throw new AnalysisError(`${where}: no result part files (part-*.arrow) here; give a sweep directory, <out>/<sweep>, after a run has written results`);
   }
@@ -76,27 +73,7 @@ const USED_COLUMNS: ColumnName[] = [
 
 /** Decodes one part file (zero-copy over its bytes) after checking it is complete and has the columns used here. */
 export function decodePart(path: string, bytes: Uint8Array): Table {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < 2 * MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC) || !buf.subarray(-MAGIC.length).equals(MAGIC)) {
-    throw new ResultFileError(path, 'not a complete Arrow IPC file (truncated or corrupt)');
-  }
-  let table: Table;
-  try {
-    table = tableFromIPC(buf);
-  } catch (err) {
-    throw new ResultFileError(path, `corrupt Arrow IPC file: ${(err as Error).message}`, { cause: err });
-  }
-  const version = table.schema.metadata.get(META_SCHEMA_VERSION);
-  if (version !== undefined && version !== RESULT_SCHEMA_VERSION) {
-    throw new ResultFileError(path, `schema version ${version}, this reader knows ${RESULT_SCHEMA_VERSION}`);
-  }
-  const types = new Map(table.schema.fields.map((f) => [f.name, String(f.type)]));
-  for (const name of USED_COLUMNS) {
-    const want = String(arrowType(COLUMNS[name].kind));
-    if (!types.has(name)) throw new ResultFileError(path, `missing required column ${name}`);
-    if (types.get(name) !== want) throw new ResultFileError(path, `column ${name} is ${types.get(name)}, expected ${want}`);
-  }
-  return table;
+  return decodeResultFile(path, bytes, USED_COLUMNS);
 }
 
 export async function readPart(path: string): Promise<Table> {
@@ -174,7 +151,7 @@ async function readColumnsFrom(path: string, handle: FileHandle, names: readonly
   }
   if (footer.numDictionaries > 0) throw new NeedsFullRead(); // result files have none
   const schema = footer.schema;
-  checkColumns(path, schema);
+  checkResultSchema(path, schema, USED_COLUMNS);
   const missing = names.filter((n) => !schema.fields.some((f) => f.name === n));
   if (missing.length > 0) throw new ResultFileError(path, `missing required columns: ${missing.join(', ')}`);
   const wanted = locate(schema, names);
@@ -207,20 +184,6 @@ async function readColumnsFrom(path: string, handle: FileHandle, names: readonly
     batches.push({ numRows: header.length, columns });
   }
   return batches;
-}
-
-/** The schema checks of decodePart, on a schema read alone. */
-function checkColumns(path: string, schema: Schema): void {
-  const version = schema.metadata.get(META_SCHEMA_VERSION);
-  if (version !== undefined && version !== RESULT_SCHEMA_VERSION) {
-    throw new ResultFileError(path, `schema version ${version}, this reader knows ${RESULT_SCHEMA_VERSION}`);
-  }
-  const types = new Map(schema.fields.map((f) => [f.name, String(f.type)]));
-  for (const name of USED_COLUMNS) {
-    const want = String(arrowType(COLUMNS[name].kind));
-    if (!types.has(name)) throw new ResultFileError(path, `missing required column ${name}`);
-    if (types.get(name) !== want) throw new ResultFileError(path, `column ${name} is ${types.get(name)}, expected ${want}`);
-  }
 }
 
 /** The first field node and buffer index of each wanted column, counted depth-first over the schema. */

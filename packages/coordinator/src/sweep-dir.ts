@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readResultFile, writeFileAtomic } from '@hessweep/results';
+import { isPartFileName, readResultFile, writeFileAtomic } from '@hessweep/results';
 
 /** `<out>/<sweep>/manifest.json`: what the sweep is, so a rerun can tell a resume from a changed spec. */
 export interface Manifest {
@@ -63,7 +63,7 @@ export async function partFiles(partsDir: string): Promise<string[]> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
-  return names.filter((n) => /^part-.*\.arrow$/.test(n) && !n.includes('.tmp-')).sort().map((n) => join(partsDir, n));
+  return names.filter(isPartFileName).sort().map((n) => join(partsDir, n));
 }
 
 /**

@@ -5,5 +5,5 @@ export type { ColumnKind, ColumnName, ResultMeta } from './schema.js';
 export { ResultFileError, ResultRowError } from './errors.js';
 export { validateRow, toTable, writeResultFile } from './writer.js';
 export { writeFileAtomic } from './atomic.js';
-export { readResultFile, readResultDir } from './reader.js';
+export { readResultFile, readResultDir, decodeResultFile, checkResultSchema, isPartFileName } from './reader.js';
 export type { ResultFile } from './reader.js';
