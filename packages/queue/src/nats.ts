@@ -150,8 +150,8 @@ export class NatsQueue implements Queue {
     return new NatsQueue(nc, js, jsm, sweeps, workers, options);
   }
 
-  /** Creates the sweep's consumers and marks it running, so that workers start pulling its cells. */
-  async prepareSweep(sweep: string, setup: SweepSetup): Promise<void> {
+  /** Creates the sweep's consumers and marks it running, so that workers start pulling its cells; returns the record written. */
+  async prepareSweep(sweep: string, setup: SweepSetup): Promise<SweepRecord> {
     await ensureConsumer(this.jsm, CELLS_STREAM, {
       durable_name: cellsConsumer(sweep),
       filter_subject: cellsSubject(sweep),
@@ -170,7 +170,7 @@ export class NatsQueue implements Queue {
     });
     const now = new Date().toISOString();
     const previous = await this.sweepRecord(sweep);
-    await this.putSweep({
+    const record: SweepRecord = {
       sweep,
       state: 'running',
       total: setup.total,
@@ -179,7 +179,9 @@ export class NatsQueue implements Queue {
       max_attempts: setup.maxAttempts,
       started: previous?.state === 'running' ? previous.started : now,
       updated: now,
-    });
+    };
+    await this.putSweep(record);
+    return record;
   }
 
   async sweepRecord(sweep: string): Promise<SweepRecord | null> {

@@ -35,8 +35,8 @@ export async function coordinatorCommand(args: CoordinatorArgs): Promise<number>
   let cancelled = false;
   try {
     const queue = await NatsQueue.open(nc, { create: true, replicas: args.replicas });
-    await queue.prepareSweep(spec.name, { maxAttempts: args['max-attempts'], ackWaitMs: args['ack-wait'] * 1000, total: selected });
-    const record = (await queue.sweepRecord(spec.name)) as SweepRecord;
+    // The record as written, not read back: after a node loss a KV read can come back empty.
+    const record = await queue.prepareSweep(spec.name, { maxAttempts: args['max-attempts'], ackWaitMs: args['ack-wait'] * 1000, total: selected });
     let lastPut = 0;
     const watcher = await queue.sweeps.watch({ key: spec.name });
     void (async () => {
@@ -71,7 +71,10 @@ export async function coordinatorCommand(args: CoordinatorArgs): Promise<number>
       });
       view.end();
       const state = cancelled ? 'cancelled' : outcome.remaining === 0 ? 'done' : 'running';
-      await queue.putSweep({ ...record, state, ok: outcome.ok, failed: outcome.failed, updated: new Date().toISOString() });
+      // The rows on disk are the result; the record only feeds `status`, so failing to update it is a note.
+      await queue
+        .putSweep({ ...record, state, ok: outcome.ok, failed: outcome.failed, updated: new Date().toISOString() })
+        .catch((error: Error) => view.note(`could not mark the sweep ${state} in the sweeps bucket: ${error.message}`));
       if (!args.quiet) process.stderr.write(describeOutcome(outcome));
       return outcomeExitCode(outcome);
     } finally {
