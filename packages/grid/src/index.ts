@@ -11,4 +11,5 @@ export { SpecError } from './errors.js';
 export { parseSpec, readSpec, specHash, specSettingsHash } from './validate.js';
 export { DATASET_SIZES, SYNTHETIC_DEFAULTS, trainingSetSize, datasetShape, dataSourceFor } from './datasets.js';
 export { expandGrid, cellCost, parseWhere, WHERE_FIELDS } from './expand.js';
+export { LIMITS, FLOAT32_MAX } from './limits.js';
 export { editDistance, closest, didYouMean } from './suggest.js';
