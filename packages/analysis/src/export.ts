@@ -3,8 +3,10 @@ import { Bool, RecordBatch, Table, tableToIPC, type Data, type Schema, type Vect
 import {
   Compression, Table as WasmTable, transformParquetStream, writeParquet, WriterPropertiesBuilder, type RecordBatch as WasmRecordBatch,
 } from 'parquet-wasm';
-import { COLUMN_NAMES, COLUMNS, ResultFileError, writeFileAtomic } from '@hessweep/results';
-import { AnalysisError, findWinners, listPartFiles, readPart, ROW_LOST, utf8At, utf8Bytes, validity } from './aggregate.js';
+import {
+  COLUMN_NAMES, COLUMNS, findWinners, openSweepForReading, readPartTable, ResultFileError, ROW_LOST, utf8At, utf8Bytes, validity, writeFileAtomic,
+} from '@hessweep/results';
+import { AnalysisError } from './aggregate.js';
 import { csvCell } from './summary-file.js';
 
 export type ExportFormat = 'parquet' | 'csv';
@@ -29,13 +31,13 @@ const ROW_GROUP_ROWS = 16 * 1024;
  */
 export async function exportSweep(sweepDir: string, to: ExportFormat, outPath?: string): Promise<ExportResult> {
   if (!EXPORT_FORMATS.includes(to)) throw new AnalysisError(`unknown export format "${to}"; use ${EXPORT_FORMATS.join(' or ')}`);
-  const paths = await listPartFiles(sweepDir);
+  const { parts: paths } = await openSweepForReading(sweepDir);
   const { masks } = await findWinners(paths);
   const path = outPath ?? join(sweepDir, `export.${to}`);
   let rows = 0;
   /** The winning rows of part p as an Arrow table (runs of kept rows sliced out, no copy), with `schema`. */
   const winningTable = async (p: number, schema?: Schema): Promise<Table> => {
-    const table = await readPart(paths[p]!);
+    const table = await readPartTable(paths[p]!);
     const mask = masks[p]!;
     const useSchema = schema ?? table.schema;
     const fieldsOf = (s: Schema) => s.fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ');
@@ -63,7 +65,7 @@ export async function exportSweep(sweepDir: string, to: ExportFormat, outPath?: 
 
   if (to === 'parquet') {
     // Every batch carries the first part's schema, so parts whose metadata differ still form one file.
-    const first = await readPart(paths[0]!);
+    const first = await readPartTable(paths[0]!);
     const schema = first.schema;
     let p = 0;
     const batches = new ReadableStream<WasmRecordBatch>({
@@ -132,6 +134,11 @@ function cellWriter(vector: Vector, kind: string): (i: number) => string {
     case 'float64': {
       const values = data.values as Int32Array | Float64Array;
       return (i) => (valid(i) ? String(values[i]) : '');
+    }
+    case 'timestamp': {
+      // Epoch milliseconds (64-bit) written as ISO-8601 UTC, which every CSV reader parses as a time.
+      const values = data.values as BigInt64Array;
+      return (i) => (valid(i) ? new Date(Number(values[i])).toISOString() : '');
     }
     case 'bool':
       if (!(data.type instanceof Bool)) throw new Error(`expected a bool column, got ${String(data.type)}`);

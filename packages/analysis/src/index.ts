@@ -2,10 +2,9 @@ export type { Stat, SummaryRow, GroupField } from './types.js';
 export { GROUP_FIELDS } from './types.js';
 export { stat, Welford, CurveAccumulator, tQuantile, tCdf, t975, ci95, welfordStat, Z_975 } from './stats.js';
 export {
-  aggregate, AnalysisError, DEFAULT_BY, STAT_FIELDS, checkBy, listPartFiles, readPart, decodePart, findWinners,
-  ROW_LOST, ROW_OK, ROW_FAILED,
+  aggregate, AnalysisError, DEFAULT_BY, STAT_FIELDS, checkBy,
 } from './aggregate.js';
-export type { AggregateResult, FailedCell, StatField, Winners } from './aggregate.js';
+export type { AggregateResult, FailedCell, StatField } from './aggregate.js';
 export {
   writeSummary, summaryTable, summarySchema, summaryColumns, summaryCsv, formatTable, formatNumber,
   csvCell, csvList, SUMMARY_SCHEMA_VERSION, META_SUMMARY_BY, META_SUMMARY_SCHEMA_VERSION,

@@ -2,12 +2,11 @@
  * `hessweep report`: one self-contained HTML page for a sweep (inline SVG figures, inline CSS, no scripts, no
  * network) at `<sweep>/report/index.html`, and every figure also as `<sweep>/report/<name>.svg`.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResultRow } from '@hessweep/grid';
-import { readResultDir, writeFileAtomic } from '@hessweep/results';
-import { aggregate, AnalysisError, DEFAULT_BY, type AggregateResult } from './aggregate.js';
+import { findWinners, openSweepForReading, readColumns, winningRows, writeFileAtomic, type Manifest } from '@hessweep/results';
+import { aggregate, DEFAULT_BY, type AggregateResult } from './aggregate.js';
 import { buildFigures, compareKeys, type Figure, type FigureSet } from './figures.js';
 import type { GroupField, Stat, SummaryRow } from './types.js';
 
@@ -32,17 +31,6 @@ export interface ReportResult {
   notes: string[];
 }
 
-/** What the report reads of `manifest.json` (written by the coordinator). */
-interface ManifestLike {
-  sweep?: string;
-  spec?: unknown;
-  spec_hash?: string;
-  cell_count?: number;
-  versions?: Record<string, string>;
-  created?: string;
-  updated?: string;
-}
-
 const STAGES = ['load_s', 'train_s', 'losses_s', 'curve_s', 'hessian_s', 'ggn_s', 'trace_s', 'density_s', 'bound_s', 'total_s'] as const;
 
 type Row = ResultRow;
@@ -52,9 +40,9 @@ type Row = ResultRow;
  * then renamed), and removes `.svg` files of earlier reports that this one no longer draws.
  */
 export async function writeReport(sweepDir: string, options: ReportOptions = {}): Promise<ReportResult> {
-  const manifest = await readManifestFile(sweepDir);
+  const { manifest, parts } = await openSweepForReading(sweepDir, { requireManifest: true });
   const summary = await aggregate(sweepDir, DEFAULT_BY);
-  const { cells, rowsRead, computeSeconds } = await readCells(sweepDir);
+  const { cells, rowsRead, computeSeconds } = await readCells(parts);
   const set = await buildFigures(cells, summary.rows, {
     smoothing: options.smoothing,
     logDensity: options.logDensity,
@@ -71,7 +59,7 @@ export async function writeReport(sweepDir: string, options: ReportOptions = {})
     figurePaths.push(path);
   }
   const html = renderHtml({
-    sweepDir, manifest, summary, cells, rowsRead, computeSeconds, set, options, now: options.now ?? new Date(),
+    sweepDir, manifest: manifest!, summary, cells, rowsRead, computeSeconds, set, options, now: options.now ?? new Date(),
   });
   const htmlPath = join(dir, 'index.html');
   await writeFileAtomic(htmlPath, (write) => write(html));
@@ -83,34 +71,25 @@ export async function writeReport(sweepDir: string, options: ReportOptions = {})
   return { html: htmlPath, figures: figurePaths, notes: set.notes };
 }
 
-async function readManifestFile(sweepDir: string): Promise<ManifestLike> {
-  const path = join(sweepDir, 'manifest.json');
-  if (!existsSync(path)) throw new AnalysisError(`${sweepDir}: no manifest.json here; give a sweep directory, <out>/<sweep>`);
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as ManifestLike;
-  } catch (error) {
-    throw new AnalysisError(`${path}: not valid JSON (${(error as Error).message})`);
-  }
-}
-
 /**
- * The row standing for each cell (the last ok row in part order, else its last failed row), and the compute
- * time of every row read (retries included).
+ * The row standing for each cell (the sweep store's rule: the last ok row, else its last failed row), and
+ * the compute time of every row read (retries included).
  */
-async function readCells(sweepDir: string): Promise<{ cells: Row[]; rowsRead: number; computeSeconds: number }> {
-  const parts = existsSync(join(sweepDir, 'parts')) ? join(sweepDir, 'parts') : sweepDir;
-  const byId = new Map<string, Row>();
-  let rowsRead = 0;
-  let computeSeconds = 0;
-  for await (const row of readResultDir(parts)) {
-    rowsRead++;
-    if (Number.isFinite(row.total_s)) computeSeconds += row.total_s;
-    const prev = byId.get(row.cell_id);
-    if (!prev || row.status === 'ok' || prev.status !== 'ok') byId.set(row.cell_id, row);
-  }
-  const cells = [...byId.values()].sort(
+async function readCells(parts: readonly string[]): Promise<{ cells: Row[]; rowsRead: number; computeSeconds: number }> {
+  const cells: Row[] = [];
+  for await (const row of winningRows(parts, await findWinners(parts))) cells.push(row);
+  cells.sort(
     (a, b) => compareKeys(a.dataset, b.dataset) || a.width - b.width || a.depth - b.depth || a.sample_size - b.sample_size || a.seed - b.seed,
   );
+  let rowsRead = 0;
+  let computeSeconds = 0;
+  for (const path of parts) {
+    for (const batch of await readColumns(path, ['total_s'])) {
+      const seconds = batch.columns.get('total_s')!.values as Float64Array;
+      rowsRead += batch.numRows;
+      for (let i = 0; i < batch.numRows; i++) if (Number.isFinite(seconds[i])) computeSeconds += seconds[i]!;
+    }
+  }
   return { cells, rowsRead, computeSeconds };
 }
 
@@ -192,7 +171,7 @@ code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.92em;
 
 interface HtmlInput {
   sweepDir: string;
-  manifest: ManifestLike;
+  manifest: Manifest;
   summary: AggregateResult;
   cells: Row[];
   rowsRead: number;

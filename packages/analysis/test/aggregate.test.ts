@@ -4,10 +4,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dictionary, Int32, makeVector, Table, tableFromIPC, tableToIPC, Utf8, vectorFromArray, type Vector } from 'apache-arrow';
-import { COLUMN_NAMES, ResultFileError, writeResultFile } from '@hessweep/results';
 import {
-  aggregate, AnalysisError, findWinners, listPartFiles, readColumns, ROW_FAILED, ROW_LOST, ROW_OK, type AggregateResult,
-} from '../src/aggregate.js';
+  COLUMN_NAMES, findWinners, META_BATCHES_CRC, readColumns, ROW_FAILED, ROW_LOST, ROW_OK, scanParts, SweepStoreError, writeResultFile,
+} from '@hessweep/results';
+import { aggregate, AnalysisError, type AggregateResult } from '../src/aggregate.js';
 import { exportSweep } from '../src/export.js';
 import { stat, t975 } from '../src/stats.js';
 import { formatTable, META_SUMMARY_BY, summaryColumns, writeSummary } from '../src/summary-file.js';
@@ -116,14 +116,14 @@ test('other groupings: by dataset pools everything; by seed; unknown fields are 
 });
 
 test('clear errors for a missing directory, no part files, and a truncated part', async () => {
-  await assert.rejects(aggregate(join(dir, 'nope')), (e: Error) => e instanceof AnalysisError && /no such directory/.test(e.message));
+  await assert.rejects(aggregate(join(dir, 'nope')), (e: Error) => e instanceof SweepStoreError && /no such directory/.test(e.message));
   const empty = mkdtempSync(join(tmpdir(), 'hessweep-empty-'));
   try {
-    await assert.rejects(aggregate(empty), (e: Error) => e instanceof AnalysisError && /no result part files/.test(e.message));
-    await assert.rejects(exportSweep(empty, 'csv'), AnalysisError);
+    await assert.rejects(aggregate(empty), (e: Error) => e instanceof SweepStoreError && /no result part files/.test(e.message));
+    await assert.rejects(exportSweep(empty, 'csv'), SweepStoreError);
     mkdirSync(join(empty, 'parts'));
     writeFileSync(join(empty, 'parts', 'part-000.arrow'), readFileSync(join(dir, 'parts', 'part-000.arrow')).subarray(0, 200));
-    await assert.rejects(aggregate(empty), (e: Error) => e instanceof ResultFileError && /truncated/.test(e.message));
+    await assert.rejects(aggregate(empty), (e: Error) => e instanceof SweepStoreError && /part-000\.arrow \(not a complete Arrow IPC file \(truncated or corrupt\)\)/.test(e.message));
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
@@ -206,7 +206,7 @@ test('export csv: one row per distinct cell (winning rows), every column, lists 
 const plain = (v: unknown): unknown => (v !== null && typeof v === 'object' ? Array.from((v as Vector).toArray() as ArrayLike<number>) : v);
 
 test('readColumns (footer, metadata and the asked columns\' buffers only) reads what a full decode reads', async () => {
-  for (const path of await listPartFiles(dir)) {
+  for (const path of (await scanParts(join(dir, 'parts'))).parts) {
     const table = tableFromIPC(readFileSync(path));
     const batches = await readColumns(path, COLUMN_NAMES);
     assert.equal(batches.reduce((s, b) => s + b.numRows, 0), table.numRows);
@@ -228,7 +228,7 @@ test('findWinners over 70,000 ids (hash table growth): each cell once, the last 
     const second = [...Array.from({ length: 20_000 }, (_, n) => row(40_000 + n)), ...Array.from({ length: 10_000 }, (_, n) => row(4 * n))];
     second[5] = { ...second[5]!, status: 'ok', error: null };
     await writeResultFile(join(big, 'part-001.arrow'), second, META);
-    const { masks, cells } = await findWinners(await listPartFiles(big));
+    const { masks, cells } = await findWinners((await scanParts(big)).parts);
     assert.equal(cells, 60_000);
     assert.equal(masks[0]!.filter((m) => m === ROW_LOST).length, 10_000);
     assert.ok(masks[0]!.every((m, n) => (n % 4 === 0 && n < 40_000 ? m === ROW_LOST : m === ROW_FAILED)));
@@ -245,6 +245,8 @@ test('readColumns falls back to a whole-file decode for IPC features it skips (a
     const source = tableFromIPC(readFileSync(join(dir, 'parts', 'part-000.arrow')));
     const notes = vectorFromArray(Array.from({ length: source.numRows }, (_, i) => (i % 2 ? 'a' : 'b')), new Dictionary(new Utf8(), new Int32()));
     const withDictionary = source.assign(new Table({ notes }));
+    // Another writer's file: different rows, so not our checksum.
+    withDictionary.schema.metadata.delete(META_BATCHES_CRC);
     const path = join(other, 'part-000.arrow');
     writeFileSync(path, tableToIPC(withDictionary, 'file'));
     const batches = await readColumns(path, ['cell_id', 'loss_diff']);

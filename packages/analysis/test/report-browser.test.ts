@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
-import { readResultDir, writeResultFile } from '@hessweep/results';
+import { openSweepForReading, readResultFile, writeResultFile } from '@hessweep/results';
 import type { ResultRow } from '@hessweep/grid';
 import { writeReport } from '../src/report.js';
 
@@ -62,8 +62,8 @@ test('report of a real sweep renders in headless Chromium: all figures, one summ
     const sweepDir = join(dir, 'out', 'tiny');
 
     // A failed cell of a fourth group (width 16, depth 2), in a part of its own, as a worker would leave it.
-    const rows: ResultRow[] = [];
-    for await (const row of readResultDir(join(sweepDir, 'parts'))) rows.push(row);
+    const { parts, manifest } = await openSweepForReading(sweepDir, { requireManifest: true });
+    const rows: ResultRow[] = parts.flatMap((path) => readResultFile(path).rows);
     assert.equal(rows.length, 6);
     const failed: ResultRow = {
       ...rows[0], cell_id: '00000000deadbeef', width: 16, depth: 2, seed: 0, status: 'failed', error: 'Error: out of memory <test>',
@@ -72,7 +72,7 @@ test('report of a real sweep renders in headless Chromium: all figures, one summ
       hessian_trace: null, ggn_trace: null, hessian_trace_hutchinson: null, hessian_trace_se: null,
       density_x: null, density_y: null, bound: null, m_w: null, m_x: null, attempt: 3,
     };
-    await writeResultFile(join(sweepDir, 'parts', 'part-99999999999999-0-000000.arrow'), [failed], { specHash: 'test', version: '0' });
+    await writeResultFile(join(sweepDir, 'parts', 'part-99999999999999-0-000000.arrow'), [failed], { sweep: 'tiny', specHash: manifest!.spec_hash, version: '0' });
 
     let htmlPath: string;
     if (cliHasReport()) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { ResultRow } from '@hessweep/grid';
 import { writeResultFile } from '@hessweep/results';
 
-export const META = { specHash: 'fixture0000000000', version: '0.1.0' };
+export const META = { sweep: 'fixture', specHash: 'fixture0000000000', version: '0.1.0' };
 export const WIDTHS = [4, 8] as const;
 export const SEEDS = [0, 1, 2] as const;
 export const K = [1, 2, 4, 8];

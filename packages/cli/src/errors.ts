@@ -1,7 +1,43 @@
+import { SpecError } from '@hessweep/grid';
+import { BackendError, DataError } from '@hessweep/landscape';
+import { NatsConnectError, NoStreamsError, SweepClaimedError } from '@hessweep/queue';
+import { ResultFileError, StorageError, SweepOwnedError, SweepStoreError, describeCause } from '@hessweep/results';
+import { SweepError } from '@hessweep/coordinator';
+import { AnalysisError } from '@hessweep/analysis';
+
 /** A mistake in what the user asked for: printed as one line, exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** Exit codes: 0 success, 1 a run that failed, 2 bad input (arguments, spec, problem or data files). */
+/** Exit codes: 0 success, 1 a run that failed (a computation, or a fault of the storage), 2 bad input. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** Errors that mean the input was wrong: arguments, specs, data and result files, sweep directories, NATS names and credentials. */
+const BAD_INPUT = [
+  UsageError, SpecError, DataError, BackendError, SweepError, SweepStoreError, SweepOwnedError, SweepClaimedError, NatsConnectError,
+  NoStreamsError, ResultFileError, AnalysisError,
+];
+
+/** System error codes that mean a path was wrong (as opposed to a fault of the device). */
+const PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EACCES', 'EPERM', 'ENAMETOOLONG']);
+
+/**
+ * How an error ends the process: the one line to print and the exit code. Every expected failure is one line
+ * naming what and where; anything else is an internal error, also one line, with its stack only under --debug.
+ */
+export function describeFailure(error: unknown, debug: boolean): { line: string; code: number } {
+  const e = error as Error & { code?: unknown; path?: unknown };
+  if (BAD_INPUT.some((kind) => error instanceof kind)) return { line: e.message, code: EXIT.usage };
+  if (error instanceof StorageError) return { line: e.message, code: error.fault ? EXIT.failed : EXIT.usage };
+  if (e?.name === 'MeasurementError') return { line: e.message, code: EXIT.failed };
+  if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+    const where = typeof e.path === 'string' ? `${e.path}: ` : '';
+    return { line: `${where}${describeCause(error)}`, code: PATH_CODES.has(e.code) ? EXIT.usage : EXIT.failed };
+  }
+  const message = e instanceof Error ? `${e.name}: ${e.message}` : String(error);
+  return {
+    line: debug && e instanceof Error && e.stack ? e.stack : `internal error: ${message.split('\n')[0]} (run with --debug for the stack)`,
+    code: EXIT.failed,
+  };
+}

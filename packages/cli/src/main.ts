@@ -2,7 +2,6 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { HESSWEEP_VERSION } from '@hessweep/grid';
-import { BackendError, DataError } from '@hessweep/landscape';
 import { cellCommand, cellOptions } from './commands/cell.js';
 import { spectrumCommand, spectrumOptions } from './commands/spectrum.js';
 import { runCommand, runOptions } from './commands/run.js';
@@ -14,27 +13,20 @@ import { doctorCommand, doctorOptions } from './commands/doctor.js';
 import { aggregateCommand, aggregateOptions } from './commands/aggregate.js';
 import { exportCommand, exportOptions } from './commands/export.js';
 import { reportCommand, reportOptions } from './commands/report.js';
-import { NatsConnectError, NoStreamsError } from '@hessweep/queue';
-import { SpecError } from '@hessweep/grid';
-import { SweepError } from '@hessweep/coordinator';
-import { EXIT, UsageError } from './errors.js';
+import { describeFailure, EXIT } from './errors.js';
+import { redactOutput } from './redact.js';
 
-/** Runs a command handler and turns its outcome into an exit code; expected errors become one line, not a stack. */
+redactOutput();
+const debug = process.argv.includes('--debug') || process.env.HESSWEEP_DEBUG === '1';
+
+/** Runs a command handler and turns its outcome into an exit code; a failure is one line (see describeFailure). */
 async function run(handler: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await handler();
   } catch (error) {
-    const expected =
-      error instanceof UsageError ||
-      error instanceof DataError ||
-      error instanceof BackendError ||
-      error instanceof RangeError ||
-      error instanceof SpecError ||
-      error instanceof SweepError ||
-      error instanceof NatsConnectError ||
-      error instanceof NoStreamsError;
-    process.stderr.write(`hessweep: ${expected ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
-    process.exitCode = expected ? EXIT.usage : EXIT.failed;
+    const { line, code } = describeFailure(error, debug);
+    process.stderr.write(`hessweep: ${line}\n`);
+    process.exitCode = code;
   }
 }
 
@@ -62,6 +54,7 @@ await yargs(hideBin(process.argv))
   )
   .command('cell', 'train one network and measure its loss landscape', cellOptions, (args) => run(() => cellCommand(args)))
   .command('spectrum', 'Hessian and Gauss-Newton spectra of a fixed network on fixed data', spectrumOptions, (args) => run(() => spectrumCommand(args)))
+  .option('debug', { type: 'boolean', global: true, describe: 'print the stack of an unexpected error (env HESSWEEP_DEBUG=1)' })
   .demandCommand(1, 'name a command')
   .strict()
   .fail((message, error) => {

@@ -1,6 +1,8 @@
 import type { Argv } from 'yargs';
+import { sweepNameProblem } from '@hessweep/grid';
 import { natsOptionsFromEnv, type NatsOptions } from '@hessweep/queue';
 import { UsageError } from './errors.js';
+import { addSecret } from './redact.js';
 
 /** The connection flags every distributed command takes; each falls back to its NATS_* variable. */
 export function natsConnectionOptions<T>(y: Argv<T>) {
@@ -33,6 +35,9 @@ export function natsOptionsFrom(args: NatsArgs, name: string): NatsOptions {
   const env = natsOptionsFromEnv();
   const servers = args.nats ?? env.servers;
   if (!servers) throw new UsageError('give the NATS server with --nats URL (or NATS_URL)');
+  addSecret(args.password ?? env.password);
+  addSecret(args.token ?? env.token);
+  for (const url of servers.split(',')) addSecret(urlCredential(url.trim()));
   return {
     servers,
     user: args.user ?? env.user,
@@ -45,4 +50,21 @@ export function natsOptionsFrom(args: NatsArgs, name: string): NatsOptions {
     tlsKey: args['tls-key'] ?? env.tlsKey,
     name,
   };
+}
+
+/** The secret inside a server URL: the password of `user:pw@`, or the token of `token@`. */
+function urlCredential(url: string): string | undefined {
+  try {
+    const { username, password } = new URL(url);
+    return decodeURIComponent(password || username) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A sweep name given on the command line, checked before it reaches NATS (where `.`, `*` and `>` are wildcards or separators). */
+export function checkSweepName(name: string, what: string): string {
+  const problem = sweepNameProblem(name);
+  if (problem !== undefined) throw new UsageError(`${what}: a sweep name ${problem}`);
+  return name;
 }

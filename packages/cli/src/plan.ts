@@ -16,7 +16,7 @@ export async function loadPlan(path: string, where?: string): Promise<{ spec: Sw
   const cells = expandGrid(spec);
   const selected = include ? cells.filter(include).length : cells.length;
   if (selected === 0) throw new UsageError(`--where '${where}' selects none of the ${cells.length} cells of ${path}`);
-  return { spec, plan: { sweep: spec.name, cells, spec, specHash: specHash(spec), settingsHash: specSettingsHash(spec) }, include, selected };
+  return { spec, plan: { sweep: spec.name, cells, spec: spec as unknown as Record<string, unknown>, specHash: specHash(spec), settingsHash: specSettingsHash(spec) }, include, selected };
 }
 
 export function positiveIntegers(args: Record<string, unknown>, names: readonly string[]): void {

@@ -1,8 +1,11 @@
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HESSWEEP_VERSION, cellId, type Cell, type ResultRow } from '@hessweep/grid';
 import type { Queue, ResultDelivery } from '@hessweep/queue';
-import { writeResultFile } from '@hessweep/results';
-import { ensureDir, readManifest, removeStrayTemps, scanDone, sweepPaths, writeManifest, type CellStatus, type Manifest } from './sweep-dir.js';
+import {
+  acquireSweepLock, cellStates, damagedPartsError, describeCause, readManifest, removeTemps, scanParts, StorageError, SweepOwnedError,
+  SweepStoreError, sweepPaths, writeManifest, writeResultFile, type CellState, type LockOwner, type Manifest, type SweepPaths,
+} from '@hessweep/results';
 
 /** A refusal the user can act on (changed spec, bad results directory): one message, exit code 2. */
 export class SweepError extends Error {
@@ -13,19 +16,23 @@ export interface SweepPlan {
   sweep: string;
   /** Every cell of the spec, in run order. */
   cells: Cell[];
-  spec: unknown;
+  spec: Record<string, unknown>;
   specHash: string;
   settingsHash: string;
 }
 
 export interface SweepOptions {
   out: string;
+  /** What this process is, for the directory lock (shown to a second process that is refused). */
+  command?: string;
   /** Run only these cells of the plan (a `--where` slice); default all. */
   include?: (cell: Cell) => boolean;
   /** Rerun cells whose last row is `failed`. */
   retryFailed?: boolean;
   /** Accept a spec whose settings differ from the manifest's. */
   force?: boolean;
+  /** Lease of the directory lock (default 60 s; tests shorten it). */
+  lockLeaseMs?: number;
   onNote?: (message: string) => void;
   onProgress?: (progress: SweepProgress) => void;
 }
@@ -56,95 +63,168 @@ export interface SweepOutcome {
 
 /**
  * Plans a sweep against what its results directory already holds, queues the cells that are not done,
- * and turns result rows into Arrow part files until every queued cell has a row. A row is acked only once
- * the part holding it is on disk (temp name, fsync, rename), and a cell is written at most once per run
- * and never again once it is ok, so a crash at any point loses no written row and duplicates none.
+ * and turns result rows into Arrow part files until every queued cell has a row.
+ *
+ * Guarantees: one process writes a sweep directory at a time (its lock); a row is acked only once the part
+ * holding it is durable, and a cell is written at most once per run and never again once it is ok, so a
+ * crash at any point loses no written row and duplicates none. Damaged or foreign part files are refused
+ * before anything runs. When a part cannot be written (disk full, read-only, I/O error) or the lock is lost,
+ * the run stops at once with that error: rows not yet on disk stay unacknowledged (NATS delivers them again)
+ * or are computed again by the next run.
  */
 export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOptions): Promise<SweepOutcome> {
-  const paths = sweepPaths(options.out, plan.sweep);
-  await ensureDir(paths.parts);
-  await checkManifest(paths.manifest, plan, options);
-  const stray = await removeStrayTemps(paths.parts);
-  if (stray.length) options.onNote?.(`removed ${stray.length} unfinished temp file(s) left by an interrupted run: ${stray.join(', ')}`);
-
-  const done = await scanDone(paths.parts);
-  const wanted = plan.cells.filter((cell) => options.include?.(cell) ?? true);
-  const todo = new Map<string, Cell>();
-  let skipped = 0;
-  for (const cell of wanted) {
-    const id = cellId(cell);
-    const status: CellStatus | undefined = done.get(id);
-    if (status === 'ok' || (status === 'failed' && !options.retryFailed)) skipped++;
-    else todo.set(id, cell);
-  }
-  if (skipped) options.onNote?.(`${skipped} of ${wanted.length} cells already have rows; running the other ${todo.size}`);
-
-  const progress: SweepProgress = { total: wanted.length, ok: 0, failed: 0, skipped, startedAt: Date.now() };
-  for (const cell of wanted) {
-    const status = done.get(cellId(cell));
-    if (status === 'ok') progress.ok++;
-    else if (status === 'failed' && !options.retryFailed) progress.failed++;
-  }
-  options.onProgress?.({ ...progress });
-  const writer = new PartWriter(paths.parts, plan.specHash);
-  if (todo.size > 0) {
-    await queue.enqueue([...todo].map(([id, cell]) => ({ sweep: plan.sweep, cellId: id, cell })));
-    const recorded = new Set<string>();
-    for await (const delivery of queue.results(plan.sweep)) {
-      const id = delivery.row.cell_id;
-      if (!todo.has(id) || recorded.has(id)) {
-        // A redelivered or stray row: its cell is already on disk (or not ours); drop it.
-        await delivery.ack();
-        continue;
+  const paths = sweepPaths(join(options.out, plan.sweep));
+  const stop = new AbortController();
+  const lock = await setUp(paths.dir, 'create it', async () => {
+    await mkdir(paths.parts, { recursive: true });
+    return acquireSweepLock(paths, {
+      command: options.command ?? `hessweep ${plan.sweep}`,
+      leaseMs: options.lockLeaseMs,
+      onNote: options.onNote,
+      onLost: (holder) => stop.abort(lockLost(paths.dir, holder)),
+    });
+  });
+  try {
+    const done = await prepare(paths, plan, options);
+    const wanted = plan.cells.filter((cell) => options.include?.(cell) ?? true);
+    const todo = new Map<string, Cell>();
+    let skipped = 0;
+    const progress: SweepProgress = { total: wanted.length, ok: 0, failed: 0, skipped: 0, startedAt: Date.now() };
+    for (const cell of wanted) {
+      const id = cellId(cell);
+      const state: CellState | undefined = done.get(id);
+      if (state === 'ok' || (state === 'failed' && !options.retryFailed)) {
+        skipped++;
+        progress[state]++;
+      } else {
+        todo.set(id, cell);
       }
-      recorded.add(id);
-      writer.add(delivery);
-      if (delivery.row.status === 'ok') progress.ok++;
-      else progress.failed++;
-      options.onProgress?.({ ...progress, row: delivery.row });
-      if (recorded.size === todo.size) break;
     }
+    progress.skipped = skipped;
+    if (skipped) options.onNote?.(`${skipped} of ${wanted.length} cells already have rows; running the other ${todo.size}`);
+    options.onProgress?.({ ...progress });
+
+    const writer = new PartWriter(paths.parts, { sweep: plan.sweep, specHash: plan.specHash, version: HESSWEEP_VERSION }, (error) => stop.abort(error));
+    try {
+      if (todo.size > 0) {
+        await queue.enqueue([...todo].map(([id, cell]) => ({ sweep: plan.sweep, cellId: id, cell })));
+        const recorded = new Set<string>();
+        for await (const delivery of untilAborted(queue.results(plan.sweep), stop.signal)) {
+          const id = delivery.row.cell_id;
+          if (!todo.has(id) || recorded.has(id)) {
+            // A redelivered or stray row: its cell is already on disk (or not ours); drop it.
+            await delivery.ack();
+            continue;
+          }
+          recorded.add(id);
+          writer.add(delivery);
+          progress[delivery.row.status]++;
+          options.onProgress?.({ ...progress, row: delivery.row });
+          if (recorded.size === todo.size) break;
+        }
+      }
+    } finally {
+      await writer.close();
+    }
+    if (stop.signal.aborted) throw stop.signal.reason;
+    return {
+      sweep: plan.sweep,
+      dir: paths.dir,
+      total: wanted.length,
+      skipped,
+      ok: progress.ok,
+      failed: progress.failed,
+      remaining: wanted.length - progress.ok - progress.failed,
+      parts: writer.parts,
+    };
+  } finally {
+    await lock.release();
   }
-  await writer.close();
-  const finished = progress.ok + progress.failed;
-  return {
-    sweep: plan.sweep,
-    dir: paths.dir,
-    total: wanted.length,
-    skipped,
-    ok: progress.ok,
-    failed: progress.failed,
-    remaining: wanted.length - finished,
-    parts: writer.parts,
-  };
 }
 
-async function checkManifest(path: string, plan: SweepPlan, options: SweepOptions): Promise<void> {
-  const existing = await readManifest(path);
-  const now = new Date().toISOString();
+/**
+ * A step before any cell runs: a file-system error there means the directory given cannot serve as this
+ * sweep's (a file in the way, read-only, no permission), which is the operator's to fix: a SweepStoreError.
+ */
+async function setUp<T>(dir: string, action: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof StorageError) throw new SweepStoreError(`cannot use ${dir} for results: ${error.message}`);
+    if ((error as NodeJS.ErrnoException).code !== undefined) throw new SweepStoreError(`cannot use ${dir} for results: cannot ${action}: ${describeCause(error)}`);
+    throw error;
+  }
+}
+
+function lockLost(dir: string, holder: LockOwner | null): SweepOwnedError {
+  const by = holder ? `pid ${holder.pid} on ${holder.host}` : 'someone who removed its lock file';
+  return new SweepOwnedError(`${dir}: stopped: its lock was taken over by ${by} (this process's heartbeat lapsed); rows already written are kept`);
+}
+
+/**
+ * Checks the manifest against the plan, refuses damaged or foreign parts, removes temp files of killed
+ * writers, writes the updated manifest, and returns the state of every cell that has a row.
+ */
+async function prepare(paths: SweepPaths, plan: SweepPlan, options: SweepOptions): Promise<Map<string, CellState>> {
+  const existing = await readManifest(paths.manifest);
+  if (existing && existing.sweep !== plan.sweep) {
+    throw new SweepStoreError(`${paths.manifest} is the manifest of sweep "${existing.sweep}", not "${plan.sweep}"`);
+  }
   if (existing && existing.settings_hash !== plan.settingsHash && !options.force) {
     throw new SweepError(
-      `the spec of sweep "${plan.sweep}" changed since ${existing.updated} (training or measurement settings differ from ${path}); ` +
+      `the spec of sweep "${plan.sweep}" changed since ${existing.updated} (training or measurement settings differ from ${paths.manifest}); ` +
         'use a new sweep name, or --force to run it under this name anyway (the existing rows stay)',
     );
   }
+  const scan = await scanParts(paths.parts, { sweep: plan.sweep, specHashes: existing?.spec_hashes });
+  if (scan.damaged.length > 0) throw damagedPartsError(paths.dir, scan.damaged);
+  if (scan.temps.length > 0) {
+    await removeTemps(paths.parts, scan.temps);
+    options.onNote?.(`removed ${scan.temps.length} unfinished temp file(s) left by an interrupted run: ${scan.temps.join(', ')}`);
+  }
   if (existing && existing.spec_hash !== plan.specHash) options.onNote?.(`the grid of sweep "${plan.sweep}" changed; running only the cells that have no row yet`);
+  const now = new Date().toISOString();
+  // Every spec this directory ran under: what a part of this sweep may carry.
+  const history = existing?.spec_hashes ?? [...(existing ? [existing.spec_hash] : []), ...scan.specHashes];
   const manifest: Manifest = {
     sweep: plan.sweep,
     spec: plan.spec,
     spec_hash: plan.specHash,
+    spec_hashes: [...new Set([...history, plan.specHash])],
     settings_hash: plan.settingsHash,
     cell_count: plan.cells.length,
     versions: { hessweep: HESSWEEP_VERSION, node: process.version },
     created: existing?.created ?? now,
     updated: now,
   };
-  await writeManifest(path, manifest);
+  await setUp(paths.dir, 'write its manifest', () => writeManifest(paths.manifest, manifest));
+  return cellStates(scan.parts);
+}
+
+/** `source` until `signal` aborts (then the loop ends without waiting for the next item). */
+async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+  aborted.catch(() => undefined);
+  try {
+    while (!signal.aborted) {
+      const next = await Promise.race([iterator.next(), aborted]).catch((error) => {
+        if (signal.aborted) return { done: true as const, value: undefined };
+        throw error;
+      });
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    // Not awaited: a generator's return waits for its pending next, which may never come.
+    void iterator.return?.();
+  }
 }
 
 /**
  * Writes rows as they come, batching naturally: while one part is being written and fsynced, new rows
- * wait and go together into the next. Each delivery is acked after its part is durable.
+ * wait and go together into the next. Each delivery is acked after its part is durable. A failed write
+ * is reported once through `onFailure`; its rows, and any after it, are neither written nor acked.
  */
 class PartWriter {
   parts = 0;
@@ -155,32 +235,34 @@ class PartWriter {
 
   constructor(
     private readonly dir: string,
-    private readonly specHash: string,
+    private readonly meta: { sweep: string; specHash: string; version: string },
+    private readonly onFailure: (error: Error) => void,
   ) {}
 
   add(delivery: ResultDelivery): void {
-    if (this.failure) throw this.failure;
+    if (this.failure) return;
     this.buffer.push(delivery);
     if (!this.writing) this.writing = this.drain();
   }
 
   async close(): Promise<void> {
     while (this.writing) await this.writing;
-    if (this.failure) throw this.failure;
   }
 
   private async drain(): Promise<void> {
     try {
-      while (this.buffer.length > 0) {
+      while (this.buffer.length > 0 && !this.failure) {
         const batch = this.buffer;
         this.buffer = [];
         const name = `part-${Date.now().toString().padStart(14, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.arrow`;
-        await writeResultFile(join(this.dir, name), batch.map((d) => d.row), { specHash: this.specHash, version: HESSWEEP_VERSION });
+        await writeResultFile(join(this.dir, name), batch.map((d) => d.row), this.meta);
         this.parts++;
         await Promise.all(batch.map((d) => d.ack()));
       }
     } catch (error) {
       this.failure = error as Error;
+      this.buffer = [];
+      this.onFailure(this.failure);
     } finally {
       this.writing = null;
     }

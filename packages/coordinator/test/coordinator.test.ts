@@ -3,13 +3,18 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_MEASURE, DEFAULT_TRAIN, failedRow, type Cell, type ResultRow } from '@hessweep/grid';
+import { createHash } from 'node:crypto';
+import { DEFAULT_MEASURE, DEFAULT_TRAIN, failedRow, specHash, type Cell, type ResultRow, type SweepSpec } from '@hessweep/grid';
 import { InProcessQueue } from '@hessweep/queue';
-import { readResultDir } from '@hessweep/results';
+import { readResultFile, scanParts } from '@hessweep/results';
 import { runSweep, SweepError, type SweepPlan } from '../src/index.js';
 
 const cell = (seed: number): Cell => ({ dataset: 'synthetic', width: 4, depth: 1, seed, sample_size: 32, train: DEFAULT_TRAIN, measure: DEFAULT_MEASURE, data: {} });
-const plan = (seeds: number[], settingsHash = 'settings'): SweepPlan => ({ sweep: 's', cells: seeds.map(cell), spec: { seeds }, specHash: `spec-${seeds.join('-')}`, settingsHash });
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const plan = (seeds: number[], settings = 'settings'): SweepPlan => {
+  const spec = { seeds, settings };
+  return { sweep: 's', cells: seeds.map(cell), spec, specHash: specHash(spec as unknown as SweepSpec), settingsHash: sha256(settings) };
+};
 const okRow = (c: Cell): ResultRow => ({ ...failedRow(c, { sweep: 's', worker: 'w', attempt: 1, backend: 'fake' }, ''), status: 'ok', error: null });
 
 /** Answers every queued cell with `answer(cell)` rows (a list, to simulate redeliveries). */
@@ -17,15 +22,15 @@ async function serve(queue: InProcessQueue, answer: (c: Cell) => ResultRow[]): P
   for (;;) {
     const delivery = await queue.next();
     if (!delivery) return;
-    for (const row of answer(delivery.task.cell)) await queue.publishResult(row);
+    for (const row of answer(delivery.task.cell)) await queue.publishResult(row, delivery.id);
     await delivery.ack();
   }
 }
 
 async function rowsIn(dir: string): Promise<ResultRow[]> {
-  const rows: ResultRow[] = [];
-  for await (const row of readResultDir(join(dir, 's', 'parts'))) rows.push(row);
-  return rows;
+  const scan = await scanParts(join(dir, 's', 'parts'), { sweep: 's' });
+  assert.deepEqual(scan.damaged, []);
+  return scan.parts.flatMap((path) => readResultFile(path).rows);
 }
 
 test('duplicated result rows are written once; a rerun queues only cells without rows', async () => {

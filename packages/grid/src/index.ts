@@ -6,7 +6,7 @@ export { canonicalJson, cellIdentity, cellId } from './canonical.js';
 export type { ResultRow, StageSeconds, RunContext } from './result.js';
 export { identityColumns, failedRow, NO_STAGE_SECONDS } from './result.js';
 export type { SweepSpec, GridAxes } from './spec.js';
-export { SPEC_KEYS, GRID_KEYS, TRAIN_KEYS, MEASURE_KEYS, SYNTHETIC_KEYS, DEFAULT_SEEDS, SWEEP_NAME_PATTERN } from './spec.js';
+export { SPEC_KEYS, GRID_KEYS, TRAIN_KEYS, MEASURE_KEYS, SYNTHETIC_KEYS, DEFAULT_SEEDS, SWEEP_NAME_PATTERN, SWEEP_NAME_MAX, sweepNameProblem } from './spec.js';
 export { SpecError } from './errors.js';
 export { parseSpec, readSpec, specHash, specSettingsHash } from './validate.js';
 export { DATASET_SIZES, SYNTHETIC_DEFAULTS, trainingSetSize, datasetShape, dataSourceFor } from './datasets.js';

@@ -42,3 +42,17 @@ export const DEFAULT_SEEDS: readonly number[] = [0];
 
 /** What a sweep name must match. */
 export const SWEEP_NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
+/** Longest sweep name: it becomes a directory name and part of NATS subjects and consumer names. */
+export const SWEEP_NAME_MAX = 64;
+
+/**
+ * Why `name` cannot name a sweep, or undefined when it can. A sweep name becomes a directory and NATS
+ * subject tokens, so `.`, `*`, `>` and anything else outside [A-Za-z0-9_-] would break one or the other.
+ */
+export function sweepNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string' || !SWEEP_NAME_PATTERN.test(name)) {
+    return `must be letters, digits, _ and - only (it names a directory and NATS subjects), got ${JSON.stringify(name)}`;
+  }
+  if (name.length > SWEEP_NAME_MAX) return `must be at most ${SWEEP_NAME_MAX} characters, got ${name.length}`;
+  return undefined;
+}

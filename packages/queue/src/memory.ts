@@ -47,6 +47,7 @@ export class InProcessQueue implements Queue {
   private readonly live = new Set<string>();
   private readonly resultChannels = new Map<string, Channel<ResultRow>>();
   private closed = false;
+  private deliveries = 0;
 
   async enqueue(tasks: CellTask[]): Promise<number> {
     let added = 0;
@@ -71,6 +72,7 @@ export class InProcessQueue implements Queue {
     };
     return {
       task: item.task,
+      id: String(++this.deliveries),
       attempt: item.attempt,
       working: () => {},
       ack: async () => {
@@ -85,7 +87,7 @@ export class InProcessQueue implements Queue {
     };
   }
 
-  async publishResult(row: ResultRow): Promise<void> {
+  async publishResult(row: ResultRow, _deliveryId: string): Promise<void> {
     this.channel(row.sweep).push(row);
   }
 

@@ -21,6 +21,8 @@ export const CELLS_STREAM = 'HESSWEEP_CELLS';
 export const RESULTS_STREAM = 'HESSWEEP_RESULTS';
 export const SWEEPS_BUCKET = 'hessweep_sweeps';
 export const WORKERS_BUCKET = 'hessweep_workers';
+/** Which coordinator holds each sweep (ownership.ts); only coordinators use it. */
+export const OWNERS_BUCKET = 'hessweep_owners';
 
 const cellsSubject = (sweep: string, cellId = '*') => `hessweep.${sweep}.cells.${cellId}`;
 const resultsSubject = (sweep: string, cellId = '*') => `hessweep.${sweep}.results.${cellId}`;
@@ -74,6 +76,9 @@ export interface SweepSetup {
 
 const json = JSONCodec();
 
+/** How long a stopping worker keeps trying to publish a finished row before it drops it for redelivery. */
+const STOPPING_PUBLISH_MS = 10_000;
+
 /** The streams a worker or a status query binds to are not there: no coordinator has created them. */
 export class NoStreamsError extends Error {
   override name = 'NoStreamsError';
@@ -108,6 +113,8 @@ export class NatsQueue implements Queue {
     readonly sweeps: KV,
     readonly workers: KV,
     private readonly options: NatsQueueOptions,
+    /** The owners bucket; opened by coordinators (`create`) only. */
+    readonly owners: KV | null = null,
   ) {}
 
   /** Binds to the streams and buckets, creating them first with `options.create`. */
@@ -147,7 +154,8 @@ export class NatsQueue implements Queue {
     });
     const sweeps = await js.views.kv(SWEEPS_BUCKET, { history: 1, replicas });
     const workers = await js.views.kv(WORKERS_BUCKET, { history: 1, replicas, ttl: 60_000 });
-    return new NatsQueue(nc, js, jsm, sweeps, workers, options);
+    const owners = await js.views.kv(OWNERS_BUCKET, { history: 1, replicas });
+    return new NatsQueue(nc, js, jsm, sweeps, workers, options, owners);
   }
 
   /** Creates the sweep's consumers and marks it running, so that workers start pulling its cells; returns the record written. */
@@ -215,7 +223,9 @@ export class NatsQueue implements Queue {
   /**
    * Publishes the cells that are neither queued nor waiting as results: a cell whose message is still in
    * the stream is refused by the server (one message per subject), and one whose result is in the results
-   * stream (finished while no coordinator was reading) is skipped.
+   * stream (finished while no coordinator was reading) is skipped. No message id: the server's duplicate
+   * window would silently drop a cell queued again minutes after its results were deleted; the
+   * one-message-per-subject rule already keeps a cell from being queued twice.
    */
   async enqueue(tasks: CellTask[]): Promise<number> {
     const pendingResults = new Map<string, Set<string>>();
@@ -227,8 +237,8 @@ export class NatsQueue implements Queue {
         tasks.slice(start, start + batch).map(async (task) => {
           if (pendingResults.get(task.sweep)?.has(task.cellId)) return false;
           try {
-            const ack = await this.js.publish(cellsSubject(task.sweep, task.cellId), json.encode(task), { msgID: `${task.sweep}.${task.cellId}` });
-            return !ack.duplicate;
+            await this.js.publish(cellsSubject(task.sweep, task.cellId), json.encode(task));
+            return true;
           } catch (error) {
             // Still queued or leased: one message per subject, the server refuses the second (JSStreamStoreFailedError 10077).
             if ((error as { api_error?: { err_code?: number } }).api_error?.err_code === 10077) return false;
@@ -324,6 +334,8 @@ export class NatsQueue implements Queue {
     const task = json.decode(msg.data) as CellTask;
     return {
       task,
+      // The queued message's sequence tells this queuing of the cell from an earlier one (results deleted, cell queued again).
+      id: `${msg.info.streamSequence}.${msg.info.deliveryCount}`,
       attempt: msg.info.deliveryCount,
       maxAttempts,
       leaseMs,
@@ -335,15 +347,23 @@ export class NatsQueue implements Queue {
     };
   }
 
-  /** Publishes a row, retrying for up to a minute through reconnects and leader elections (the msgID dedups retries). */
-  async publishResult(row: ResultRow): Promise<void> {
-    const deadline = Date.now() + 60_000;
+  /**
+   * Publishes a row, retrying through reconnects and leader elections (the message id, one per delivery,
+   * dedups the retries): for up to a minute, or once `signal` aborts (the worker is stopping) for up to
+   * STOPPING_PUBLISH_MS more. Past that the row is dropped with an error: its cell was never acked, so it is
+   * delivered again.
+   */
+  async publishResult(row: ResultRow, deliveryId: string, signal?: AbortSignal): Promise<void> {
+    const started = Date.now();
+    let stoppingSince: number | null = null;
     for (;;) {
       try {
-        await this.js.publish(resultsSubject(row.sweep, row.cell_id), json.encode(row), { msgID: `${row.sweep}.${row.cell_id}.${row.attempt}` });
+        await this.js.publish(resultsSubject(row.sweep, row.cell_id), json.encode(row), { msgID: `${row.sweep}.${row.cell_id}.${deliveryId}` });
         return;
       } catch (error) {
-        if (this.nc.isClosed() || Date.now() > deadline) throw error;
+        if (signal?.aborted) stoppingSince ??= Date.now();
+        const expired = stoppingSince !== null ? Date.now() - stoppingSince > STOPPING_PUBLISH_MS : Date.now() - started > 60_000;
+        if (this.nc.isClosed() || expired) throw error;
         this.onTransientError?.(error as Error);
         await sleep(500);
       }
@@ -381,7 +401,7 @@ export class NatsQueue implements Queue {
           const stored = await this.jsm.streams.getMessage(CELLS_STREAM, { seq });
           const task = json.decode(stored.data) as CellTask;
           const context = { sweep, worker: 'coordinator', attempt: deliveries, backend: 'unknown' };
-          await this.publishResult(failedRow(task.cell, context, `no worker finished the cell in ${deliveries} deliveries (each worker died or timed out)`));
+          await this.publishResult(failedRow(task.cell, context, `no worker finished the cell in ${deliveries} deliveries (each worker died or timed out)`), `${seq}.${deliveries}`);
           await this.jsm.streams.deleteMessage(CELLS_STREAM, seq);
         } catch (error) {
           if (!isNotFound(error)) throw error;

@@ -10,6 +10,8 @@ export interface CellTask {
 /** A cell handed to a worker slot; it stays leased until acked or nak'ed. */
 export interface Delivery {
   readonly task: CellTask;
+  /** Unique to this delivery of this queuing of the cell: keys the result's publication. */
+  readonly id: string;
   /** 1 on the first delivery, +1 on every redelivery. */
   readonly attempt: number;
   /** Deliveries the engine allows this cell, when the engine sets it (NATS: the consumer's MaxDeliver). */
@@ -40,7 +42,12 @@ export interface Queue {
   enqueue(tasks: CellTask[]): Promise<number>;
   /** The next cell for a worker slot; waits for one; null once the queue is closed or `signal` aborts. */
   next(signal?: AbortSignal): Promise<Delivery | null>;
-  publishResult(row: ResultRow): Promise<void>;
+  /**
+   * Publishes a cell's row; `deliveryId` is that of the delivery it answers (retries of one publication are
+   * deduplicated by it). `signal` aborts while the worker stops: an engine that cannot publish then gives up
+   * soon, and the unacknowledged cell is delivered again.
+   */
+  publishResult(row: ResultRow, deliveryId: string, signal?: AbortSignal): Promise<void>;
   /** Result rows of one sweep in arrival order; ends when the queue is closed and every row was handed out. */
   results(sweep: string): AsyncIterable<ResultDelivery>;
   /** No more work: waiting and future `next` calls return null, result streams end once drained. */

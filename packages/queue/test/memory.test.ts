@@ -44,8 +44,8 @@ test('close releases waiting slots and ends result streams after their rows', as
   aborted.abort();
   assert.equal(await abortable, null);
   const row = failedRow(cell(1), { sweep: 's', worker: 'w', attempt: 1, backend: 'wasm' }, 'boom');
-  await q.publishResult(row);
-  await q.publishResult({ ...row, sweep: 'other' });
+  await q.publishResult(row, '1');
+  await q.publishResult({ ...row, sweep: 'other' }, '2');
   await q.close();
   assert.equal(await waiting, null);
   assert.equal(await q.next(), null);

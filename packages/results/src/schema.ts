@@ -1,18 +1,27 @@
-import { Bool, DataType, Field, Float64, Int32, List, Schema, Utf8 } from 'apache-arrow';
+import { Bool, DataType, Field, Float64, Int32, List, Schema, TimestampMillisecond, Utf8 } from 'apache-arrow';
 import type { ResultRow } from '@hessweep/grid';
 
 /** Bumped whenever a column is added, removed or changes type. */
-export const RESULT_SCHEMA_VERSION = '1';
+export const RESULT_SCHEMA_VERSION = '2';
+/**
+ * Schema versions this reader still reads. Version 1 (hessweep 0.1) stored `finished_at` as an ISO-8601 string;
+ * rows read from it are the same, and exports turn its column into the timestamp of version 2.
+ */
+export const READABLE_SCHEMA_VERSIONS: readonly string[] = ['1', RESULT_SCHEMA_VERSION];
 
 /** Keys of the schema metadata every result file carries. */
 export const META_VERSION = 'hessweep.version';
 export const META_SPEC_HASH = 'hessweep.spec_hash';
 export const META_SCHEMA_VERSION = 'hessweep.schema_version';
+/** The sweep the rows belong to: a part copied in from another sweep is refused by it. */
+export const META_SWEEP = 'hessweep.sweep';
+/** CRC-32 (8 hex digits) of the file's record-batch bytes: a flipped bit anywhere in the rows is found by it. */
+export const META_BATCHES_CRC = 'hessweep.batches_crc32';
 
-export type ColumnKind = 'utf8' | 'int32' | 'bool' | 'float64' | 'list_int32' | 'list_float64';
+export type ColumnKind = 'utf8' | 'int32' | 'bool' | 'float64' | 'list_int32' | 'list_float64' | 'timestamp';
 
 /** The kinds a column of TypeScript type `T` may be stored as. */
-type KindFor<T> = T extends string ? 'utf8'
+type KindFor<T> = T extends string ? 'utf8' | 'timestamp'
   : T extends boolean ? 'bool'
   : T extends number ? 'int32' | 'float64'
   : T extends number[] ? 'list_int32' | 'list_float64'
@@ -27,8 +36,8 @@ type ColumnSpec<K extends keyof ResultRow> = {
 /**
  * Every ResultRow key, in file order (DESIGN.md: identity, settings, measurements, bookkeeping,
  * per-stage seconds, `finished_at`). The mapped type rejects a missing or unknown key.
- * `finished_at` stays an ISO-8601 string: every reader takes Utf8, while Timestamp units and
- * time zones differ between readers and JS would hand it back as a number.
+ * `finished_at` is an ISO-8601 string in a row and a UTC millisecond timestamp in the file, so that pandas,
+ * polars and DuckDB read it as a time, not as text.
  */
 export const COLUMNS: { [K in keyof ResultRow]: ColumnSpec<K> } = {
   cell_id: { kind: 'utf8', nullable: false },
@@ -81,7 +90,7 @@ export const COLUMNS: { [K in keyof ResultRow]: ColumnSpec<K> } = {
   density_s: { kind: 'float64', nullable: false },
   bound_s: { kind: 'float64', nullable: false },
   total_s: { kind: 'float64', nullable: false },
-  finished_at: { kind: 'utf8', nullable: false },
+  finished_at: { kind: 'timestamp', nullable: false },
 };
 
 export type ColumnName = keyof ResultRow;
@@ -98,21 +107,26 @@ export function arrowType(kind: ColumnKind): DataType {
     case 'float64': return new Float64();
     case 'list_int32': return new List(new Field('item', new Int32(), true));
     case 'list_float64': return new List(new Field('item', new Float64(), true));
+    case 'timestamp': return new TimestampMillisecond('UTC');
   }
 }
 
-/** Metadata the caller supplies; the schema version is added here. */
+/** Metadata the caller supplies; the schema version (and the writer's checksum) are added here. */
 export interface ResultMeta {
+  /** The sweep the rows belong to; empty for a lone cell's file (`hessweep cell --out`). */
+  sweep: string;
   specHash: string;
   version: string;
 }
 
-/** The one schema of a result file. */
-export function resultSchema(meta: ResultMeta): Schema {
+/** The one schema of a result file; `extra` metadata entries (the checksum) are added last. */
+export function resultSchema(meta: ResultMeta, extra: [string, string][] = []): Schema {
   const fields = COLUMN_NAMES.map((name) => new Field(name, arrowType(COLUMNS[name].kind), COLUMNS[name].nullable));
   return new Schema(fields, new Map([
     [META_VERSION, meta.version],
+    [META_SWEEP, meta.sweep],
     [META_SPEC_HASH, meta.specHash],
     [META_SCHEMA_VERSION, RESULT_SCHEMA_VERSION],
+    ...extra,
   ]));
 }

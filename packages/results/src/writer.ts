@@ -1,9 +1,9 @@
-import { dirname } from 'node:path';
-import { writeFileAtomic } from './atomic.js';
 import { makeData, RecordBatch, Struct, Table, tableToIPC, vectorFromArray } from 'apache-arrow';
 import type { ResultRow } from '@hessweep/grid';
-import { ResultFileError, ResultRowError } from './errors.js';
-import { arrowType, COLUMN_NAMES, COLUMNS, resultSchema, type ColumnKind, type ResultMeta } from './schema.js';
+import { writeFileAtomic } from './atomic.js';
+import { ResultRowError } from './errors.js';
+import { batchesChecksum } from './ipc.js';
+import { arrowType, COLUMN_NAMES, COLUMNS, META_BATCHES_CRC, resultSchema, type ColumnKind, type ResultMeta } from './schema.js';
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
@@ -21,6 +21,8 @@ function misfit(kind: ColumnKind, value: unknown): string | null {
       return Array.isArray(value) && value.every(isInt32) ? null : 'expected an array of int32 integers';
     case 'list_float64':
       return Array.isArray(value) && value.every((x) => typeof x === 'number') ? null : 'expected an array of numbers';
+    case 'timestamp':
+      return typeof value === 'string' && Number.isFinite(Date.parse(value)) ? null : 'expected an ISO-8601 time';
   }
 }
 
@@ -48,24 +50,31 @@ export function toTable(rows: readonly ResultRow[], meta: ResultMeta): Table {
   const schema = resultSchema(meta);
   if (rows.length === 0) return new Table(schema);
   const children = COLUMN_NAMES.map((name) => {
-    const vector = vectorFromArray(rows.map((r) => r[name]), arrowType(COLUMNS[name].kind));
-    return vector.data[0]!;
+    const kind = COLUMNS[name].kind;
+    const values = kind === 'timestamp' ? rows.map((r) => Date.parse(r[name] as string)) : rows.map((r) => r[name]);
+    return vectorFromArray(values, arrowType(kind)).data[0]!;
   });
   const data = makeData({ type: new Struct(schema.fields), length: rows.length, nullCount: 0, children });
   return new Table([new RecordBatch(schema, data)]);
 }
 
 /**
- * Writes `rows` as an Arrow IPC file at `path`, atomically: the bytes go to a temp name beside it,
- * are fsynced, renamed into place and the directory fsynced, so `path` is either absent or complete.
+ * The bytes of a result file: the rows as one Arrow IPC file whose schema metadata carries the sweep, the spec
+ * hash, the versions and the CRC-32 of the record batches (taken from a draft, since the batches' bytes do not
+ * depend on the metadata).
+ */
+export function encodeResultFile(rows: readonly ResultRow[], meta: ResultMeta): Uint8Array {
+  const draft = toTable(rows, meta);
+  const checksum = batchesChecksum('(result file)', tableToIPC(draft, 'file'));
+  const schema = resultSchema(meta, [[META_BATCHES_CRC, checksum]]);
+  return tableToIPC(new Table(schema, draft.batches.map((batch) => new RecordBatch(schema, batch.data))), 'file');
+}
+
+/**
+ * Writes `rows` as an Arrow IPC file at `path`, atomically (writeFileAtomic): `path` is either absent or
+ * complete; a fault of the file system is a StorageError naming it.
  */
 export async function writeResultFile(path: string, rows: readonly ResultRow[], meta: ResultMeta): Promise<void> {
-  const bytes = tableToIPC(toTable(rows, meta), 'file');
-  try {
-    await writeFileAtomic(path, (write) => write(bytes));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const detail = code === 'ENOENT' ? `directory ${dirname(path)} does not exist` : (err as Error).message;
-    throw new ResultFileError(path, `cannot write result file: ${detail}`, { cause: err });
-  }
+  const bytes = encodeResultFile(rows, meta);
+  await writeFileAtomic(path, (write) => write(bytes));
 }

@@ -29,7 +29,9 @@ export type WorkerEvent =
   | { type: 'start'; delivery: Delivery }
   | { type: 'done'; delivery: Delivery; row: ResultRow }
   | { type: 'retry'; delivery: Delivery; error: string }
-  | { type: 'failed'; delivery: Delivery; error: string };
+  | { type: 'failed'; delivery: Delivery; error: string }
+  /** A finished cell's row could not be published (server unreachable): the cell will be delivered again. */
+  | { type: 'dropped'; delivery: Delivery; error: string };
 
 /**
  * Pulls cells from a queue into `slots` threads: one cell per slot at a time (a prefetched cell's lease
@@ -69,6 +71,21 @@ export class Worker {
     }
   }
 
+  /**
+   * Publishes a finished cell's row. A queue that cannot publish gives up after its retries (soon, while the
+   * worker stops); the row is then dropped, reported as an event, and the cell, never acked, is delivered
+   * again: false.
+   */
+  private async publish(row: ResultRow, delivery: Delivery): Promise<boolean> {
+    try {
+      await this.queue.publishResult(row, delivery.id, this.stopping.signal);
+      return true;
+    } catch (error) {
+      this.options.onEvent?.({ type: 'dropped', delivery, error: (error as Error).message });
+      return false;
+    }
+  }
+
   private async slot(thread: CellRunner): Promise<void> {
     const { maxAttempts, backend, heartbeatMs = 5000, onEvent } = this.options;
     const name = this.options.name ?? `${hostname()}:${process.pid}`;
@@ -81,21 +98,22 @@ export class Worker {
       onEvent?.({ type: 'start', delivery });
       const heartbeat = setInterval(() => delivery.working(), delivery.leaseMs ? Math.min(heartbeatMs, delivery.leaseMs / 3) : heartbeatMs);
       try {
-        const row = await thread.run({ cell: task.cell, context });
-        await this.queue.publishResult(row);
-        await delivery.ack();
-        onEvent?.({ type: 'done', delivery, row });
-      } catch (error) {
-        if (error instanceof ThreadLostError && this.abandoned) return;
-        const message = (error as Error).message;
-        if (attempt < attempts) {
-          await delivery.nak();
-          onEvent?.({ type: 'retry', delivery, error: message });
-        } else {
-          await this.queue.publishResult(failedRow(task.cell, { ...context, backend: String(backend) }, message));
-          await delivery.ack();
-          onEvent?.({ type: 'failed', delivery, error: message });
+        let row: ResultRow;
+        try {
+          row = await thread.run({ cell: task.cell, context });
+        } catch (error) {
+          if (error instanceof ThreadLostError && this.abandoned) return;
+          const message = (error as Error).message;
+          if (attempt < attempts) {
+            await delivery.nak();
+            onEvent?.({ type: 'retry', delivery, error: message });
+            continue;
+          }
+          row = failedRow(task.cell, { ...context, backend: String(backend) }, message);
         }
+        if (!(await this.publish(row, delivery))) continue;
+        await delivery.ack();
+        onEvent?.(row.status === 'ok' ? { type: 'done', delivery, row } : { type: 'failed', delivery, error: row.error ?? '' });
       } finally {
         clearInterval(heartbeat);
       }

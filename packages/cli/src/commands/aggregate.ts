@@ -1,6 +1,5 @@
 import type { Argv } from 'yargs';
-import { aggregate, AnalysisError, DEFAULT_BY, formatTable, GROUP_FIELDS, summaryCsv, writeSummary, type GroupField } from '@hessweep/analysis';
-import { ResultFileError } from '@hessweep/results';
+import { aggregate, DEFAULT_BY, formatTable, GROUP_FIELDS, summaryCsv, writeSummary, type GroupField } from '@hessweep/analysis';
 import { UsageError } from '../errors.js';
 
 export const AGGREGATE_FORMATS = ['table', 'csv', 'arrow', 'json'] as const;
@@ -34,36 +33,27 @@ export function parseBy(text: string): GroupField[] {
   return fields as GroupField[];
 }
 
-/** Bad input found by the analysis (no directory, no parts, an unreadable part): one line, exit 2. */
-export function asUsageError(err: unknown): unknown {
-  return err instanceof AnalysisError || err instanceof ResultFileError ? new UsageError((err as Error).message) : err;
-}
-
 /**
  * Aggregates a sweep over seeds (or --by groups): writes summary.arrow and summary.csv beside its parts,
  * then prints the table (default), the CSV, JSON (NaN as null), or with --format arrow the summary's path.
  */
 export async function aggregateCommand(args: AggregateArgs): Promise<number> {
   const by = parseBy(args.by);
-  try {
-    const result = await aggregate(args.dir, by);
-    const files = await writeSummary(args.dir, result);
-    switch (args.format) {
-      case 'arrow':
-        process.stdout.write(`${files.arrow}\n`);
-        break;
-      case 'csv':
-        process.stdout.write(summaryCsv(result));
-        break;
-      case 'json':
-        process.stdout.write(`${JSON.stringify({ dir: args.dir, by: result.by, cells: result.cells, parts: result.parts, files, groups: result.rows, failed: result.failed })}\n`);
-        break;
-      default:
-        process.stdout.write(formatTable(result));
-        process.stderr.write(`wrote ${files.arrow} and ${files.csv}\n`);
-    }
-    return 0;
-  } catch (err) {
-    throw asUsageError(err);
+  const result = await aggregate(args.dir, by);
+  const files = await writeSummary(args.dir, result);
+  switch (args.format) {
+    case 'arrow':
+      process.stdout.write(`${files.arrow}\n`);
+      break;
+    case 'csv':
+      process.stdout.write(summaryCsv(result));
+      break;
+    case 'json':
+      process.stdout.write(`${JSON.stringify({ dir: args.dir, by: result.by, cells: result.cells, parts: result.parts, files, groups: result.rows, failed: result.failed })}\n`);
+      break;
+    default:
+      process.stdout.write(formatTable(result));
+      process.stderr.write(`wrote ${files.arrow} and ${files.csv}\n`);
   }
+  return 0;
 }

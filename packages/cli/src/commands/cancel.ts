@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { connectNats, NatsQueue } from '@hessweep/queue';
-import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
+import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { UsageError } from '../errors.js';
 
 export function cancelOptions(y: Argv) {
@@ -11,6 +11,7 @@ type CancelArgs = Awaited<ReturnType<typeof cancelOptions>['argv']>;
 
 /** Marks a sweep cancelled and purges its queued cells; its coordinator stops, rows already written stay. */
 export async function cancelCommand(args: CancelArgs): Promise<number> {
+  checkSweepName(args.sweep, 'cancel');
   const nc = await connectNats(natsOptionsFrom(args, 'hessweep-cancel'));
   try {
     const queue = await NatsQueue.open(nc);

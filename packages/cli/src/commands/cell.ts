@@ -89,7 +89,7 @@ export async function cellCommand(args: CellArgs): Promise<number> {
     onStage: (event) => progress.stage(event),
     onEpoch: (epoch, epochs, loss) => progress.epoch(epoch, epochs, loss),
   });
-  if (args.out) await writeResultFile(args.out, [row], { specHash: row.cell_id, version: HESSWEEP_VERSION });
+  if (args.out) await writeResultFile(args.out, [row], { sweep: '', specHash: row.cell_id, version: HESSWEEP_VERSION });
   process.stdout.write(args.json ? `${JSON.stringify(row)}\n` : summary(row));
   return 0;
 }

@@ -1,6 +1,7 @@
 import type { Argv } from 'yargs';
-import { connectNats, NatsQueue, type SweepRecord } from '@hessweep/queue';
+import { claimSweep, connectNats, describeSweepOwner, NatsQueue, type SweepRecord } from '@hessweep/queue';
 import { runSweep } from '@hessweep/coordinator';
+import { SweepOwnedError } from '@hessweep/results';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { loadPlan, positiveIntegers } from '../plan.js';
 import { SweepProgressView, describeOutcome, outcomeExitCode } from '../sweep-progress.js';
@@ -15,6 +16,8 @@ export function coordinatorOptions(y: Argv) {
       .option('replicas', { type: 'number', default: 1, describe: 'stream and bucket replicas (3 on a 3-node cluster)' })
       .option('retry-failed', { type: 'boolean', default: false, describe: 'rerun cells whose row is failed' })
       .option('force', { type: 'boolean', default: false, describe: 'run a spec whose settings changed under the same sweep name' })
+      .option('takeover', { type: 'boolean', default: false, describe: 'replace a coordinator known to be dead: wait for its lease to lapse, then take the sweep' })
+      .option('lease', { type: 'number', default: 30, describe: "seconds this coordinator's hold on the sweep lasts without renewal (renewed every third)" })
       .option('where', { type: 'string', describe: "run a slice, e.g. 'width=16,depth<=5'" })
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }),
   );
@@ -25,65 +28,94 @@ type CoordinatorArgs = Awaited<ReturnType<typeof coordinatorOptions>['argv']>;
 /**
  * Publishes the cells of a spec that have no row yet and writes the rows workers send back, until every
  * cell is ok or failed. Stopping it (or a crash) loses nothing: cells stay queued, rows stay in the
- * results stream until a coordinator writes them; running it again resumes.
+ * results stream until a coordinator writes them; running it again resumes. One coordinator holds a sweep
+ * at a time (a lease in the owners bucket): a second is refused, naming the first.
  */
 export async function coordinatorCommand(args: CoordinatorArgs): Promise<number> {
-  positiveIntegers(args, ['max-attempts', 'replicas']);
-  const { spec, plan, include, selected } = await loadPlan(args.spec, args.where);
-  const nc = await connectNats(natsOptionsFrom(args, `hessweep-coordinator ${spec.name}`));
+  positiveIntegers(args, ['max-attempts', 'replicas', 'lease']);
+  const loaded = await loadPlan(args.spec, args.where);
+  const name = loaded.spec.name;
+  const nc = await connectNats(natsOptionsFrom(args, `hessweep-coordinator ${name}`));
   const view = new SweepProgressView(args.quiet);
-  let cancelled = false;
   try {
     const queue = await NatsQueue.open(nc, { create: true, replicas: args.replicas });
-    // The record as written, not read back: after a node loss a KV read can come back empty.
-    const record = await queue.prepareSweep(spec.name, { maxAttempts: args['max-attempts'], ackWaitMs: args['ack-wait'] * 1000, total: selected });
-    let lastPut = 0;
-    const watcher = await queue.sweeps.watch({ key: spec.name });
-    void (async () => {
-      for await (const entry of watcher) {
-        if (entry.value.length && (JSON.parse(new TextDecoder().decode(entry.value)) as SweepRecord).state === 'cancelled') {
-          cancelled = true;
-          view.note(`sweep ${spec.name} was cancelled`);
-          await queue.close();
-        }
-      }
-    })();
-    const onSignal = (signal: string) => {
-      view.note(`${signal}: writing the rows that arrived and stopping; workers keep the queued cells, and running this again resumes`);
-      void queue.close();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const lost = { to: null as string | null };
+    const claim = await claimSweep(queue.owners!, name, {
+      out: args.out,
+      leaseMs: args.lease * 1000,
+      takeover: args.takeover,
+      onNote: (message) => view.note(message),
+      onRenewError: (error) => view.note(`could not renew the hold on sweep ${name} (${error.message}); retrying`),
+      onLost: (owner) => {
+        lost.to = owner ? describeSweepOwner(owner) : 'another coordinator';
+        view.note(`sweep ${name} was taken over by ${lost.to}; stopping (rows already written are kept)`);
+        void queue.close();
+      },
+    });
     try {
-      const outcome = await runSweep(queue, plan, {
-        out: args.out,
-        include,
-        retryFailed: args['retry-failed'],
-        force: args.force,
-        onNote: (message) => view.note(message),
-        onProgress: (progress) => {
-          view.update(progress);
-          if (Date.now() - lastPut > 1000) {
-            lastPut = Date.now();
-            void queue.putSweep({ ...record, ok: progress.ok, failed: progress.failed, updated: new Date().toISOString() }).catch(() => {});
-          }
-        },
-      });
-      view.end();
-      const state = cancelled ? 'cancelled' : outcome.remaining === 0 ? 'done' : 'running';
-      // The rows on disk are the result; the record only feeds `status`, so failing to update it is a note.
-      await queue
-        .putSweep({ ...record, state, ok: outcome.ok, failed: outcome.failed, updated: new Date().toISOString() })
-        .catch((error: Error) => view.note(`could not mark the sweep ${state} in the sweeps bucket: ${error.message}`));
-      if (!args.quiet) process.stderr.write(describeOutcome(outcome));
-      return outcomeExitCode(outcome);
+      return await coordinate(queue, args, loaded, view, lost);
     } finally {
-      watcher.stop();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      await claim.release();
       await queue.close();
     }
   } finally {
     await nc.drain().catch(() => {});
+  }
+}
+
+/** Runs the sweep this coordinator holds: marks it running, writes rows as they come, records how it ended. */
+async function coordinate(
+  queue: NatsQueue, args: CoordinatorArgs, { spec, plan, include, selected }: Awaited<ReturnType<typeof loadPlan>>, view: SweepProgressView,
+  lost: { to: string | null },
+): Promise<number> {
+  // The record as written, not read back: after a node loss a KV read can come back empty.
+  const record = await queue.prepareSweep(spec.name, { maxAttempts: args['max-attempts'], ackWaitMs: args['ack-wait'] * 1000, total: selected });
+  let cancelled = false;
+  let lastPut = 0;
+  const watcher = await queue.sweeps.watch({ key: spec.name });
+  void (async () => {
+    for await (const entry of watcher) {
+      if (entry.value.length && (JSON.parse(new TextDecoder().decode(entry.value)) as SweepRecord).state === 'cancelled') {
+        cancelled = true;
+        view.note(`sweep ${spec.name} was cancelled`);
+        await queue.close();
+      }
+    }
+  })();
+  const onSignal = (signal: string) => {
+    view.note(`${signal}: writing the rows that arrived and stopping; workers keep the queued cells, and running this again resumes`);
+    void queue.close();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const outcome = await runSweep(queue, plan, {
+      out: args.out,
+      command: `hessweep coordinator ${args.spec}`,
+      include,
+      retryFailed: args['retry-failed'],
+      force: args.force,
+      onNote: (message) => view.note(message),
+      onProgress: (progress) => {
+        view.update(progress);
+        if (Date.now() - lastPut > 1000) {
+          lastPut = Date.now();
+          void queue.putSweep({ ...record, ok: progress.ok, failed: progress.failed, updated: new Date().toISOString() }).catch(() => {});
+        }
+      },
+    });
+    view.end();
+    if (lost.to !== null) throw new SweepOwnedError(`sweep ${spec.name}: stopped because ${lost.to} took it over; ${outcome.ok + outcome.failed} cells have rows in ${outcome.dir}`);
+    const state = cancelled ? 'cancelled' : outcome.remaining === 0 ? 'done' : 'running';
+    // The rows on disk are the result; the record only feeds `status`, so failing to update it is a note.
+    await queue
+      .putSweep({ ...record, state, ok: outcome.ok, failed: outcome.failed, updated: new Date().toISOString() })
+      .catch((error: Error) => view.note(`could not mark the sweep ${state} in the sweeps bucket: ${error.message}`));
+    if (!args.quiet) process.stderr.write(describeOutcome(outcome));
+    return outcomeExitCode(outcome);
+  } finally {
+    watcher.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }

@@ -1,6 +1,5 @@
 import type { Argv } from 'yargs';
 import { EXPORT_FORMATS, exportSweep, type ExportFormat } from '@hessweep/analysis';
-import { asUsageError } from './aggregate.js';
 
 export function exportOptions(y: Argv) {
   return y
@@ -13,11 +12,7 @@ type ExportArgs = Awaited<ReturnType<typeof exportOptions>['argv']>;
 
 /** Writes every cell of a sweep (deduplicated: a cell's last ok row, else its last failure) to one Parquet or CSV file. */
 export async function exportCommand(args: ExportArgs): Promise<number> {
-  try {
-    const result = await exportSweep(args.dir, args.to as ExportFormat, args.out);
-    process.stdout.write(`${result.path}: ${result.rows} rows from ${result.parts} part files\n`);
-    return 0;
-  } catch (err) {
-    throw asUsageError(err);
-  }
+  const result = await exportSweep(args.dir, args.to as ExportFormat, args.out);
+  process.stdout.write(`${result.path}: ${result.rows} rows from ${result.parts} part files\n`);
+  return 0;
 }

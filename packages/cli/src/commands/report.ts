@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { writeReport } from '@hessweep/analysis';
 import { UsageError } from '../errors.js';
@@ -17,19 +17,9 @@ type ReportArgs = Awaited<ReturnType<typeof reportOptions>['argv']>;
 
 /** Writes <dir>/report/index.html (figures, summary, failed cells, provenance, spec) and one SVG per figure. */
 export async function reportCommand(args: ReportArgs): Promise<number> {
-  const dir = args.dir;
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${dir}: no such directory; give a sweep directory, <out>/<name>`);
-  if (!existsSync(join(dir, 'manifest.json'))) throw new UsageError(`${dir}: no manifest.json here; give the sweep's directory, <out>/<name>`);
   const smoothing = args.smoothing;
   if (!Number.isFinite(smoothing) || smoothing < 0 || smoothing >= 1) throw new UsageError(`--smoothing must be in [0, 1) (0 = none, the paper: 0.99), got ${smoothing}`);
-  let result;
-  try {
-    result = await writeReport(dir, { smoothing, logDensity: args['log-density'] });
-  } catch (error) {
-    // The analysis's bad-input error (no part files, unreadable manifest) is the user's to fix.
-    if ((error as Error).name === 'AnalysisError') throw new UsageError((error as Error).message);
-    throw error;
-  }
+  const result = await writeReport(args.dir, { smoothing, logDensity: args['log-density'] });
   const lines = [`report: ${result.html} (${result.figures.length} figures)`];
   for (const note of result.notes) lines.push(`  not drawn: ${note}`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -54,21 +54,23 @@ export async function runCommand(args: RunArgs): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const outcome = await runSweep(
-      queue,
-      plan,
-      {
-        out: args.out,
-        include,
-        retryFailed: args['retry-failed'],
-        force: args.force,
-        onNote: (message) => view.note(message),
-        onProgress: (progress) => view.update(progress),
-      },
-    );
+    const outcome = await runSweep(queue, plan, {
+      out: args.out,
+      command: `hessweep run ${args.spec}`,
+      include,
+      retryFailed: args['retry-failed'],
+      force: args.force,
+      onNote: (message) => view.note(message),
+      onProgress: (progress) => view.update(progress),
+    });
     view.end();
     if (!args.quiet) process.stderr.write(describeOutcome(outcome));
     return outcomeExitCode(outcome);
+  } catch (error) {
+    // Nothing more can be written (a storage fault, a refused directory): running cells would be lost work anyway.
+    view.end();
+    worker.stop('abandon');
+    throw error;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

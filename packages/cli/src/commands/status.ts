@@ -1,17 +1,20 @@
 import type { Argv } from 'yargs';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
 import { cellId, expandGrid, type SweepSpec } from '@hessweep/grid';
-import { readManifest } from '@hessweep/coordinator';
-import { readResultDir } from '@hessweep/results';
+import {
+  describeOwner, findWinners, inspectLock, quarantineParts, readManifest, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths, utf8At,
+  utf8Bytes, winningBatches,
+} from '@hessweep/results';
 import { UsageError } from '../errors.js';
 import { connectNats, keysOf, NatsQueue, type SweepRecord, type WorkerRecord } from '@hessweep/queue';
-import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
+import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { describeProgress } from '../sweep-progress.js';
 
 export function statusOptions(y: Argv) {
   return natsConnectionOptions(y)
     .positional('target', { type: 'string', describe: 'a sweep directory (<out>/<name>), or with --nats a sweep name (default: all)' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })
+    .option('quarantine', { type: 'boolean', default: false, describe: 'move damaged or foreign part files into <dir>/quarantine/ (their cells run again on the next resume)' })
     .option('limit', { type: 'number', default: 20, describe: 'missing and failed cells listed at most' });
 }
 
@@ -23,17 +26,37 @@ export async function statusCommand(args: StatusArgs): Promise<number> {
   return directoryStatus({ ...args, dir: args.target });
 }
 
-/** Per-state counts of a sweep directory against its spec, and which cells are missing or failed. */
+/**
+ * Per-state counts of a sweep directory against its spec, which cells are missing or failed (the row standing
+ * for each cell by the store's rule), and which part files cannot be used. Exit 2 while such files remain;
+ * `--quarantine` moves them aside.
+ */
 async function directoryStatus(args: StatusArgs & { dir: string }): Promise<number> {
-  const manifest = await readManifest(join(args.dir, 'manifest.json'));
+  if (!existsSync(args.dir) || !statSync(args.dir).isDirectory()) throw new UsageError(`${args.dir}: no such directory; give a sweep directory, <out>/<name>`);
+  const paths = sweepPaths(args.dir);
+  const manifest = await readManifest(paths.manifest);
   if (!manifest) throw new UsageError(`${args.dir}: no manifest.json here; give the sweep's directory, <out>/<name>`);
-  const cells = expandGrid(manifest.spec as SweepSpec);
-  const rows = new Map<string, { status: 'ok' | 'failed'; error: string | null; attempt: number }>();
-  for await (const row of readResultDir(join(args.dir, 'parts'))) {
-    if (row.status === 'ok' || !rows.has(row.cell_id)) rows.set(row.cell_id, { status: row.status, error: row.error, attempt: row.attempt });
+  const scan = await scanParts(paths.parts, { sweep: manifest.sweep, specHashes: manifest.spec_hashes });
+  const lock = await inspectLock(paths);
+  let quarantined: string[] = [];
+  if (args.quarantine && scan.damaged.length > 0) {
+    if (lock?.live && lock.owner) throw new SweepOwnedError(`not quarantining while ${args.dir} is being written by ${describeOwner(lock.owner)}`);
+    quarantined = await quarantineParts(paths, scan.damaged);
   }
+  const damaged = args.quarantine ? [] : scan.damaged;
+
+  const rows = new Map<string, { ok: boolean; error: string | null }>();
+  for await (const { batch, mask } of winningBatches(scan.parts, await findWinners(scan.parts), ['cell_id', 'error'])) {
+    const ids = batch.columns.get('cell_id')!;
+    const errors = batch.columns.get('error')!;
+    const [idBytes, errorBytes] = [utf8Bytes(ids), utf8Bytes(errors)];
+    for (let j = 0; j < batch.numRows; j++) {
+      if (mask[j] !== ROW_LOST) rows.set(utf8At(ids, idBytes, j)!, { ok: mask[j] === ROW_OK, error: utf8At(errors, errorBytes, j) });
+    }
+  }
+  const cells = expandGrid(manifest.spec as unknown as SweepSpec);
   const describe = (i: number) => {
-    const c = cells[i];
+    const c = cells[i]!;
     return { cell_id: cellId(c), dataset: c.dataset, width: c.width, depth: c.depth, seed: c.seed, sample_size: c.sample_size };
   };
   const missing: ReturnType<typeof describe>[] = [];
@@ -42,25 +65,34 @@ async function directoryStatus(args: StatusArgs & { dir: string }): Promise<numb
   cells.forEach((cell, i) => {
     const row = rows.get(cellId(cell));
     if (!row) missing.push(describe(i));
-    else if (row.status === 'ok') ok++;
+    else if (row.ok) ok++;
     else failed.push({ ...describe(i), error: row.error });
   });
-  const report = { sweep: manifest.sweep, cells: cells.length, ok, failed: failed.length, missing: missing.length, updated: manifest.updated };
+  const owner = lock?.live && lock.owner ? describeOwner(lock.owner) : null;
+  const report = { sweep: manifest.sweep, cells: cells.length, ok, failed: failed.length, missing: missing.length, updated: manifest.updated, writer: owner };
+  const damagedList = damaged.map((d) => ({ file: d.name, reason: d.reason }));
   if (args.json) {
-    process.stdout.write(`${JSON.stringify({ ...report, missing_cells: missing, failed_cells: failed })}\n`);
-    return 0;
+    process.stdout.write(`${JSON.stringify({ ...report, missing_cells: missing, failed_cells: failed, damaged_files: damagedList, quarantined })}\n`);
+    return damaged.length > 0 ? 2 : 0;
   }
   const line = (c: ReturnType<typeof describe>) => `  ${c.cell_id}  ${c.dataset} width ${c.width} depth ${c.depth} seed ${c.seed} m ${c.sample_size}`;
   const out = [`sweep ${report.sweep}: ${report.cells} cells — ${ok} ok, ${failed.length} failed, ${missing.length} missing (last run ${report.updated})`];
+  if (owner) out.push(`being written by ${owner}`);
   if (failed.length) out.push('failed:', ...failed.slice(0, args.limit).map((c) => `${line(c)}: ${c.error}`));
   if (missing.length) out.push('missing:', ...missing.slice(0, args.limit).map(line));
   if (failed.length + missing.length > 2 * args.limit) out.push(`(lists cut at ${args.limit}; --limit N or --json for all)`);
+  if (damaged.length) {
+    out.push(`damaged or foreign part files (not counted; \`hessweep status ${args.dir} --quarantine\` moves them aside):`);
+    out.push(...damaged.map((d) => `  ${d.name}: ${d.reason}`));
+  }
+  if (quarantined.length) out.push(`moved ${quarantined.length} part file(s) into ${paths.quarantine}; their cells run again on the next resume`);
   process.stdout.write(`${out.join('\n')}\n`);
-  return 0;
+  return damaged.length > 0 ? 2 : 0;
 }
 
 /** Sweeps on a NATS server: counts per state from the coordinator's record and the queue, workers seen, rate, ETA. */
 async function natsStatus(args: StatusArgs): Promise<number> {
+  if (args.target !== undefined) checkSweepName(args.target, 'status --nats');
   const nc = await connectNats(natsOptionsFrom(args, 'hessweep-status'));
   try {
     const queue = await NatsQueue.open(nc);

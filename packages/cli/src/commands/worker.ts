@@ -3,7 +3,7 @@ import { hostname, availableParallelism } from 'node:os';
 import { BACKENDS, type BackendChoice } from '@hessweep/grid';
 import { connectNats, NatsQueue, NoStreamsError, type WorkerRecord } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
-import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
+import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { positiveIntegers } from '../plan.js';
 
 export function workerOptions(y: Argv) {
@@ -29,6 +29,7 @@ const KILL_ON_CELL = process.env.HESSWEEP_FAULT_KILL_ON_CELL;
 /** Pulls cells of running sweeps from NATS and computes them until stopped; SIGTERM drains, a second abandons. */
 export async function workerCommand(args: WorkerArgs): Promise<number> {
   positiveIntegers(args, ['concurrency']);
+  if (args.sweep !== undefined) checkSweepName(args.sweep, '--sweep');
   const name = args.name ?? `${hostname()}:${process.pid}`;
   const nc = await connectNats(natsOptionsFrom(args, `hessweep-worker ${name}`));
   const log = (line: string) => !args.quiet && process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -53,9 +54,10 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
           return;
         }
         record.busy--;
-        record.done++;
+        if (event.type !== 'dropped') record.done++;
         void register();
         if (event.type === 'done') log(`done  ${task.sweep}/${task.cellId} in ${event.row.total_s.toFixed(2)} s`);
+        else if (event.type === 'dropped') log(`not sent ${task.sweep}/${task.cellId}: ${event.error}; the cell will be delivered again`);
         else log(`${event.type === 'retry' ? 'retry' : 'FAILED'} ${task.sweep}/${task.cellId} attempt ${attempt}: ${event.error}`);
       },
     });
@@ -76,13 +78,28 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
       clearInterval(heartbeat);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      await queue.workers.delete(name.replace(/[^A-Za-z0-9_=-]/g, '_')).catch(() => {});
+      await withDeadline(queue.workers.delete(name.replace(/[^A-Za-z0-9_=-]/g, '_')), GOODBYE_MS);
       await queue.close();
     }
     return 0;
   } finally {
-    await nc.drain().catch(() => {});
+    // Draining waits for the server; one that cannot be reached must not hold the exit.
+    if (!(await withDeadline(nc.drain(), GOODBYE_MS))) await nc.close().catch(() => {});
   }
+}
+
+/** How long a stopping worker waits for the server to take its last words (deregistration, drain). */
+const GOODBYE_MS = 5000;
+
+/** Whether `promise` settled (either way) within `ms`. */
+async function withDeadline(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    promise.then(() => true, () => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return settled;
 }
 
 /** A worker may start before any coordinator: it waits for the streams instead of creating them. */
