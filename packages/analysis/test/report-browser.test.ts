@@ -1,13 +1,15 @@
 /**
- * The report of a real (tiny) sweep, opened in headless Chromium: every figure renders, the summary has one
- * row per group, failed cells are listed, and the page makes no requests and logs no errors.
- * Needs /usr/bin/chromium (Debian's `chromium`); without it this test fails rather than skips.
+ * The report of a real (tiny) sweep, opened in headless Chromium: the file loads, every figure is laid out and
+ * has drawn marks, the bound figure plots exactly the rows on disk, the summary has one row per group as
+ * counted here from the part files, failed cells are listed, and the page makes no other request and logs no
+ * errors. Needs /usr/bin/chromium (Debian's `chromium`); without it this test fails rather than skips.
+ * HESSWEEP_KEEP_REPORT=1 keeps the sweep, the report and a screenshot (an artifact to look at, not evidence).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -48,6 +50,47 @@ measure:
   top_k: 2
 `;
 
+/** The summary's leading cells for one group, as the table prints them: dataset, width, depth, m, ok, failed. */
+function expectedGroups(rows: ResultRow[]): string[] {
+  const groups = new Map<string, { ok: number; failed: number }>();
+  for (const row of rows) {
+    const key = [row.dataset, row.width, row.depth, row.sample_size].join('|');
+    const group = groups.get(key) ?? { ok: 0, failed: 0 };
+    if (row.status === 'ok') group.ok++;
+    else group.failed++;
+    groups.set(key, group);
+  }
+  return [...groups].map(([key, { ok, failed }]) => [key, ok, failed].join('|')).sort();
+}
+
+/** The DOM members the in-page checks use (this package compiles without the DOM library). */
+interface PageElement {
+  tagName: string;
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+  querySelectorAll(selector: string): ArrayLike<PageElement>;
+  getBBox(): { width: number; height: number };
+}
+
+/**
+ * Per figure: the drawn mark elements inside Vega's mark groups (paths with a drawing command, lines), counted
+ * only when the browser gives them a non-empty box, and the mark groups that have none.
+ */
+function countDrawnMarks(svg: PageElement): { drawn: number; empty: string[] } {
+  const empty: string[] = [];
+  let drawn = 0;
+  for (const group of Array.from(svg.querySelectorAll('g.role-mark'))) {
+    const marks = Array.from(group.querySelectorAll('path, line, rect, circle')).filter((el) => {
+      if (el.tagName === 'path' && !/[MmLlHhVvCcSsQqTtAa]\s*-?[\d.]/.test(el.getAttribute('d') ?? '')) return false;
+      const box = el.getBBox();
+      return box.width > 0 || box.height > 0;
+    });
+    drawn += marks.length;
+    if (marks.length === 0) empty.push(group.getAttribute('class') ?? '?');
+  }
+  return { drawn, empty };
+}
+
 /** Whether this build of the CLI has the report command (it is wired into main.ts separately). */
 const cliHasReport = () => existsSync(MAIN) && /reportCommand/.test(readFileSync(MAIN, 'utf8'));
 
@@ -73,6 +116,10 @@ test('report of a real sweep renders in headless Chromium: all figures, one summ
       density_x: null, density_y: null, bound: null, m_w: null, m_x: null, attempt: 3,
     };
     await writeResultFile(join(sweepDir, 'parts', 'part-99999999999999-0-000000.arrow'), [failed], { sweep: 'tiny', specHash: manifest!.spec_hash, version: '0' });
+    rows.push(failed);
+    // Every cell id is distinct here (no retries in this sweep), so each row is one cell of its group.
+    assert.equal(new Set(rows.map((r) => r.cell_id)).size, rows.length);
+    const okRows = rows.filter((r) => r.status === 'ok');
 
     let htmlPath: string;
     if (cliHasReport()) {
@@ -106,7 +153,12 @@ test('report of a real sweep renders in headless Chromium: all figures, one summ
       page.on('request', (request) => requests.push(request.url()));
       const url = pathToFileURL(htmlPath).href;
       const response = await page.goto(url, { waitUntil: 'load' });
-      assert.ok(response?.ok() ?? true);
+      // playwright-core 1.65 answers a file:// navigation in Chromium with a Response (status 200); a missing
+      // file throws net::ERR_FILE_NOT_FOUND. So no response, or one that is not ok, fails here.
+      assert.ok(response, `page.goto(${url}) returned no response`);
+      assert.equal(response.url(), url);
+      assert.equal(response.status(), 200);
+      assert.ok(response.ok());
 
       assert.match(await page.title(), /hessweep report: tiny/);
       const figures = page.locator('figure.figure');
@@ -119,12 +171,31 @@ test('report of a real sweep renders in headless Chromium: all figures, one summ
         await figure.scrollIntoViewIfNeeded();
         const box = await svgs.nth(i).boundingBox();
         assert.ok(box && box.width > 100 && box.height > 100, `${FIGURES[i]}: svg box ${JSON.stringify(box)}`);
-        // Something was drawn: plotted marks (paths) inside the figure.
-        assert.ok((await svgs.nth(i).locator('g.role-mark path, g.role-mark line').count()) > 0, `${FIGURES[i]}: no marks`);
+        const marks = await svgs.nth(i).evaluate(countDrawnMarks);
+        assert.ok(marks.drawn > 0, `${FIGURES[i]}: no drawn marks`);
+        assert.deepEqual(marks.empty, [], `${FIGURES[i]}: mark groups with nothing drawn`);
       }
-      // Summary: one row per group (widths 4, 8, 16 at depth 2 and depth 1 at width 4); the failed group flagged.
-      const groups = page.locator('table.summary tbody tr');
-      assert.equal(await groups.count(), 4);
+
+      // The bound figure plots one point per ok cell at (λ_max, bound) of that cell's row on disk.
+      const labels = await page.locator('#fig-bound svg [aria-roledescription="point"]').evaluateAll((points) => points.map((p) => p.getAttribute('aria-label') ?? ''));
+      const plotted = labels.map((label) => {
+        const match = /measured λₘₐₓ of the Hessian: ([^;]+); Theorem 1 bound: ([^;]+)/.exec(label);
+        assert.ok(match, `bound point label: ${label}`);
+        return [Number(match[1]), Number(match[2])];
+      });
+      assert.equal(plotted.length, okRows.length);
+      const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.abs(b);
+      for (const row of okRows) {
+        const [lambda, bound] = [row.hessian_top![0]!, row.bound!];
+        assert.ok(plotted.some(([x, y]) => near(x!, lambda) && near(y!, bound)), `no point at (${lambda}, ${bound}) for cell ${row.cell_id}`);
+      }
+
+      // Summary: one row per group of the rows read above (widths 4, 8, 16 at depth 2, depth 1 at width 4),
+      // with its key and counts; the group whose only cell failed is flagged.
+      const summary = await page.locator('table.summary tbody tr').evaluateAll((trs) =>
+        (trs as unknown as PageElement[]).map((tr) => Array.from(tr.querySelectorAll('td')).slice(0, 6).map((td) => td.textContent?.trim() ?? '').join('|')),
+      );
+      assert.deepEqual(summary.sort(), expectedGroups(rows));
       assert.equal(await page.locator('table.summary tbody tr.has-failed').count(), 1);
       const failedRows = page.locator('table.failed tbody tr');
       assert.equal(await failedRows.count(), 1);
@@ -132,11 +203,9 @@ test('report of a real sweep renders in headless Chromium: all figures, one summ
       assert.match(await page.locator('#provenance').innerText(), /wasm|cpu|tensorflow/);
       assert.match(await page.locator('pre.spec').innerText(), /"name": "tiny"/);
 
-      const shot = join(dir, 'report.png');
-      await page.screenshot({ path: shot, fullPage: true });
-      assert.ok((await stat(shot)).size > 10_000);
       assert.deepEqual(errors, []);
-      assert.deepEqual(requests.filter((r) => r !== url), [], 'the page requests nothing but itself');
+      assert.deepEqual(requests, [url], 'the page requests nothing but itself');
+      if (keep) await page.screenshot({ path: join(dir, 'report.png'), fullPage: true });
     } finally {
       await browser.close();
     }

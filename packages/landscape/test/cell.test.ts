@@ -1,6 +1,7 @@
 /** runCell end to end: the row's shape and internal consistency, determinism, learning on MNIST, backends. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { DEFAULT_MEASURE, DEFAULT_TRAIN, type Cell, type ResultRow } from '@hessweep/grid';
 import { tf, useBackend } from '../src/backend.js';
 import { runCell, type CellOptions, type Stage } from '../src/cell.js';
@@ -254,15 +255,44 @@ test('the cpu backend runs the same cell and agrees with wasm to float32 roundin
   assert.equal(tf.getBackend(), 'wasm');
 });
 
-test("backend 'tensorflow' rejects, naming @tensorflow/tfjs-node, when the native binding is absent", async () => {
-  await assert.rejects(
-    runCell(syntheticCell(), { context: { ...CONTEXT, backend: 'tensorflow' } }),
-    (error: Error) => {
-      assert.match(error.message, /@tensorflow\/tfjs-node/);
-      assert.equal(error.name, 'BackendError');
-      return true;
-    },
-  );
-  // The failed request leaves the active backend alone.
+/** The native binding that backend.ts would load, if this install has one (the GPU image has tfjs-node-gpu). */
+function nativeBinding(): string | null {
+  const require = createRequire(new URL('../src/backend.js', import.meta.url));
+  for (const name of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      require.resolve(name);
+      return name;
+    } catch {
+      // not installed: try the next one
+    }
+  }
+  return null;
+}
+
+const NATIVE = nativeBinding();
+
+test(`backend 'tensorflow' ${NATIVE ? `runs the cell on ${NATIVE}` : 'rejects, naming @tensorflow/tfjs-node, when no native binding is installed'}`, async () => {
+  const cell = syntheticCell({ seed: 6 });
+  if (NATIVE) {
+    try {
+      const row = await runCell(cell, { context: { ...CONTEXT, backend: 'tensorflow' } });
+      assert.equal(row.backend, 'tensorflow');
+      assert.equal(tf.getBackend(), 'tensorflow');
+      assert.equal(row.status, 'ok');
+      assert.ok(row.hessian_top !== null && row.hessian_top[0] > 0, `λmax ${row.hessian_top}`);
+    } finally {
+      assert.equal(await useBackend('wasm'), 'wasm');
+    }
+  } else {
+    await assert.rejects(
+      runCell(cell, { context: { ...CONTEXT, backend: 'tensorflow' } }),
+      (error: Error) => {
+        assert.match(error.message, /@tensorflow\/tfjs-node/);
+        assert.equal(error.name, 'BackendError');
+        return true;
+      },
+    );
+  }
+  // Either way wasm is active afterwards: the refused request left it alone, or the finally above restored it.
   assert.equal(tf.getBackend(), 'wasm');
 });

@@ -21,6 +21,9 @@ export class CellThread {
   private pending: { id: number; resolve: (row: ResultRow) => void; reject: (error: Error) => void } | null = null;
   private nextId = 0;
 
+  /** `script` is the thread entry; only tests pass another (one that dies on cue). */
+  constructor(private readonly script: URL = new URL('./thread.js', import.meta.url)) {}
+
   run(request: Omit<CellRequest, 'id'>): Promise<ResultRow> {
     if (this.pending) return Promise.reject(new Error('CellThread: one cell at a time'));
     const thread = this.start();
@@ -41,7 +44,7 @@ export class CellThread {
 
   private start(): Thread {
     if (this.thread) return this.thread;
-    const thread = new Thread(new URL('./thread.js', import.meta.url));
+    const thread = new Thread(this.script);
     thread.on('message', (reply: CellReply) => {
       const pending = this.pending;
       if (!pending || pending.id !== reply.id) return;

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_MEASURE, DEFAULT_TRAIN, cellId, failedRow, type Cell, type ResultRow } from '@hessweep/grid';
 import { InProcessQueue } from '@hessweep/queue';
-import { Worker, type CellRunner } from '../src/index.js';
+import { CellThread, ThreadLostError, Worker, type CellRunner } from '../src/index.js';
+import { DYING_SEED } from './dying-cell.js';
 
 const cell = (seed: number): Cell => ({ dataset: 'synthetic', width: 4, depth: 1, seed, sample_size: 32, train: { ...DEFAULT_TRAIN, epochs: 1 }, measure: { ...DEFAULT_MEASURE, top_k: 1, permutations: 2 }, data: {} });
 
@@ -74,7 +75,7 @@ test('a failing cell is retried, then recorded as failed after maxAttempts; a fl
   assert.equal(events.filter((e) => e === 'failed:1').length, 1);
 });
 
-test('cells really run on worker threads and a thread that dies is replaced', async () => {
+test('cells really run on worker threads; a cell that throws is recorded as failed and the slot goes on', async () => {
   const queue = new InProcessQueue();
   const worker = new Worker(queue, { slots: 2, maxAttempts: 1, backend: 'wasm' });
   const running = worker.run();
@@ -90,4 +91,52 @@ test('cells really run on worker threads and a thread that dies is replaced', as
   assert.equal(bySeed.get(1)?.status, 'failed');
   assert.match(bySeed.get(1)?.error ?? '', /\/nonexistent\/f\.csv/);
   assert.equal(bySeed.get(2)?.status, 'ok');
+});
+
+/** The thread entry that runs cells like the real one but exits with code 1 on the first attempt of DYING_SEED. */
+const DYING_THREAD = new URL('./dying-thread.js', import.meta.url);
+
+// A deadline, so that a CellThread that reused its dead thread (no reply ever) fails instead of hanging.
+test('a thread that exits mid-cell rejects that cell with ThreadLostError; the next cell runs on a new thread', { timeout: 60_000 }, async () => {
+  const thread = new CellThread(DYING_THREAD);
+  const context = { sweep: 't', worker: 'w', attempt: 1, backend: 'wasm' as const };
+  try {
+    // The same thread entry runs an ordinary cell, so what follows is not a script that cannot run cells.
+    assert.equal((await thread.run({ cell: cell(0), context })).status, 'ok');
+    await assert.rejects(thread.run({ cell: cell(DYING_SEED), context }), (error: Error) => {
+      assert.ok(error instanceof ThreadLostError, `${error.name}: ${error.message}`);
+      assert.match(error.message, /exited with code 1 while the cell ran/);
+      return true;
+    });
+    // That thread has exited, so this row comes from the thread CellThread starts in its place.
+    const row = await thread.run({ cell: cell(1), context });
+    assert.equal(row.status, 'ok');
+    assert.equal(row.seed, 1);
+    assert.equal(row.backend, 'wasm');
+    assert.equal(row.hessian_top?.length, 1);
+  } finally {
+    await thread.terminate();
+  }
+});
+
+test('a worker whose thread dies retries the cell on a new thread and publishes its row', { timeout: 60_000 }, async () => {
+  const queue = new InProcessQueue();
+  const events: string[] = [];
+  const worker = new Worker(queue, {
+    slots: 1,
+    maxAttempts: 2,
+    backend: 'wasm',
+    createRunner: () => new CellThread(DYING_THREAD),
+    onEvent: (e) => events.push(e.type === 'retry' ? `retry:${e.delivery.task.cell.seed}:${e.error}` : `${e.type}:${e.delivery.task.cell.seed}`),
+  });
+  const running = worker.run();
+  await queue.enqueue([cell(DYING_SEED), cell(0)].map((c) => ({ sweep: 'd', cellId: cellId(c), cell: c })));
+  const rows = await collect(queue, 'd', 2);
+  await queue.close();
+  await running;
+  const dying = rows.find((r) => r.seed === DYING_SEED);
+  assert.equal(dying?.status, 'ok', `row of the dying cell: ${dying?.status} ${dying?.error}`);
+  assert.equal(dying?.attempt, 2);
+  assert.equal(rows.find((r) => r.seed === 0)?.status, 'ok');
+  assert.deepEqual(events.filter((e) => e.startsWith('retry:')), [`retry:${DYING_SEED}:worker thread exited with code 1 while the cell ran`]);
 });
