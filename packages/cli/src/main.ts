@@ -2,7 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { HESSWEEP_VERSION } from '@hessweep/grid';
-import { BackendError, DataError } from '@hessweep/landscape';
+import { BackendError, DataError, MeasurementError } from '@hessweep/landscape';
 import { cellCommand, cellOptions } from './commands/cell.js';
 import { spectrumCommand, spectrumOptions } from './commands/spectrum.js';
 import { runCommand, runOptions } from './commands/run.js';
@@ -24,6 +24,12 @@ async function run(handler: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await handler();
   } catch (error) {
+    if (error instanceof MeasurementError) {
+      // The input was valid but the computation did not produce finite numbers: a failed run, in one line.
+      process.stderr.write(`hessweep: ${error.message}\n`);
+      process.exitCode = EXIT.failed;
+      return;
+    }
     const expected =
       error instanceof UsageError ||
       error instanceof DataError ||
