@@ -33,7 +33,7 @@ export interface CellOptions {
 const STREAM = { init: 0, train: 1, curve: 2, lanczos: 3, trace: 4 };
 
 /** The hint for a measurement after training that is not finite though the training loss is. */
-const OVERFLOW = 'it overflows float32: try a smaller lr or inputs of smaller magnitude';
+const OVERFLOW = "the network's curvature overflows float32: try a smaller lr or inputs of smaller magnitude";
 
 function stream(seed: number, offset: number): Rng {
   return new Rng((seed * 0x9e3779b1 + offset * 0x85ebca6b) >>> 0);
@@ -79,6 +79,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
   const curvature = new Curvature(arch, params, data);
   try {
     const trainLoss = curvature.meanLoss();
+    // Checked before anything is computed from them; `train` already stops at a non-finite epoch loss.
     requireFinite({ train_loss: trainLoss, losses: curvature.losses }, DIVERGED);
     seconds.losses_s = lap();
     report('losses', `train loss ${trainLoss.toFixed(4)}, accuracy ${(curvature.accuracy * 100).toFixed(1)}%`, seconds.losses_s);
@@ -101,6 +102,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
         { k: cell.measure.top_k, maxIters: cell.measure.lanczos_iters, tol: cell.measure.lanczos_tol, rng: stream(cell.seed, STREAM.lanczos) },
       );
       [hessian, ggn = null] = results;
+      // Checked before the density is computed from them.
       requireFinite({ hessian_top: hessian.values, ggn_top: ggn?.values }, OVERFLOW);
       // Both operators share each pass; split the time by the products each one used.
       const spent = lap();
@@ -115,7 +117,6 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
       cell.measure.trace_probes > 0
         ? hutchinson(curvature.operator('hessian'), { probes: cell.measure.trace_probes, batch: 8, rng: stream(cell.seed, STREAM.trace) })
         : null;
-    requireFinite({ hessian_trace: trace, hessian_trace_hutchinson: estimate?.estimate, hessian_trace_se: estimate?.standardError }, OVERFLOW);
     seconds.trace_s = lap();
     report('trace', `tr H = tr G = ${trace.toPrecision(6)}${estimate ? ` (Hutchinson ${estimate.estimate.toPrecision(6)} ± ${estimate.standardError.toPrecision(2)})` : ''}`, seconds.trace_s);
 
@@ -130,15 +131,26 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
     const mW = Math.max(...params.weights.map((w, p) => spectralNorm(w, arch.sizes[p], arch.sizes[p + 1])));
     const mX = curvature.maxInputNorm();
     const bound = theoremOneBound(layerCount(arch), mW, mX);
-    requireFinite({ m_w: mW, m_x: mX }, OVERFLOW);
-    requireFinite({ bound }, `M_W^(2L) with M_W ${mW.toPrecision(4)} and L ${layerCount(arch)} layers overflows float64`);
     seconds.bound_s = lap();
     report('bound', `Theorem 1 bound ${bound.toPrecision(4)} (M_W ${mW.toFixed(3)}, M_x ${mX.toFixed(3)})`, seconds.bound_s);
     seconds.total_s = (performance.now() - started) / 1000;
     requireFinite(
-      { loss_diff: curve.d, loss_diff_slope: curve.slope, hessian_residuals: hessian?.residuals, ggn_residuals: ggn?.residuals, density_x: density?.x, density_y: density?.y },
+      {
+        hessian_trace: trace,
+        hessian_trace_hutchinson: estimate?.estimate,
+        hessian_trace_se: estimate?.standardError,
+        loss_diff: curve.d,
+        loss_diff_slope: curve.slope,
+        hessian_residuals: hessian?.residuals,
+        ggn_residuals: ggn?.residuals,
+        density_x: density?.x,
+        density_y: density?.y,
+        m_w: mW,
+        m_x: mX,
+      },
       OVERFLOW,
     );
+    requireFinite({ bound }, `M_W^(2L) with M_W ${mW.toPrecision(4)} and L ${layerCount(arch)} layers overflows float64`);
 
     return {
       ...identityColumns(cell, { ...options.context, backend }),
