@@ -1,5 +1,5 @@
 import { SpecError } from '@hessweep/grid';
-import { BackendError, DataError } from '@hessweep/landscape';
+import { BackendError, DataError, MeasurementError } from '@hessweep/landscape';
 import { NatsConnectError, NoStreamsError, SweepClaimedError } from '@hessweep/queue';
 import { ResultFileError, StorageError, SweepOwnedError, SweepStoreError, describeCause } from '@hessweep/results';
 import { SweepError } from '@hessweep/coordinator';
@@ -30,7 +30,8 @@ export function describeFailure(error: unknown, debug: boolean): { line: string;
   const e = error as Error & { code?: unknown; path?: unknown };
   if (BAD_INPUT.some((kind) => error instanceof kind)) return { line: e.message, code: EXIT.usage };
   if (error instanceof StorageError) return { line: e.message, code: error.fault ? EXIT.failed : EXIT.usage };
-  if (e?.name === 'MeasurementError') return { line: e.message, code: EXIT.failed };
+  // Valid input whose computation did not produce finite numbers: a failed run.
+  if (error instanceof MeasurementError) return { line: e.message, code: EXIT.failed };
   if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
     const where = typeof e.path === 'string' ? `${e.path}: ` : '';
     return { line: `${where}${describeCause(error)}`, code: PATH_CODES.has(e.code) ? EXIT.usage : EXIT.failed };

@@ -29,6 +29,9 @@ function isModuleNotFound(error: unknown): boolean {
 }
 
 async function activate(name: BackendName): Promise<boolean> {
+  // Production mode only silences tfjs's console warnings (in 4.22 nothing else reads the flag), among them the
+  // cpu backend's banner on every run that suggests installing tfjs-node: `doctor` says that once, as a note.
+  tf.enableProdMode();
   if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
   if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
   const ok = await tf.setBackend(name);

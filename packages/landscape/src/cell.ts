@@ -4,6 +4,7 @@ import { spectralNorm, theoremOneBound } from './bound.js';
 import { Curvature, type ProductKind } from './curvature.js';
 import { lossDifferenceCurve } from './curve.js';
 import { loadDataset } from './data/load.js';
+import { DIVERGED, requireFinite } from './measurement.js';
 import { initParams, layerCount, mlpArchitecture, paramCount } from './model.js';
 import { Rng } from './random.js';
 import { slqNodes, smoothedDensity } from './spectral/density.js';
@@ -31,6 +32,9 @@ export interface CellOptions {
 /** Stream offsets so that each stage draws from its own random sequence of the cell seed. */
 const STREAM = { init: 0, train: 1, curve: 2, lanczos: 3, trace: 4 };
 
+/** The hint for a measurement after training that is not finite though the training loss is. */
+const OVERFLOW = "the network's curvature overflows float32: try a smaller lr or inputs of smaller magnitude";
+
 function stream(seed: number, offset: number): Rng {
   return new Rng((seed * 0x9e3779b1 + offset * 0x85ebca6b) >>> 0);
 }
@@ -39,7 +43,8 @@ function stream(seed: number, offset: number): Rng {
  * Runs one cell: trains the network, then measures per-sample losses, the loss-difference curve, the top of
  * the Hessian and Gauss-Newton spectra (Lanczos, both operators sharing each data pass), the exact trace (and
  * a Hutchinson estimate when probes are asked for), the spectral density from the Hessian Lanczos run, and the
- * Theorem 1 bound. Errors propagate; the caller decides whether a failure becomes a `failed` row.
+ * Theorem 1 bound. Errors propagate; the caller decides whether a failure becomes a `failed` row. A measurement
+ * that comes out NaN or infinite is a MeasurementError naming it, never an `ok` row.
  */
 export async function runCell(cell: Cell, options: CellOptions): Promise<ResultRow> {
   if (!(Number.isInteger(cell.sample_size) && cell.sample_size >= 2)) throw new RangeError(`sample_size must be an integer ≥ 2, got ${cell.sample_size}`);
@@ -74,6 +79,8 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
   const curvature = new Curvature(arch, params, data);
   try {
     const trainLoss = curvature.meanLoss();
+    // Checked before anything is computed from them; `train` already stops at a non-finite epoch loss.
+    requireFinite({ train_loss: trainLoss, losses: curvature.losses }, DIVERGED);
     seconds.losses_s = lap();
     report('losses', `train loss ${trainLoss.toFixed(4)}, accuracy ${(curvature.accuracy * 100).toFixed(1)}%`, seconds.losses_s);
 
@@ -95,6 +102,8 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
         { k: cell.measure.top_k, maxIters: cell.measure.lanczos_iters, tol: cell.measure.lanczos_tol, rng: stream(cell.seed, STREAM.lanczos) },
       );
       [hessian, ggn = null] = results;
+      // Checked before the density is computed from them.
+      requireFinite({ hessian_top: hessian.values, ggn_top: ggn?.values }, OVERFLOW);
       // Both operators share each pass; split the time by the products each one used.
       const spent = lap();
       const total = results.reduce((s, r) => s + r.iterations, 0);
@@ -125,6 +134,23 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
     seconds.bound_s = lap();
     report('bound', `Theorem 1 bound ${bound.toPrecision(4)} (M_W ${mW.toFixed(3)}, M_x ${mX.toFixed(3)})`, seconds.bound_s);
     seconds.total_s = (performance.now() - started) / 1000;
+    requireFinite(
+      {
+        hessian_trace: trace,
+        hessian_trace_hutchinson: estimate?.estimate,
+        hessian_trace_se: estimate?.standardError,
+        loss_diff: curve.d,
+        loss_diff_slope: curve.slope,
+        hessian_residuals: hessian?.residuals,
+        ggn_residuals: ggn?.residuals,
+        density_x: density?.x,
+        density_y: density?.y,
+        m_w: mW,
+        m_x: mX,
+      },
+      OVERFLOW,
+    );
+    requireFinite({ bound }, `M_W^(2L) with M_W ${mW.toPrecision(4)} and L ${layerCount(arch)} layers overflows float64`);
 
     return {
       ...identityColumns(cell, { ...options.context, backend }),

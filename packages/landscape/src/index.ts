@@ -1,4 +1,5 @@
 export { useBackend, BackendError, type BackendName } from './backend.js';
+export { MeasurementError } from './measurement.js';
 export { runCell, type CellOptions, type Stage, type StageEvent } from './cell.js';
 export { Curvature, type ProductKind } from './curvature.js';
 export { lossDifferenceCurve, logLogSlope, type LossDifferenceCurve } from './curve.js';

@@ -1,5 +1,8 @@
 import { Curvature, type ProductKind } from './curvature.js';
+import { LIMITS } from '@hessweep/grid';
+import { beyondFloat32, fitsFloat32 } from './data/limits.js';
 import { DataError } from './data/types.js';
+import { requireFinite } from './measurement.js';
 import type { Architecture, Params } from './model.js';
 import { Rng } from './random.js';
 import { symmetricEigenvalues } from './spectral/eigen.js';
@@ -20,7 +23,10 @@ export interface Problem {
 /** Largest parameter count for which `--dense` assembles and diagonalises the full matrices. */
 export const DENSE_LIMIT = 3000;
 
-/** Validates problem JSON (`{"layers": [W1, …], "x": [[…]], "y": […], "classes": K}`); errors name the file and the field. */
+/**
+ * Validates problem JSON (`{"layers": [W1, …], "x": [[…]], "y": […], "classes": K}`); errors name the file and the
+ * field. Weights and inputs must be float32 numbers (beyond ±3.4e38 they would become ±Infinity), classes ≤ LIMITS.classes.
+ */
 export function parseProblem(json: unknown, path: string): Problem {
   const fail = (what: string): never => {
     throw new DataError(`${path}: ${what}`);
@@ -38,7 +44,9 @@ export function parseProblem(json: unknown, path: string): Problem {
     sizes.push(cols);
     return values;
   });
-  if (!Number.isInteger(classes) || (classes as number) < 2) fail(`"classes" must be an integer ≥ 2, got ${JSON.stringify(classes)}`);
+  if (!Number.isInteger(classes) || (classes as number) < 2 || (classes as number) > LIMITS.classes) {
+    fail(`"classes" must be an integer in [2, ${LIMITS.classes}], got ${JSON.stringify(classes)}`);
+  }
   if (sizes[sizes.length - 1] !== classes) fail(`the last layer has ${sizes[sizes.length - 1]} outputs but "classes" is ${classes}`);
   const data = matrix(x, 'x', fail);
   if (data.cols !== sizes[0]) fail(`x rows have ${data.cols} features but layers[0] has ${sizes[0]} rows`);
@@ -60,6 +68,7 @@ function matrix(value: unknown, name: string, fail: (what: string) => never): { 
     if (!Array.isArray(row) || row.length !== cols) fail(`${name}[${i}] must be an array of ${cols} numbers`);
     (row as unknown[]).forEach((v, j) => {
       if (typeof v !== 'number' || !Number.isFinite(v)) fail(`${name}[${i}][${j}] must be a finite number, got ${JSON.stringify(v)}`);
+      if (!fitsFloat32(v as number)) fail(`${name}[${i}][${j}]: ${beyondFloat32(String(v))}`);
       values[i * cols + j] = v as number;
     });
   });
@@ -83,7 +92,8 @@ export interface SpectrumReport {
 /**
  * Top-k eigenvalues and traces of H and G at the problem's parameters. Lanczos runs to a tight residual
  * (1e-7 relative) since the problem is small; `dense` assembles both matrices from product columns
- * (symmetrised, float64 eigensolver) and reports exact traces from their diagonals.
+ * (symmetrised, float64 eigensolver) and reports exact traces from their diagonals. Results that are not finite
+ * (the network's outputs or curvature overflow float32) are a MeasurementError naming the first.
  */
 export function spectrum(problem: Problem, { topK = 5, dense = false, seed = 0 } = {}): SpectrumReport {
   const curvature = new Curvature(problem.arch, problem.params, problem);
@@ -124,6 +134,7 @@ export function spectrum(problem: Problem, { topK = 5, dense = false, seed = 0 }
         }
       }
     }
+    requireFinite({ ...report }, "the network's outputs or curvature overflow float32: try smaller weights or inputs");
     return report;
   } finally {
     curvature.dispose();

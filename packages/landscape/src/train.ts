@@ -4,6 +4,7 @@ import { Adam } from './adam.js';
 import { layerCount, type Architecture, type Params } from './model.js';
 import type { Rng } from './random.js';
 import type { Dataset } from './data/types.js';
+import { DIVERGED, requireFinite } from './measurement.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -18,7 +19,8 @@ export interface TrainOptions {
  * Mini-batch Adam on mean cross-entropy, shuffling with `rng` each epoch (last batch smaller, as
  * PyTorch's DataLoader). The backward pass is written by hand: autodiff on wasm emits ~200 ops per step
  * and transposed products that leave XNNPACK's fast path; this takes ~5 kernel calls per layer and
- * transposes only small operands (never the batch). Updates `params` in place.
+ * transposes only small operands (never the batch). Updates `params` in place; a MeasurementError when an
+ * epoch's mean loss is not finite.
  */
 export function train(data: Dataset, arch: Architecture, params: Params, options: TrainOptions): void {
   const { epochs, batchSize, rng } = options;
@@ -69,7 +71,10 @@ export function train(data: Dataset, arch: Architecture, params: Params, options
       adam.step(hostParams, grads, transposed);
       batches++;
     }
-    options.onEpoch?.(epoch, lossSum / batches);
+    const meanLoss = lossSum / batches;
+    // Once the loss is NaN or infinite every later epoch is too: stop instead of training on.
+    requireFinite({ [`train_loss of epoch ${epoch}`]: meanLoss }, DIVERGED);
+    options.onEpoch?.(epoch, meanLoss);
   }
 }
 

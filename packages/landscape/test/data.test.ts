@@ -205,7 +205,7 @@ describe('features', () => {
     const ragged = await put('f/ragged.csv', 'a,b,label\n1,2,0\n3,1\n');
     await rejectsData(loadFeatures(ragged, 1), ragged, 'row 2 (line 3)', '2 fields', 'header has 3');
     const negative = await put('f/neg.csv', 'a,label\n1,-1\n');
-    await rejectsData(loadFeatures(negative, 1), negative, "label '-1'", 'non-negative integer');
+    await rejectsData(loadFeatures(negative, 1), negative, "label '-1'", 'not an integer in [0, 1000)');
     const fraction = await put('f/frac.csv', 'a,label\n1,0.5\n');
     await rejectsData(loadFeatures(fraction, 1), fraction, "label '0.5'");
     await rejectsData(loadFeatures(await put('f/empty.csv', ''), 1), join(dir, 'f/empty.csv'), 'empty file');

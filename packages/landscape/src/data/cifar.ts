@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bytesToUnit, openData } from './idx.js';
+import { checkSampleMatrix } from './limits.js';
 import { DataError, type Dataset } from './types.js';
 
 /** 32×32 pixels × 3 channels, stored channel by channel (all red, then green, then blue); kept in that order. */
@@ -45,6 +46,7 @@ export function loadCifar100(dataDir: string, sampleSize: number): Promise<Datas
 /** Reads records batch by batch, opening only the batches that the sample needs. */
 async function loadRecords(format: RecordFormat, dataDir: string, sampleSize: number): Promise<Dataset> {
   const dir = await findDir(format, dataDir);
+  checkSampleMatrix(`${format.name} in ${dir}`, sampleSize, PIXELS);
   const recordBytes = format.labelBytes + PIXELS;
   const pixels = new Uint8Array(sampleSize * PIXELS);
   const y = new Int32Array(sampleSize);

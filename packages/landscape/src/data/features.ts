@@ -1,6 +1,7 @@
 import { extname } from 'node:path';
 import { DataType, tableFromIPC, type Table } from 'apache-arrow';
 import { readData } from './idx.js';
+import { beyondFloat32, checkInputDim, checkSampleMatrix, CLASS_LABEL_RANGE, fitsFloat32, isClassLabel } from './limits.js';
 import { DataError, type Dataset } from './types.js';
 
 const ARROW_EXTENSIONS = ['.arrow', '.feather', '.ipc'];
@@ -19,8 +20,9 @@ interface Columns {
  * or an Arrow IPC file or stream (.arrow, .feather v2, .ipc). Every numeric column except `labelColumn`
  * is a feature. Unlike the image datasets the values are used as given, not rescaled to [-1, 1]: the file
  * is expected to hold features already normalised the way the experiment wants. The whole file is
- * validated, and `classes` is the largest label in the whole file plus one, so that every sample size
- * of a sweep trains the same network.
+ * validated (values within float32, labels in [0, LIMITS.classes), at most LIMITS.input_dim feature columns),
+ * and `classes` is the largest label in the whole file plus one, so that every sample size of a sweep trains
+ * the same network.
  */
 export async function loadFeatures(path: string, sampleSize: number, labelColumn = 'label'): Promise<Dataset> {
   const extension = extname(path).toLowerCase();
@@ -38,6 +40,7 @@ export async function loadFeatures(path: string, sampleSize: number, labelColumn
   }
   const dim = columns.values.length;
   if (dim === 0) throw new DataError(`${path}: no numeric feature columns besides '${labelColumn}'`);
+  checkSampleMatrix(path, sampleSize, dim);
   const x = new Float32Array(sampleSize * dim);
   columns.values.forEach((column, j) => {
     for (let i = 0; i < sampleSize; i++) x[i * dim + j] = column[i];
@@ -53,6 +56,7 @@ function parseCsv(path: string, text: string, labelColumn: string): Columns {
   const labelIndex = header.indexOf(labelColumn);
   if (labelIndex < 0) throw missingLabel(path, labelColumn, header);
   const featureIndices = header.map((_, j) => j).filter((j) => j !== labelIndex);
+  checkInputDim(path, featureIndices.length, 'feature columns');
 
   const rows: { fields: string[]; line: number }[] = [];
   for (let l = 1; l < lines.length; l++) {
@@ -68,11 +72,7 @@ function parseCsv(path: string, text: string, labelColumn: string): Columns {
       throw new DataError(`${path}: ${where} has ${fields.length} fields but the header has ${header.length}`);
     }
     featureIndices.forEach((j, k) => {
-      const value = parseNumber(fields[j]);
-      if (!Number.isFinite(value)) {
-        throw new DataError(`${path}: non-numeric value '${fields[j]}' at ${where}, column '${header[j]}'`);
-      }
-      values[k][r] = value;
+      values[k][r] = checkValue(path, parseNumber(fields[j]), fields[j], where, header[j]);
     });
     labels[r] = checkLabel(path, parseNumber(fields[labelIndex]), fields[labelIndex], where);
   });
@@ -111,10 +111,8 @@ function readArrow(path: string, bytes: Buffer, labelColumn: string): Columns {
     const values = Float64Array.from(column.toArray() as ArrayLike<number | bigint>, Number);
     const hasNulls = column.nullCount > 0;
     for (let i = 0; i < values.length; i++) {
-      if ((hasNulls && !column.isValid(i)) || !Number.isFinite(values[i])) {
-        const shown = column.isValid(i) ? String(values[i]) : 'null';
-        throw new DataError(`${path}: non-numeric value ${shown} at row ${i + 1}, column '${name}'`);
-      }
+      const isNull = hasNulls && !column.isValid(i);
+      checkValue(path, isNull ? NaN : values[i], isNull ? 'null' : String(values[i]), `row ${i + 1}`, name);
     }
     return values;
   };
@@ -123,6 +121,7 @@ function readArrow(path: string, bytes: Buffer, labelColumn: string): Columns {
   const labels = new Int32Array(labelValues.length);
   labelValues.forEach((value, i) => (labels[i] = checkLabel(path, value, String(value), `row ${i + 1}`)));
   const featureNames = fields.filter((f) => f.name !== labelColumn && isNumeric(f.type)).map((f) => f.name);
+  checkInputDim(path, featureNames.length, 'feature columns');
   return {
     values: featureNames.map(numericColumn),
     labels,
@@ -134,10 +133,15 @@ function isNumeric(type: DataType): boolean {
   return DataType.isInt(type) || DataType.isFloat(type);
 }
 
+/** A value of a numeric column; missing, non-numeric and beyond float32 (where it would become ±Infinity) are refused. */
+function checkValue(path: string, value: number, shown: string, where: string, column: string): number {
+  if (!Number.isFinite(value)) throw new DataError(`${path}: non-numeric value '${shown}' at ${where}, column '${column}'`);
+  if (!fitsFloat32(value)) throw new DataError(`${path}: ${where}, column '${column}': ${beyondFloat32(shown)}`);
+  return value;
+}
+
 function checkLabel(path: string, value: number, shown: string, where: string): number {
-  if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) {
-    throw new DataError(`${path}: label '${shown}' at ${where} is not a non-negative integer`);
-  }
+  if (!isClassLabel(value)) throw new DataError(`${path}: label '${shown}' at ${where} is not ${CLASS_LABEL_RANGE}`);
   return value;
 }
 

@@ -1,5 +1,6 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
+import { checkInputDim, checkSampleMatrix } from './limits.js';
 import { DataError, type Dataset } from './types.js';
 
 /** Magic numbers: two zero bytes, type 0x08 (unsigned byte), number of dimensions. */
@@ -31,6 +32,9 @@ async function readIdxHeader(path: string, expectedMagic: number): Promise<IdxHe
   for (let d = 0; d < ndims; d++) dims.push(bytes.readUInt32BE(4 + 4 * d));
   const count = dims[0];
   const itemBytes = dims.slice(1).reduce((a, b) => a * b, 1);
+  if (itemBytes === 0) throw new DataError(`${path}: IDX header declares empty ${dims.slice(1).join('×')} items`);
+  // A corrupt header can claim items of any size; refused before anything that size is allocated.
+  checkInputDim(path, itemBytes, `values per item (${dims.slice(1).join('×')}) in the IDX header`);
   // A plain file's size must cover every declared item; checked up front because it is free.
   const declared = headerBytes + count * itemBytes;
   if (!gzip && fileSize < declared) {
@@ -69,6 +73,7 @@ export async function loadIdxPair(imagesPath: string, labelsPath: string, limit:
       `${imagesPath} has ${images.count} images but ${labelsPath} has ${labels.count} labels`,
     );
   }
+  checkSampleMatrix(imagesPath, limit, images.itemBytes);
   const [pixels, labelBytes] = await bothOrImagesError(readIdxItems(images, limit), readIdxItems(labels, limit));
   const y = new Int32Array(limit);
   for (let i = 0; i < limit; i++) {
