@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { connectNats, NatsQueue, type SweepRecord } from '@hessweep/queue';
 import { runSweep } from '@hessweep/coordinator';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
-import { loadPlan, positiveIntegers } from '../plan.js';
+import { MAX_CELLS_OPTION, loadPlan, positiveIntegers } from '../plan.js';
 import { SweepProgressView, describeOutcome, outcomeExitCode } from '../sweep-progress.js';
 
 export function coordinatorOptions(y: Argv) {
@@ -16,6 +16,7 @@ export function coordinatorOptions(y: Argv) {
       .option('retry-failed', { type: 'boolean', default: false, describe: 'rerun cells whose row is failed' })
       .option('force', { type: 'boolean', default: false, describe: 'run a spec whose settings changed under the same sweep name' })
       .option('where', { type: 'string', describe: "run a slice, e.g. 'width=16,depth<=5'" })
+      .option('max-cells', MAX_CELLS_OPTION)
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }),
   );
 }
@@ -29,7 +30,7 @@ type CoordinatorArgs = Awaited<ReturnType<typeof coordinatorOptions>['argv']>;
  */
 export async function coordinatorCommand(args: CoordinatorArgs): Promise<number> {
   positiveIntegers(args, ['max-attempts', 'replicas']);
-  const { spec, plan, include, selected } = await loadPlan(args.spec, args.where);
+  const { spec, plan, include, selected } = await loadPlan(args.spec, args.where, args['max-cells']);
   const nc = await connectNats(natsOptionsFrom(args, `hessweep-coordinator ${spec.name}`));
   const view = new SweepProgressView(args.quiet);
   let cancelled = false;
