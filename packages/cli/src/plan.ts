@@ -1,17 +1,28 @@
 import { readFile } from 'node:fs/promises';
-import { expandGrid, parseSpec, parseWhere, specHash, specSettingsHash, type Cell, type SweepSpec } from '@hessweep/grid';
+import { LIMITS, expandGrid, parseSpec, parseWhere, specHash, specSettingsHash, type Cell, type SweepSpec } from '@hessweep/grid';
 import type { SweepPlan } from '@hessweep/coordinator';
 import { UsageError } from './errors.js';
 
-/** A spec file read and validated, expanded into the coordinator's plan, with the `--where` slice. */
-export async function loadPlan(path: string, where?: string): Promise<{ spec: SweepSpec; plan: SweepPlan; include?: (cell: Cell) => boolean; selected: number }> {
+/** `--max-cells`, for every command that runs a spec (`run`, `coordinator`). */
+export const MAX_CELLS_OPTION = {
+  type: 'number',
+  default: LIMITS.cells,
+  describe: 'refuse a spec of more cells than this (counted before anything is expanded)',
+} as const;
+
+/**
+ * A spec file read and validated, expanded into the coordinator's plan, with the `--where` slice. A spec
+ * of more than `maxCells` cells is refused before it is expanded.
+ */
+export async function loadPlan(path: string, where?: string, maxCells: number = LIMITS.cells): Promise<{ spec: SweepSpec; plan: SweepPlan; include?: (cell: Cell) => boolean; selected: number }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
     throw new UsageError(`${path}: cannot read the spec (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  const spec = parseSpec(text, path);
+  if (!(Number.isInteger(maxCells) && maxCells > 0)) throw new UsageError(`--max-cells must be a positive integer, got ${maxCells}`);
+  const spec = parseSpec(text, path, { maxCells });
   const include = where ? parseWhere(where) : undefined;
   const cells = expandGrid(spec);
   const selected = include ? cells.filter(include).length : cells.length;

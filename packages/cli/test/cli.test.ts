@@ -340,10 +340,10 @@ describe('hessweep cell: bad arguments exit 2 with a message, not a stack', { co
   const synthetic = ['cell', '--dataset', 'synthetic', ...base];
 
   test('--width 0', async () => {
-    assertUsageError(await hessweep(['cell', '--dataset', 'synthetic', '--width', '0', '--depth', '2', '--sample-size', '300'], dir), /--width must be a positive integer, got 0/);
+    assertUsageError(await hessweep(['cell', '--dataset', 'synthetic', '--width', '0', '--depth', '2', '--sample-size', '300'], dir), /--width: must be a positive integer, got 0/);
   });
   test('--depth -1', async () => {
-    assertUsageError(await hessweep(['cell', '--dataset', 'synthetic', '--width', '8', '--depth', '-1', '--sample-size', '300'], dir), /--depth must be a non-negative integer, got -1/);
+    assertUsageError(await hessweep(['cell', '--dataset', 'synthetic', '--width', '8', '--depth', '-1', '--sample-size', '300'], dir), /--depth: must be a non-negative integer, got -1/);
   });
   test('unknown dataset', async () => {
     assertUsageError(await hessweep(['cell', '--dataset', 'imagenet', ...base], dir), /dataset/, /imagenet/);

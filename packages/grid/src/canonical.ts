@@ -22,7 +22,8 @@ function sortKeys(value: unknown): unknown {
 
 /**
  * The part of a cell that decides its numbers. The data directory is left out (the same files may sit
- * elsewhere on another node); a features file is identified by its path as given.
+ * elsewhere on another node); a features file is identified by its absolute path (specs resolve it against
+ * their directory, `hessweep cell` against the current one).
  */
 export function cellIdentity(cell: Cell): Record<string, unknown> {
   const { data_dir: _dir, ...data } = cell.data;

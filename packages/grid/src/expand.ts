@@ -15,12 +15,23 @@ export function cellCost(cell: Cell): number {
   return cell.sample_size * (inputDim * h + cell.depth * h * h + h * classes) * cell.train.epochs;
 }
 
+/** One point of a grid: the values of its five axes. */
+export type GridPoint = Pick<Cell, 'dataset' | 'width' | 'depth' | 'seed' | 'sample_size'>;
+
+/**
+ * The cell at one grid point under a spec's settings: its train and measure settings and the data-source
+ * fields its dataset reads. Every cell, of a sweep or of `hessweep cell`, is put together here.
+ */
+export function makeCell(point: GridPoint, settings: Pick<SweepSpec, 'train' | 'measure' | 'data'>): Cell {
+  return { ...point, train: { ...settings.train }, measure: { ...settings.measure }, data: dataSourceFor(point.dataset, settings.data) };
+}
+
 /**
  * Every cell of the sweep: the union of its cartesian grids, without duplicates (by cell id). The order
  * spreads partial results over the grid: seed by seed (all cells of the first seed, in order of first
  * appearance in the spec, before any of the next), and within a seed the cheapest cells first
  * (`cellCost`), ties broken by dataset (in `DATASETS` order), width, depth and sample size.
- * Each cell carries the spec's train and measure settings and the data-source fields its dataset reads.
+ * Each cell is `makeCell` of its grid point and the spec.
  */
 export function expandGrid(spec: SweepSpec): Cell[] {
   const seen = new Set<string>();
@@ -30,17 +41,11 @@ export function expandGrid(spec: SweepSpec): Cell[] {
 
   for (const grid of spec.grids) {
     for (const dataset of grid.dataset) {
-      const data = dataSourceFor(dataset, spec.data);
       for (const width of grid.width) {
         for (const depth of grid.depth) {
           for (const seed of grid.seed) {
             for (const sample_size of grid.sample_size) {
-              const cell: Cell = {
-                dataset, width, depth, seed, sample_size,
-                train: { ...spec.train },
-                measure: { ...spec.measure },
-                data: { ...data },
-              };
+              const cell = makeCell({ dataset, width, depth, seed, sample_size }, spec);
               const id = cellId(cell);
               if (seen.has(id)) continue;
               seen.add(id);

@@ -3,17 +3,16 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { canonicalJson } from './canonical.js';
-import { trainingSetSize } from './datasets.js';
 import { SpecError } from './errors.js';
+import { expandGrid } from './expand.js';
+import { LIMITS } from './limits.js';
 import {
-  DEFAULT_SEEDS, GRID_KEYS, MEASURE_KEYS, SPEC_KEYS, SWEEP_NAME_PATTERN, SYNTHETIC_KEYS, TRAIN_KEYS,
-  type GridAxes, type SweepSpec,
-} from './spec.js';
+  FLAG_DIALECT, SETTINGS, SETTING_NAMES, SPEC_DIALECT, batchProblem, count, paramsProblem, samplesProblem, topKProblem,
+  type Dialect, type GridKey, type SettingName,
+} from './settings.js';
+import { GRID_KEYS, MEASURE_KEYS, SPEC_KEYS, SWEEP_NAME_MAX, SWEEP_NAME_PATTERN, SYNTHETIC_KEYS, TRAIN_KEYS, type GridAxes, type SweepSpec } from './spec.js';
 import { closest, describe } from './suggest.js';
-import {
-  BACKENDS, DATASETS, DEFAULT_MEASURE, DEFAULT_TRAIN,
-  type BackendChoice, type DataSource, type DatasetName, type InitScheme, type MeasureSettings, type TrainSettings,
-} from './types.js';
+import { DATASETS, type BackendChoice, type Cell, type DataSource, type DatasetName, type MeasureSettings, type TrainSettings } from './types.js';
 
 export { SpecError } from './errors.js';
 export { DATASET_SIZES } from './datasets.js';
@@ -28,54 +27,28 @@ function join(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
 }
 
-/** Collects problems as `path: message` lines. */
+/** The last key of a spec path: `lr` of `train.lr`. */
+function keyOf(spec: string): string {
+  return spec.slice(spec.lastIndexOf('.') + 1);
+}
+
+/** Collects problems as `place: message` lines, the place shown in the dialect's way. */
 class Problems {
   readonly list: string[] = [];
+  constructor(private readonly dialect: Dialect) {}
   add(path: string, message: string): void {
-    this.list.push(`${path}: ${message}`);
+    const where = this.dialect.where(path);
+    this.list.push(where === '' ? message : `${where}: ${message}`);
   }
 }
 
-/** A check returns the message for a bad value (without the path), or undefined for a good one. */
-type Check = (value: unknown) => string | undefined;
-
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
-
-const positiveInt: Check = (v) => (isInt(v) && v > 0 ? undefined : `must be a positive integer, got ${describe(v)}`);
-const nonNegativeInt: Check = (v) => (isInt(v) && v >= 0 ? undefined : `must be a non-negative integer, got ${describe(v)}`);
-const seedCheck: Check = (v) => (isInt(v) && v >= 0 && v < 2 ** 32 ? undefined : `must be a non-negative integer below 2^32, got ${describe(v)}`);
-const sampleSizeCheck: Check = (v) =>
-  isInt(v) && v >= 2 ? undefined : `must be an integer ≥ 2 (the loss-difference curve compares two samples), got ${describe(v)}`;
-const boolean: Check = (v) => (typeof v === 'boolean' ? undefined : `must be a boolean, got ${describe(v)}`);
-const positiveNumber: Check = (v) =>
-  typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : `must be a positive number, got ${describe(v)}`;
-const unitInterval: Check = (v) =>
-  typeof v === 'number' && v >= 0 && v < 1 ? undefined : `must be a number in [0, 1), got ${describe(v)}`;
-const nonEmptyString: Check = (v) => (typeof v === 'string' && v.trim() !== '' ? undefined : `must be a non-empty string, got ${describe(v)}`);
-function oneOf(choices: readonly string[]): Check {
-  return (v) => {
-    if (typeof v === 'string' && choices.includes(v)) return undefined;
-    const guess = typeof v === 'string' ? closest(v, choices) : undefined;
-    return `must be one of ${choices.join(', ')}, got ${describe(v)}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}`;
-  };
-}
-/** Backend names people reach for that mean the tensorflow backend. */
-const TENSORFLOW_ALIASES = ['gpu', 'cuda', 'node', 'tfjs-node', 'tfjs-node-gpu', 'tf', 'tensorflow-gpu'];
-const backendCheck: Check = (v) =>
-  typeof v === 'string' && TENSORFLOW_ALIASES.includes(v.toLowerCase())
-    ? `must be one of ${BACKENDS.join(', ')}, got ${describe(v)} (did you mean "tensorflow"? it loads tfjs-node-gpu where installed)`
-    : oneOf(BACKENDS)(v);
-const optimizerCheck: Check = (v) => (v === 'adam' ? undefined : `must be "adam" (the only optimizer), got ${describe(v)}`);
-
-/** Hints for keys written at the top level that belong elsewhere. */
-const TOP_LEVEL_HINTS: Record<string, string> = {
-  ...Object.fromEntries(GRID_KEYS.map((k) => [k, `grid.${k}`])),
-  ...Object.fromEntries(TRAIN_KEYS.map((k) => [k, `train.${k}`])),
-  ...Object.fromEntries(MEASURE_KEYS.map((k) => [k, `measure.${k}`])),
-  features_path: 'features',
-  synthetic_dim: 'synthetic.dim',
-  synthetic_classes: 'synthetic.classes',
-};
+/** Hints for keys written at the top level that belong elsewhere: `lr` → `train.lr`, `features_path` → `features`. */
+const TOP_LEVEL_HINTS: Record<string, string> = Object.fromEntries(
+  SETTING_NAMES.flatMap((name) => {
+    const spec = SETTINGS[name].spec;
+    return [name, keyOf(spec)].filter((key) => key !== spec).map((key) => [key, spec]);
+  }),
+);
 
 function checkKeys(obj: Mapping, allowed: readonly string[], path: string, problems: Problems, hints: Record<string, string> = {}): void {
   for (const key of Object.keys(obj)) {
@@ -89,16 +62,26 @@ function checkKeys(obj: Mapping, allowed: readonly string[], path: string, probl
   }
 }
 
-/** A value checked in place: its default when absent, the value when good, the default (and a problem) when bad. */
-function field<T>(obj: Mapping, key: string, path: string, fallback: T, check: Check, problems: Problems): T {
-  const value = obj[key];
-  if (value === undefined) return fallback;
-  const message = check(value);
-  if (message !== undefined) {
-    problems.add(join(path, key), message);
-    return fallback;
-  }
-  return value as T;
+/** A setting read from the mapping that holds it: its default when absent, the value when good, the default (and a problem) when bad. */
+function settingValue(obj: Mapping, name: SettingName, problems: Problems): unknown {
+  const setting = SETTINGS[name];
+  const value = obj[keyOf(setting.spec)];
+  if (value === undefined) return setting.default;
+  const message = setting.check(value);
+  if (message === undefined) return value;
+  problems.add(setting.spec, message);
+  return setting.default;
+}
+
+/** Whether a setting is absent (so its default holds) or good. */
+function absentOrGood(obj: Mapping, name: SettingName): boolean {
+  const value = obj[keyOf(SETTINGS[name].spec)];
+  return value === undefined || SETTINGS[name].check(value) === undefined;
+}
+
+/** The settings `names` of one section, each read and checked through the table. */
+function sectionValues(obj: Mapping, names: readonly SettingName[], problems: Problems): Mapping {
+  return Object.fromEntries(names.map((name) => [name, settingValue(obj, name, problems)]));
 }
 
 /** A sub-mapping (`train`, `measure`, `synthetic`); absent or null reads as empty. */
@@ -115,7 +98,7 @@ function section(value: unknown, path: string, keys: readonly string[], problems
 /** The good values of one grid axis, each with the path it was written at. */
 type Axis<T> = { value: T; path: string }[];
 
-const AXIS_HINT: Record<(typeof GRID_KEYS)[number], string> = {
+const AXIS_HINT: Record<GridKey, string> = {
   dataset: `a list of datasets (${DATASETS.join(', ')})`,
   width: 'a list of positive integers',
   depth: 'a list of non-negative integers',
@@ -123,20 +106,26 @@ const AXIS_HINT: Record<(typeof GRID_KEYS)[number], string> = {
   sample_size: 'a list of integers ≥ 2',
 };
 
-function axis<T>(grid: Mapping, key: (typeof GRID_KEYS)[number], path: string, check: Check, problems: Problems, fallback?: readonly T[]): Axis<T> {
+/** The values of an axis as written: a scalar stands for a one-element list (its path has no index). */
+function axisItems(raw: unknown, axisPath: string): { raw: unknown; path: string }[] {
+  if (Array.isArray(raw)) return raw.map((item, i) => ({ raw: item, path: `${axisPath}[${i}]` }));
+  return raw === null ? [] : [{ raw, path: axisPath }];
+}
+
+function axis<T>(grid: Mapping, key: GridKey, path: string, problems: Problems, dialect: Dialect): Axis<T> {
+  const setting = SETTINGS[key];
   const axisPath = join(path, key);
   const raw = grid[key];
   if (raw === undefined) {
-    if (fallback !== undefined) return fallback.map((value) => ({ value, path: axisPath }));
+    if (setting.default !== undefined) return [{ value: setting.default as T, path: axisPath }];
     problems.add(axisPath, `required (${AXIS_HINT[key]})`);
     return [];
   }
-  // A scalar stands for a one-element list; its path has no index.
-  const items: { raw: unknown; path: string }[] = Array.isArray(raw)
-    ? raw.map((item, i) => ({ raw: item, path: `${axisPath}[${i}]` }))
-    : raw === null
-      ? []
-      : [{ raw, path: axisPath }];
+  if (!dialect.lists && Array.isArray(raw)) {
+    problems.add(axisPath, `takes one value per cell, got ${describe(raw)}`);
+    return [];
+  }
+  const items = axisItems(raw, axisPath);
   if (items.length === 0) {
     problems.add(axisPath, 'must not be empty');
     return [];
@@ -144,7 +133,7 @@ function axis<T>(grid: Mapping, key: (typeof GRID_KEYS)[number], path: string, c
   const good: Axis<T> = [];
   const counts = new Map<unknown, number>();
   for (const item of items) {
-    const message = check(item.raw);
+    const message = setting.check(item.raw);
     if (message !== undefined) {
       problems.add(item.path, message);
       continue;
@@ -165,28 +154,75 @@ interface ParsedGrid {
   depth: Axis<number>;
   seed: Axis<number>;
   sample_size: Axis<number>;
+  /** How many values each axis was given, good or bad (an absent seed axis counts its default). */
+  given: Record<GridKey, number>;
   /** Some entry of the dataset axis was bad (so cross-checks on datasets would guess). */
   datasetTrouble: boolean;
 }
 
-function parseGrid(raw: unknown, path: string, problems: Problems): ParsedGrid | undefined {
+function parseGrid(raw: unknown, path: string, problems: Problems, dialect: Dialect): ParsedGrid | undefined {
   if (!isMapping(raw)) {
     problems.add(path, `must be a mapping of ${GRID_KEYS.join(', ')}, got ${describe(raw)}`);
     return undefined;
   }
   checkKeys(raw, GRID_KEYS, path, problems);
   const before = problems.list.length;
-  const dataset = axis<DatasetName>(raw, 'dataset', path, oneOf(DATASETS), problems);
+  const dataset = axis<DatasetName>(raw, 'dataset', path, problems, dialect);
   const datasetTrouble = problems.list.length > before;
+  const given = Object.fromEntries(
+    GRID_KEYS.map((key) => [key, raw[key] === undefined ? (SETTINGS[key].default === undefined ? 0 : 1) : axisItems(raw[key], key).length]),
+  ) as Record<GridKey, number>;
   return {
     path,
     dataset,
-    width: axis<number>(raw, 'width', path, positiveInt, problems),
-    depth: axis<number>(raw, 'depth', path, nonNegativeInt, problems),
-    seed: axis<number>(raw, 'seed', path, seedCheck, problems, DEFAULT_SEEDS),
-    sample_size: axis<number>(raw, 'sample_size', path, sampleSizeCheck, problems),
+    width: axis<number>(raw, 'width', path, problems, dialect),
+    depth: axis<number>(raw, 'depth', path, problems, dialect),
+    seed: axis<number>(raw, 'seed', path, problems, dialect),
+    sample_size: axis<number>(raw, 'sample_size', path, problems, dialect),
+    given,
     datasetTrouble,
   };
+}
+
+/**
+ * More cells than `maxCells` (the product of each grid's axis lengths as given, summed over the grids: an
+ * upper bound, duplicates included): the message, else undefined. Counted without expanding anything.
+ */
+function cellCountProblem(grids: ParsedGrid[], maxCells: number): string | undefined {
+  const sizes = grids.map((grid) => GRID_KEYS.reduce((product, key) => product * grid.given[key], 1));
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  if (total <= maxCells) return undefined;
+  const axes = (grid: ParsedGrid) => GRID_KEYS.map((key) => `${key} ${count(grid.given[key])}`).join(' × ');
+  const breakdown = grids.length === 1 ? axes(grids[0]) : grids.map((grid) => `${grid.path}: ${axes(grid)}`).join(' + ');
+  return `${count(total)} cells (${breakdown}), over the limit of ${count(maxCells)}; narrow the grid or raise --max-cells`;
+}
+
+/** Reports the first message of `messages` at `path`, with how many more there were (a grid can hold thousands). */
+function reportFirst(problems: Problems, path: string, messages: Iterable<string | undefined>, what: string): void {
+  let first: string | undefined;
+  let more = 0;
+  for (const message of messages) {
+    if (message === undefined) continue;
+    if (first === undefined) first = message;
+    else more++;
+  }
+  if (first !== undefined) problems.add(path, more === 0 ? first : `${first} (and ${count(more)} more ${what})`);
+}
+
+function* pairs<A, B, R>(as: Axis<A>, bs: Axis<B>, f: (a: A, b: B) => R): Generator<R> {
+  for (const a of as) for (const b of bs) yield f(a.value, b.value);
+}
+
+/** Networks too big for a worker, per grid and dataset: parameters (width × depth) and full-batch floats (samples × width). */
+function checkShapes(grids: ParsedGrid[], data: DataSource, problems: Problems, dialect: Dialect): void {
+  for (const grid of grids) {
+    for (const { value: dataset } of grid.dataset) {
+      const params = pairs(grid.width, grid.depth, (width, depth) => paramsProblem(dataset, width, depth, data, dialect));
+      reportFirst(problems, grid.path, params, 'width × depth pairs');
+      const floats = pairs(grid.sample_size, grid.width, (size, width) => batchProblem(dataset, width, size, data, dialect));
+      reportFirst(problems, grid.path, floats, 'sample_size × width pairs');
+    }
+  }
 }
 
 function axesOf(grid: ParsedGrid): GridAxes {
@@ -243,18 +279,62 @@ function parseDocumentText(text: string, path: string): unknown {
   }
 }
 
+
+export interface ParseOptions {
+  /** The most cells a spec may have, counted before expansion (default `LIMITS.cells`; `--max-cells` raises it). */
+  maxCells?: number;
+}
+
 /**
  * Parses and validates a sweep spec. `path` picks the syntax (`.json`: JSON, otherwise YAML) and is the
  * directory that relative `features` and `data_dir` paths are resolved against. Every problem found is
- * reported at once, each with its field path, in one thrown `SpecError`.
+ * reported at once, each with its field path, in one thrown `SpecError`; a spec of more than `maxCells`
+ * cells is refused before anything is expanded.
  */
-export function parseSpec(text: string, path: string): SweepSpec {
+export function parseSpec(text: string, path: string, options: ParseOptions = {}): SweepSpec {
   const raw = parseDocumentText(text, path);
-  const problems = new Problems();
   if (!isMapping(raw)) {
     throw new SpecError(path, [`(top level): must be a mapping with at least name and grid, got ${describe(raw === undefined ? null : raw)}`]);
   }
-  const specDir = dirname(resolve(path));
+  return checkDocument(raw, { source: path, baseDir: dirname(resolve(path)), maxCells: options.maxCells ?? LIMITS.cells, dialect: SPEC_DIALECT });
+}
+
+/** The spec document that `hessweep cell` flags stand for: each flag's value at its setting's spec path. */
+function documentFromFlags(flags: Record<string, unknown>): Mapping {
+  const doc: Mapping = { name: 'cell' };
+  for (const name of SETTING_NAMES) {
+    const { spec, flag } = SETTINGS[name];
+    if (flags[flag] === undefined) continue;
+    const dot = spec.indexOf('.');
+    if (dot < 0) doc[spec] = flags[flag];
+    else ((doc[spec.slice(0, dot)] ??= {}) as Mapping)[spec.slice(dot + 1)] = flags[flag];
+  }
+  return doc;
+}
+
+/**
+ * The cell that `hessweep cell` flags (keyed by flag name, e.g. `sample-size`) describe, and its backend:
+ * a one-cell spec checked by the same rules as a spec file, each problem naming its flag, all at once in
+ * one `SpecError`. Relative `--features` and `--data-dir` resolve against `baseDir` (the current directory),
+ * so the same file gives the same cell id as in a spec that names it.
+ */
+export function cellFromFlags(flags: Record<string, unknown>, baseDir: string): { cell: Cell; backend: BackendChoice } {
+  const spec = checkDocument(documentFromFlags(flags), { source: 'command line', baseDir, maxCells: Infinity, dialect: FLAG_DIALECT });
+  return { cell: expandGrid(spec)[0], backend: spec.backend };
+}
+
+interface CheckContext {
+  /** Names the document in the SpecError: the spec's path, or `command line`. */
+  source: string;
+  /** What relative `features` and `data_dir` paths are resolved against. */
+  baseDir: string;
+  maxCells: number;
+  dialect: Dialect;
+}
+
+/** Validates a spec document (parsed YAML or JSON, or flags put in its shape) into a SweepSpec, or throws every problem. */
+function checkDocument(raw: Mapping, { source, baseDir, maxCells, dialect }: CheckContext): SweepSpec {
+  const problems = new Problems(dialect);
   checkKeys(raw, SPEC_KEYS, '', problems, TOP_LEVEL_HINTS);
 
   // name
@@ -262,6 +342,8 @@ export function parseSpec(text: string, path: string): SweepSpec {
   if (name === undefined || name === null) problems.add('name', 'required ([A-Za-z0-9_-]+, used in file and subject names)');
   else if (typeof name !== 'string' || !SWEEP_NAME_PATTERN.test(name)) {
     problems.add('name', `must match [A-Za-z0-9_-]+ (used in file and subject names), got ${describe(name)}`);
+  } else if (name.length > SWEEP_NAME_MAX) {
+    problems.add('name', `must be at most ${SWEEP_NAME_MAX} characters (it names a directory and NATS subjects), got ${name.length}`);
   }
 
   // grid / grids
@@ -271,78 +353,58 @@ export function parseSpec(text: string, path: string): SweepSpec {
   if (hasGrid && hasGrids) problems.add('grids', 'give either grid (one cartesian grid) or grids (a list of them), not both');
   else if (!hasGrid && !hasGrids) problems.add('grid', 'required (or grids: a list of grids whose union is the sweep)');
   else if (hasGrid) {
-    const grid = parseGrid(raw.grid, 'grid', problems);
+    const grid = parseGrid(raw.grid, 'grid', problems, dialect);
     if (grid) parsed.push(grid);
   } else {
     const list = raw.grids;
     if (Array.isArray(list)) {
       if (list.length === 0) problems.add('grids', 'must not be empty');
       list.forEach((item, i) => {
-        const grid = parseGrid(item, `grids[${i}]`, problems);
+        const grid = parseGrid(item, `grids[${i}]`, problems, dialect);
         if (grid) parsed.push(grid);
       });
     } else if (isMapping(list)) {
-      const grid = parseGrid(list, 'grids', problems);
+      const grid = parseGrid(list, 'grids', problems, dialect);
       if (grid) parsed.push(grid);
     } else {
       problems.add('grids', `must be a list of grids, got ${describe(list)}`);
     }
   }
 
-  // train
+  // train and measure
   const t = section(raw.train, 'train', TRAIN_KEYS, problems);
-  const train: TrainSettings = {
-    epochs: field(t, 'epochs', 'train', DEFAULT_TRAIN.epochs, positiveInt, problems),
-    batch_size: field(t, 'batch_size', 'train', DEFAULT_TRAIN.batch_size, positiveInt, problems),
-    optimizer: field(t, 'optimizer', 'train', DEFAULT_TRAIN.optimizer, optimizerCheck, problems),
-    lr: field(t, 'lr', 'train', DEFAULT_TRAIN.lr, positiveNumber, problems),
-    bias: field(t, 'bias', 'train', DEFAULT_TRAIN.bias, boolean, problems),
-    init: field<InitScheme>(t, 'init', 'train', DEFAULT_TRAIN.init, oneOf(['uniform', 'he']), problems),
-  };
-
-  // measure
+  const train = sectionValues(t, TRAIN_KEYS, problems) as unknown as TrainSettings;
   const m = section(raw.measure, 'measure', MEASURE_KEYS, problems);
-  const measure: MeasureSettings = {
-    permutations: field(m, 'permutations', 'measure', DEFAULT_MEASURE.permutations, positiveInt, problems),
-    curve_points: field(m, 'curve_points', 'measure', DEFAULT_MEASURE.curve_points, positiveInt, problems),
-    top_k: field(m, 'top_k', 'measure', DEFAULT_MEASURE.top_k, nonNegativeInt, problems),
-    lanczos_iters: field(m, 'lanczos_iters', 'measure', DEFAULT_MEASURE.lanczos_iters, positiveInt, problems),
-    lanczos_tol: field(m, 'lanczos_tol', 'measure', DEFAULT_MEASURE.lanczos_tol, unitInterval, problems),
-    ggn: field(m, 'ggn', 'measure', DEFAULT_MEASURE.ggn, boolean, problems),
-    trace_probes: field(m, 'trace_probes', 'measure', DEFAULT_MEASURE.trace_probes, nonNegativeInt, problems),
-    density: field(m, 'density', 'measure', DEFAULT_MEASURE.density, boolean, problems),
-  };
-  const topKGood = m.top_k === undefined || nonNegativeInt(m.top_k) === undefined;
-  const itersGood = m.lanczos_iters === undefined || positiveInt(m.lanczos_iters) === undefined;
-  if (topKGood && itersGood && measure.top_k > measure.lanczos_iters) {
-    problems.add('measure.top_k', `${measure.top_k} exceeds measure.lanczos_iters (${measure.lanczos_iters}): Lanczos finds at most that many eigenvalues`);
+  const measure = sectionValues(m, MEASURE_KEYS, problems) as unknown as MeasureSettings;
+  if (absentOrGood(m, 'top_k') && absentOrGood(m, 'lanczos_iters')) {
+    const message = topKProblem(measure.top_k, measure.lanczos_iters, dialect);
+    if (message !== undefined) problems.add(SETTINGS.top_k.spec, message);
   }
 
   // data sources
   const data: DataSource = {};
-  const dataDir = field<string | undefined>(raw, 'data_dir', '', undefined, nonEmptyString, problems);
-  if (dataDir !== undefined) data.data_dir = resolve(specDir, dataDir);
-  const features = field<string | undefined>(raw, 'features', '', undefined, nonEmptyString, problems);
-  if (features !== undefined) data.features_path = resolve(specDir, features);
-  const labelColumn = field<string | undefined>(raw, 'label_column', '', undefined, nonEmptyString, problems);
+  const dataDir = settingValue(raw, 'data_dir', problems) as string | undefined;
+  if (dataDir !== undefined) data.data_dir = resolve(baseDir, dataDir);
+  const features = settingValue(raw, 'features_path', problems) as string | undefined;
+  if (features !== undefined) data.features_path = resolve(baseDir, features);
+  const labelColumn = settingValue(raw, 'label_column', problems) as string | undefined;
   if (labelColumn !== undefined) data.label_column = labelColumn;
   const s = section(raw.synthetic, 'synthetic', SYNTHETIC_KEYS, problems);
-  const dim = field<number | undefined>(s, 'dim', 'synthetic', undefined, positiveInt, problems);
+  const dim = settingValue(s, 'synthetic_dim', problems) as number | undefined;
   if (dim !== undefined) data.synthetic_dim = dim;
-  const classes = field<number | undefined>(s, 'classes', 'synthetic', undefined, positiveInt, problems);
+  const classes = settingValue(s, 'synthetic_classes', problems) as number | undefined;
   if (classes !== undefined) data.synthetic_classes = classes;
 
-  const backend = field<BackendChoice>(raw, 'backend', '', 'auto', backendCheck, problems);
+  const backend = settingValue(raw, 'backend', problems) as BackendChoice;
 
   // checks across fields
   const datasets = new Set(parsed.flatMap((g) => g.dataset.map((d) => d.value)));
   const datasetTrouble = parsed.some((g) => g.datasetTrouble);
-  const gridWord = hasGrids ? 'no grid includes' : 'the grid does not include';
   if (datasets.has('features') && raw.features === undefined) {
     problems.add('features', 'required by the features dataset (an Arrow or CSV file of feature vectors and labels)');
   }
   if (!datasets.has('features') && !datasetTrouble && features !== undefined && parsed.length > 0) {
-    problems.add('features', `only used by the features dataset, which ${gridWord}`);
+    problems.add('features', `only used by the features dataset, which ${dialect.featuresAbsent(hasGrids)}`);
   }
   if (raw.data_dir === undefined) {
     if (datasets.has('cifar10')) problems.add('data_dir', 'required by cifar10 (the directory with data_batch_1.bin … data_batch_5.bin)');
@@ -351,15 +413,17 @@ export function parseSpec(text: string, path: string): SweepSpec {
   for (const grid of parsed) {
     for (const size of grid.sample_size) {
       for (const { value: dataset } of grid.dataset) {
-        const available = trainingSetSize(dataset, data);
-        if (available !== undefined && size.value > available) {
-          problems.add(size.path, `${size.value} exceeds the ${available} samples of ${dataset}`);
-        }
+        const message = samplesProblem(dataset, size.value, data);
+        if (message !== undefined) problems.add(size.path, message);
       }
     }
   }
+  const tooMany = cellCountProblem(parsed, maxCells);
+  if (tooMany !== undefined) problems.add(hasGrids ? 'grids' : 'grid', tooMany);
+  // Per-shape checks loop over the grid's shapes, so only for a grid of acceptable size.
+  else checkShapes(parsed, data, problems, dialect);
 
-  if (problems.list.length > 0) throw new SpecError(path, problems.list);
+  if (problems.list.length > 0) throw new SpecError(source, problems.list);
   const grids = parsed.map(axesOf);
   return {
     name: name as string,
@@ -373,14 +437,14 @@ export function parseSpec(text: string, path: string): SweepSpec {
 }
 
 /** Reads and parses a spec file; an unreadable file is a `SpecError` too. */
-export async function readSpec(path: string): Promise<SweepSpec> {
+export async function readSpec(path: string, options: ParseOptions = {}): Promise<SweepSpec> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
     throw new SpecError(path, [`cannot read the spec file: ${(error as Error).message}`]);
   }
-  return parseSpec(text, path);
+  return parseSpec(text, path, options);
 }
 
 function sha256(text: string): string {
@@ -394,12 +458,13 @@ export function specHash(spec: SweepSpec): string {
 
 /**
  * SHA-256 (hex) of what a spec says about how each cell is computed: everything but the name and the
- * grid(s), and but `data.data_dir` (the same files may sit elsewhere; cell ids leave it out too). Equal
- * settings hashes with different `specHash`es mean the grid changed (e.g. was extended) and finished
- * cells stay valid; a different settings hash means every cell is a new one.
+ * grid(s), `data.data_dir` (the same files may sit elsewhere; cell ids leave it out too) and `backend` (it
+ * picks how, not what, a cell computes). Equal settings hashes with different `specHash`es mean the grid
+ * changed (e.g. was extended) and finished cells stay valid; a different settings hash means every cell is
+ * a new one.
  */
 export function specSettingsHash(spec: SweepSpec): string {
-  const { name: _name, grid: _grid, grids: _grids, data, ...settings } = spec;
+  const { name: _name, grid: _grid, grids: _grids, backend: _backend, data, ...settings } = spec;
   const { data_dir: _dataDir, ...dataIdentity } = data;
   return sha256(canonicalJson({ ...settings, data: dataIdentity }));
 }

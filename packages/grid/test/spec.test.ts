@@ -81,6 +81,7 @@ test('a JSON spec parses the same way, and relative paths resolve against the sp
 test('every error case gives its exact message with its field path', () => {
   const cases: [string, string][] = [
     ['name: my sweep', 'name: must match [A-Za-z0-9_-]+ (used in file and subject names), got "my sweep"'],
+    [`name: ${'a'.repeat(300)}`, 'name: must be at most 64 characters (it names a directory and NATS subjects), got 300'],
     ['grid: {width: [4, 8, -4]}', 'grid.width[2]: must be a positive integer, got -4'],
     ['grid: {width: [16, 8, 16]}', 'grid.width: 16 appears twice'],
     ['grid: {width: [16, 16, 16]}', 'grid.width: 16 appears 3 times'],

@@ -3,7 +3,7 @@ import { claimSweep, connectNats, describeSweepOwner, NatsQueue, type SweepRecor
 import { runSweep } from '@hessweep/coordinator';
 import { SweepOwnedError } from '@hessweep/results';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
-import { loadPlan, positiveIntegers } from '../plan.js';
+import { MAX_CELLS_OPTION, loadPlan, positiveIntegers } from '../plan.js';
 import { SweepProgressView, describeOutcome, outcomeExitCode } from '../sweep-progress.js';
 
 export function coordinatorOptions(y: Argv) {
@@ -19,6 +19,7 @@ export function coordinatorOptions(y: Argv) {
       .option('takeover', { type: 'boolean', default: false, describe: 'replace a coordinator known to be dead: wait for its lease to lapse, then take the sweep' })
       .option('lease', { type: 'number', default: 30, describe: "seconds this coordinator's hold on the sweep lasts without renewal (renewed every third)" })
       .option('where', { type: 'string', describe: "run a slice, e.g. 'width=16,depth<=5'" })
+      .option('max-cells', MAX_CELLS_OPTION)
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }),
   );
 }
@@ -33,7 +34,7 @@ type CoordinatorArgs = Awaited<ReturnType<typeof coordinatorOptions>['argv']>;
  */
 export async function coordinatorCommand(args: CoordinatorArgs): Promise<number> {
   positiveIntegers(args, ['max-attempts', 'replicas', 'lease']);
-  const loaded = await loadPlan(args.spec, args.where);
+  const loaded = await loadPlan(args.spec, args.where, args['max-cells']);
   const name = loaded.spec.name;
   const nc = await connectNats(natsOptionsFrom(args, `hessweep-coordinator ${name}`));
   const view = new SweepProgressView(args.quiet);

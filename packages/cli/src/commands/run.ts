@@ -5,7 +5,7 @@ import { InProcessQueue } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { runSweep } from '@hessweep/coordinator';
 import { SweepProgressView, describeOutcome, outcomeExitCode } from '../sweep-progress.js';
-import { loadPlan, positiveIntegers } from '../plan.js';
+import { MAX_CELLS_OPTION, loadPlan, positiveIntegers } from '../plan.js';
 
 export function runOptions(y: Argv) {
   return y
@@ -16,6 +16,7 @@ export function runOptions(y: Argv) {
     .option('retry-failed', { type: 'boolean', default: false, describe: 'rerun cells whose row is failed' })
     .option('force', { type: 'boolean', default: false, describe: 'run a spec whose settings changed under the same sweep name' })
     .option('where', { type: 'string', describe: "run a slice, e.g. 'width=16,depth<=5'" })
+    .option('max-cells', MAX_CELLS_OPTION)
     .option('backend', { type: 'string', choices: BACKENDS, describe: "override the spec's backend" })
     .option('dry-run', { type: 'boolean', default: false, describe: 'compute nothing: ok rows with null measurements (tests the plumbing)' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' });
@@ -25,7 +26,7 @@ type RunArgs = Awaited<ReturnType<typeof runOptions>['argv']>;
 
 export async function runCommand(args: RunArgs): Promise<number> {
   positiveIntegers(args, ['concurrency', 'max-attempts']);
-  const { spec, plan, include } = await loadPlan(args.spec, args.where);
+  const { spec, plan, include } = await loadPlan(args.spec, args.where, args['max-cells']);
   const view = new SweepProgressView(args.quiet);
   const queue = new InProcessQueue();
   const worker = new Worker(queue, {
