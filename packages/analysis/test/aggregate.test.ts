@@ -11,7 +11,7 @@ import { aggregate, AnalysisError, type AggregateResult } from '../src/aggregate
 import { exportSweep } from '../src/export.js';
 import { formatTable, META_SUMMARY_BY, summaryColumns, writeSummary } from '../src/summary-file.js';
 import type { SummaryRow } from '../src/types.js';
-import { cellIdOf, EXPECTED_OK, expectedRow, failedRow, K, META, writeFixtureSweep } from './sweep-fixture.js';
+import { cellIdOf, EXPECTED_OK, finishedAtOf, expectedRow, failedRow, K, META, writeFixtureSweep } from './sweep-fixture.js';
 
 let dir = '';
 let cleanup = () => {};
@@ -217,6 +217,9 @@ test('export csv: one row per distinct cell (winning rows), every column, lists 
   const header = text.slice(0, text.indexOf('\n')).split(',');
   assert.equal(header[0], 'cell_id');
   assert.equal(header.length, 51);
+  // The time of each row as ISO-8601 UTC, last on its line.
+  const line = text.split('\n').find((l) => l.startsWith(`"${cellIdOf(4, 2)}"`) || l.startsWith(cellIdOf(4, 2)))!;
+  assert.ok(line.endsWith(`,${finishedAtOf(4, 2)}`), line.slice(-40));
   assert.ok(text.includes(`"${expectedRow(4, 2).loss_diff!.join(';')}"`));
   // The failed-then-ok cell appears once, as its ok row; the failure after ok is not there.
   assert.equal(text.split(cellIdOf(4, 1)).length - 1, 1);

@@ -1,16 +1,17 @@
-// The files the analysis reads and writes, opened by an independent Arrow implementation: Polars (Rust,
-// through nodejs-polars). `pl.readIPC` takes a path only when it ends in `.ipc`, so the bytes are handed over.
+// The files the analysis reads and writes, opened by independent implementations: Polars (Rust, through
+// nodejs-polars) and DuckDB (C++, through @duckdb/node-api). `pl.readIPC` takes a path only when it ends in `.ipc`, so the bytes are handed over.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as pl from 'nodejs-polars';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { tableFromIPC } from 'apache-arrow';
 import { readParquet } from 'parquet-wasm';
 import { aggregate, type AggregateResult } from '../src/aggregate.js';
 import { exportSweep } from '../src/export.js';
 import { writeSummary } from '../src/summary-file.js';
-import { cellIdOf, expectedRow, K, okRow, writeFixtureSweep } from './sweep-fixture.js';
+import { cellIdOf, expectedRow, finishedAtOf, K, okRow, writeFixtureSweep } from './sweep-fixture.js';
 
 let dir = '';
 let cleanup = () => {};
@@ -75,4 +76,27 @@ test('polars reads the parquet export: every cell once, deduped, lists preserved
   assert.equal(table.numRows, 6);
   assert.equal(String(table.schema.fields.find((f) => f.name === 'loss_diff_k')!.type), 'List<Int32>');
   assert.equal(table.schema.metadata.get('hessweep.spec_hash'), 'fixture0000000000');
+});
+
+test('times are typed: polars reads finished_at as a UTC datetime, DuckDB reads the Parquet export as TIMESTAMP WITH TIME ZONE', async () => {
+  const part = readIPC(join(dir, 'parts', 'part-000.arrow'));
+  assert.equal(String(part.getColumn('finished_at').dtype), 'DataType(Datetime(ms,UTC))');
+
+  const out = await exportSweep(dir, 'parquet');
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    const types = (await connection.runAndReadAll(`DESCRIBE SELECT finished_at, loss_diff, width FROM '${out.path}'`)).getRowObjects();
+    assert.deepEqual(types.map((t) => [t.column_name, t.column_type]), [
+      ['finished_at', 'TIMESTAMP WITH TIME ZONE'], ['loss_diff', 'DOUBLE[]'], ['width', 'INTEGER'],
+    ]);
+    // The instants the rows were written with, compared as epoch milliseconds (DuckDB keeps microseconds).
+    const rows = (await connection.runAndReadAll(`SELECT cell_id, epoch_ms(finished_at) AS ms FROM '${out.path}'`)).getRowObjects();
+    const expected = new Map([4, 8].flatMap((w) => [0, 1, 2].map((s) => [cellIdOf(w, s), finishedAtOf(w, s)] as const)));
+    assert.equal(rows.length, expected.size);
+    for (const row of rows) assert.equal(Number(row.ms), Date.parse(expected.get(String(row.cell_id))!), String(row.cell_id));
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
 });
