@@ -80,8 +80,8 @@ test('width: 1e9 in a spec, --width 1e9 and --sample-size 1e9: exit 2, one line 
     assert.ok(!existsSync(join(dir, 'out')), 'a refused spec writes nothing');
 
     const cell = ['cell', '--dataset', 'synthetic', '--depth', '1', '--epochs', '1', '--permutations', '5', '--top-k', '1', '--lanczos-iters', '5', '--backend', 'wasm', '--quiet'];
-    assertOneLineRefusal(await hessweep([...cell, '--width', '4', '--sample-size', '1e9'], dir), /--sample-size/, /^ {2}--sample-size: 1000000000 exceeds the limit of 10000000$/);
-    assertOneLineRefusal(await hessweep([...cell, '--width', '1e9', '--sample-size', '64'], dir), /--width/, /^ {2}--width: 1000000000 exceeds the limit of 16384$/);
+    assertOneLineRefusal(await hessweep([...cell, '--width', '4', '--sample-size', '1e9'], dir), /--sample-size/, /^hessweep: command line: --sample-size: 1000000000 exceeds the limit of 10000000$/);
+    assertOneLineRefusal(await hessweep([...cell, '--width', '1e9', '--sample-size', '64'], dir), /--width/, /^hessweep: command line: --width: 1000000000 exceeds the limit of 16384$/);
 
     // With sane values both run.
     await writeFile(join(dir, 'w.yaml'), syntheticSpec('wide', [4], [0]));

@@ -260,7 +260,10 @@ class PartWriter {
         await Promise.all(batch.map((d) => d.ack()));
       }
     } catch (error) {
-      this.failure = error as Error;
+      this.failure =
+        error instanceof StorageError
+          ? new StorageError(error.path, error.action, error.cause, 'the sweep stopped; rows already on disk are kept, the others are computed (or delivered) again when it runs again after the fault is fixed')
+          : (error as Error);
       this.buffer = [];
       this.onFailure(this.failure);
     } finally {

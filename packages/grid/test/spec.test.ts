@@ -191,7 +191,8 @@ backend: tpu
   assert.equal(problems.length, 5, problems.join('\n'));
   const error = new SpecError('s.yaml', problems);
   assert.match(error.message, /^s\.yaml: 5 problems\n/);
-  assert.equal(new SpecError('s.yaml', ['a: b']).message, 's.yaml: 1 problem\n  a: b');
+  // One problem is one line.
+  assert.equal(new SpecError('s.yaml', ['a: b']).message, 's.yaml: a: b');
 });
 
 test('required fields, features, data_dir, mnist size with data_dir, and other datasets', () => {

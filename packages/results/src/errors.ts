@@ -53,8 +53,9 @@ export class StorageError extends Error {
   readonly code: string | undefined;
   readonly fault: boolean;
 
-  constructor(readonly path: string, readonly action: string, cause: unknown) {
-    super(`${path}: cannot ${action}: ${describeCause(cause)}`, { cause });
+  /** `hint` says what the failure means for the caller's data and what to do. */
+  constructor(readonly path: string, readonly action: string, cause: unknown, hint?: string) {
+    super(`${path}: cannot ${action}: ${describeCause(cause)}${hint ? `; ${hint}` : ''}`, { cause });
     this.code = (cause as NodeJS.ErrnoException).code;
     this.fault = this.code !== undefined && DEVICE_FAULTS.has(this.code);
   }
