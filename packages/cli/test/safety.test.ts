@@ -17,6 +17,12 @@ import { tableFromIPC } from 'apache-arrow';
 import { cli, hessweep, syntheticSpec, type Result } from './support.js';
 
 const exec = promisify(execFile);
+
+interface NatsServer {
+  url: string;
+  cleanup(): Promise<void>;
+}
+const harness = (await import(new URL('../../../queue/dist/test/nats-server.js', import.meta.url).href)) as { startNatsServer(): Promise<NatsServer> };
 const WIDTHS = [4, 8];
 const SEEDS = [0, 1, 2, 3];
 
@@ -114,6 +120,32 @@ test('the disk fills up during a run: exit 1 with one line naming the directory 
       assertEachCellOnce(sweepDir);
       await assertStatusComplete(sweepDir, dir);
     });
+  });
+});
+
+test('the coordinator\'s disk fills up: exit 1 with one line, its rows stay unacknowledged in the results stream, and the next coordinator writes every cell exactly once', async (t) => {
+  await withDir(async (dir) => {
+    await writeFile(join(dir, 'safe.yaml'), SPEC);
+    const out = join(dir, 'out');
+    const server = await harness.startNatsServer();
+    const worker = spawn(process.execPath, [cli, 'worker', '--nats', server.url, '--dry-run', '--quiet', '--concurrency', '2'], { stdio: 'ignore' });
+    try {
+      // Room for the lock and the manifest, not for one part file.
+      await withTmpfs(t, out, '16k', async () => {
+        const coordinate = () => hessweep(['coordinator', 'safe.yaml', '--nats', server.url, '--out', 'out', '--quiet'], dir);
+        assertOneLine(await coordinate(), 1, /^hessweep: out\/safe\/parts\/part-[^ ]+\.arrow: cannot write: no space left on the device \(ENOSPC\); the sweep stopped/);
+        const sweepDir = join(out, 'safe');
+        assert.deepEqual(await readdir(join(sweepDir, 'parts')), [], 'no part, not even a partial one');
+        await exec('mount', ['-o', 'remount,size=4m', out]);
+        const again = await coordinate();
+        assert.equal(again.code, 0, again.stderr);
+        assertEachCellOnce(sweepDir);
+        await assertStatusComplete(sweepDir, dir);
+      });
+    } finally {
+      worker.kill('SIGKILL');
+      await server.cleanup();
+    }
   });
 });
 
