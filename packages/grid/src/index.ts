@@ -14,3 +14,4 @@ export { expandGrid, makeCell, cellCost, parseWhere, WHERE_FIELDS, type GridPoin
 export { SETTINGS, SETTING_NAMES, isRequired, parameterCount, type Setting, type SettingName, type Check } from './settings.js';
 export { LIMITS, FLOAT32_MAX } from './limits.js';
 export { editDistance, closest, didYouMean } from './suggest.js';
+export { processAlive } from './host.js';

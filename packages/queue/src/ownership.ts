@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { JSONCodec, type KV, type KvEntry } from 'nats';
+import { processAlive } from '@hessweep/grid';
 
 /** Who coordinates a sweep: its entry in the owners bucket, keyed by sweep name, renewed while it runs. */
 export interface SweepOwner {
@@ -43,15 +44,6 @@ const json = JSONCodec();
 
 export function describeSweepOwner(owner: SweepOwner): string {
   return `the coordinator on ${owner.host} (pid ${owner.pid}, since ${owner.since}, writing ${owner.out})`;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function decode(entry: KvEntry | null): SweepOwner | null {

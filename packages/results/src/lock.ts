@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { StorageError, SweepOwnedError } from './errors.js';
+import { processAlive } from '@hessweep/grid';
 import type { SweepPaths } from './store.js';
 
 /** Who holds a sweep directory: written into `lock.json`, whose modification time is the holder's heartbeat. */
@@ -36,16 +37,6 @@ const DEFAULT_LEASE_MS = 60_000;
 
 export function describeOwner(owner: LockOwner): string {
   return `pid ${owner.pid} on ${owner.host} since ${owner.since} (${owner.command})`;
-}
-
-/** Whether a process with this pid exists on this host (EPERM: it exists, owned by someone else). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Why a lock can be taken over, or null while its holder is alive. */
