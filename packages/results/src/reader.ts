@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { DataType, vectorFromArray, type Schema, type Table, type Vector } from 'apache-arrow';
+import { DataType, makeData, RecordBatch, Schema, Struct, Table, vectorFromArray, type Vector } from 'apache-arrow';
 import type { ResultRow } from '@hessweep/grid';
 import { ResultFileError } from './errors.js';
 import { decodeIpcFile } from './ipc.js';
@@ -69,8 +69,15 @@ function plain(value: unknown, isTime: boolean): unknown {
 
 /** A table of a version-1 file with its `finished_at` text turned into the timestamp of the current schema. */
 export function withCurrentTypes(table: Table): Table {
-  const times = table.getChild('finished_at');
-  if (times === null || !DataType.isUtf8(times.type)) return table;
-  const millis = Array.from({ length: times.length }, (_, i) => Date.parse(times.get(i) as string));
-  return table.setChild('finished_at', vectorFromArray(millis, arrowType('timestamp')));
+  const at = table.schema.fields.findIndex((f) => f.name === 'finished_at');
+  if (at < 0 || !DataType.isUtf8(table.schema.fields[at]!.type)) return table;
+  // Built field by field: apache-arrow's Table.setChild keeps the old field's type in the schema.
+  const schema = new Schema(table.schema.fields.map((f, i) => (i === at ? f.clone({ type: arrowType('timestamp') }) : f)), table.schema.metadata);
+  const batches = table.batches.map((batch) => {
+    const text = batch.getChildAt(at)!;
+    const millis = vectorFromArray(Array.from({ length: batch.numRows }, (_, i) => Date.parse(text.get(i) as string)), arrowType('timestamp'));
+    const children = batch.data.children.map((child, i) => (i === at ? millis.data[0]! : child));
+    return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
+  });
+  return new Table(schema, batches);
 }

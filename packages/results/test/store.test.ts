@@ -1,0 +1,194 @@
+/**
+ * The sweep store's rules, one by one, on real files: which part files count, which row stands for a cell,
+ * what a manifest must hold, who may write a directory, and that version-1 files are still read.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, utimes } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RecordBatch, Schema, Table, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
+import { specHash, type ResultRow, type SweepSpec } from '@hessweep/grid';
+import {
+  acquireSweepLock, cellStates, findWinners, inspectLock, openSweepForReading, quarantineParts, readManifest, readPartTable,
+  readResultFile, ROW_FAILED, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths, SweepStoreError, tableRows, toTable,
+  validateManifest, writeResultFile, type Manifest,
+} from '../src/index.js';
+
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'hessweep-store-'));
+  dirs.push(dir);
+  return dir;
+};
+after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+const meta = { sweep: 's', specHash: 'a'.repeat(64), version: '0.2.0' };
+
+/** A row of cell `id` with `status`; the rest is filler of the right types. */
+function row(id: string, status: 'ok' | 'failed', over: Partial<ResultRow> = {}): ResultRow {
+  const stage = { load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, bound_s: 0, total_s: 1 };
+  return {
+    ...stage, cell_id: id, sweep: 's', status, error: status === 'ok' ? null : `error of ${id}`, dataset: 'synthetic', width: 4, depth: 1, seed: 0,
+    sample_size: 10, epochs: 1, batch_size: 64, optimizer: 'adam', lr: 1e-3, bias: false, init: 'uniform', permutations: 1,
+    n_params: null, train_loss: null, train_accuracy: null, loss_diff_k: null, loss_diff: null, loss_diff_slope: null, hessian_top: null,
+    hessian_residuals: null, hessian_iters: null, ggn_top: null, ggn_residuals: null, ggn_iters: null, hessian_trace: null, ggn_trace: null,
+    hessian_trace_hutchinson: null, hessian_trace_se: null, density_x: null, density_y: null, bound: null, m_w: null, m_x: null,
+    backend: 'none', worker: 'w', attempt: 1, finished_at: '2026-12-01T10:00:00.000Z', ...over,
+  };
+}
+
+test('the row that stands for a cell is its last ok row, else its last failed row (part-name order, then row order)', async () => {
+  const parts = tempDir();
+  // part-1: a fails, b ok, c fails; part-2: a ok (attempt 2), b fails after its ok, c fails again (attempt 3); part-3: a ok again.
+  await writeResultFile(join(parts, 'part-1.arrow'), [row('a', 'failed'), row('b', 'ok'), row('c', 'failed')], meta);
+  await writeResultFile(join(parts, 'part-2.arrow'), [row('a', 'ok', { attempt: 2 }), row('b', 'failed'), row('c', 'failed', { attempt: 3 })], meta);
+  await writeResultFile(join(parts, 'part-3.arrow'), [row('a', 'ok', { attempt: 3 })], meta);
+  const paths = ['part-1.arrow', 'part-2.arrow', 'part-3.arrow'].map((n) => join(parts, n));
+  const winners = await findWinners(paths);
+  assert.equal(winners.cells, 3);
+  assert.deepEqual(winners.masks.map((m) => [...m]), [
+    [ROW_LOST, ROW_OK, ROW_LOST],
+    [ROW_LOST, ROW_LOST, ROW_FAILED],
+    [ROW_OK],
+  ]);
+  assert.deepEqual([...(await cellStates(paths))].sort(), [['a', 'ok'], ['b', 'ok'], ['c', 'failed']]);
+});
+
+test('scanParts sorts usable parts from damaged ones and says why; quarantine moves them and never deletes', async () => {
+  const dir = tempDir();
+  const paths = sweepPaths(dir);
+  await mkdir(paths.parts, { recursive: true });
+  const good = join(paths.parts, 'part-0.arrow');
+  await writeResultFile(good, [row('a', 'ok')], meta);
+  const bytes = readFileSync(good);
+  writeFileSync(join(paths.parts, 'part-1-cut.arrow'), bytes.subarray(0, bytes.length - 20));
+  const flipped = Buffer.from(bytes);
+  flipped[Math.floor(flipped.length / 2)]! ^= 1;
+  writeFileSync(join(paths.parts, 'part-2-flip.arrow'), flipped);
+  writeFileSync(join(paths.parts, 'part-3-empty.arrow'), '');
+  await mkdir(join(paths.parts, 'part-4-dir.arrow'));
+  await writeResultFile(join(paths.parts, 'part-5-other.arrow'), [row('z', 'ok', { sweep: 'other' })], { ...meta, sweep: 'other' });
+  await writeResultFile(join(paths.parts, 'part-6-spec.arrow'), [row('y', 'ok')], { ...meta, specHash: 'b'.repeat(64) });
+  writeFileSync(join(paths.parts, 'part-7.arrow.tmp-1-abc'), 'half');
+  writeFileSync(join(paths.parts, 'notes.txt'), 'not a part');
+
+  const scan = await scanParts(paths.parts, { sweep: 's', specHashes: [meta.specHash] });
+  assert.deepEqual(scan.parts, [good]);
+  assert.deepEqual([...scan.specHashes], [meta.specHash]);
+  assert.deepEqual(scan.temps, ['part-7.arrow.tmp-1-abc']);
+  assert.deepEqual(scan.damaged.map((d) => [d.name, d.reason]), [
+    ['part-1-cut.arrow', 'not a complete Arrow IPC file (truncated or corrupt)'],
+    ['part-2-flip.arrow', 'checksum mismatch: the rows were changed or damaged on disk'],
+    ['part-3-empty.arrow', 'empty file (0 bytes)'],
+    ['part-4-dir.arrow', 'a directory, not a part file'],
+    ['part-5-other.arrow', 'rows of sweep "other", not of "s" (copied from another sweep?)'],
+    ['part-6-spec.arrow', `written under spec ${'b'.repeat(12)}…, which this sweep never ran (copied from another sweep directory?)`],
+  ]);
+  // A flipped bit goes unseen by a reader that does not check: the checksum is what finds it.
+  assert.equal(tableFromIPC(flipped).numRows, 1);
+
+  const moved = await quarantineParts(paths, scan.damaged);
+  assert.deepEqual(moved, scan.damaged.map((d) => join(paths.quarantine, d.name)));
+  assert.ok(moved.every((path) => existsSync(path)));
+  assert.deepEqual((await scanParts(paths.parts, { sweep: 's' })).damaged, []);
+  // A second file of the same name does not overwrite the first in quarantine.
+  writeFileSync(join(paths.parts, 'part-3-empty.arrow'), '');
+  const again = await quarantineParts(paths, (await scanParts(paths.parts, { sweep: 's' })).damaged);
+  assert.deepEqual(again, [join(paths.quarantine, 'part-3-empty.arrow.1')]);
+
+  // Readers refuse a directory with damaged parts, naming each file.
+  writeFileSync(join(paths.parts, 'part-8.arrow'), 'garbage garbage garbage garbage');
+  await assert.rejects(openSweepForReading(dir), (e: Error) => e instanceof SweepStoreError && /part-8\.arrow \(not a complete Arrow IPC file/.test(e.message) && /--quarantine/.test(e.message));
+});
+
+test('a manifest is checked field by field, and its spec against its hash', async () => {
+  const spec = { name: 's', grid: { width: [4] } };
+  const good: Manifest = {
+    sweep: 's', spec, spec_hash: specHash(spec as unknown as SweepSpec), spec_hashes: [specHash(spec as unknown as SweepSpec)],
+    settings_hash: createHash('sha256').update('x').digest('hex'), cell_count: 1, versions: { hessweep: '0.2.0', node: 'v20' },
+    created: '2026-12-01T10:00:00.000Z', updated: '2026-12-01T10:00:00.000Z',
+  };
+  assert.deepEqual(validateManifest('m.json', good), good);
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ ...good, cell_count: -1 }, /field "cell_count" must be a non-negative integer, got -1/],
+    [{ ...good, spec_hash: 'nope' }, /field "spec_hash" must be a SHA-256 hex digest/],
+    [{ ...good, created: 'yesterday' }, /field "created" must be an ISO-8601 time/],
+    [{ ...good, spec_hashes: ['x'] }, /field "spec_hashes" must be a list of SHA-256 hex digests/],
+    [{ ...good, spec: { ...spec, grid: { width: [8] } } }, /the spec it holds does not match its spec_hash/],
+    [(({ sweep: _s, ...rest }) => rest)(good), /field "sweep" is missing/],
+  ];
+  for (const [value, message] of bad) assert.throws(() => validateManifest('m.json', value), (e: Error) => e instanceof SweepStoreError && /^m\.json: /.test(e.message) && message.test(e.message));
+  const dir = tempDir();
+  assert.equal(await readManifest(join(dir, 'none.json')), null);
+  writeFileSync(join(dir, 'm.json'), '{"sweep": ');
+  await assert.rejects(readManifest(join(dir, 'm.json')), (e: Error) => e instanceof SweepStoreError && /not valid JSON/.test(e.message));
+});
+
+test('one writer per directory: a live holder refuses others, a dead or silent one is taken over, and a holder learns when it lost the lock', async () => {
+  const dir = tempDir();
+  const paths = sweepPaths(dir);
+  const notes: string[] = [];
+  const first = await acquireSweepLock(paths, { command: 'first', onNote: (n) => notes.push(n) });
+  await assert.rejects(acquireSweepLock(paths, { command: 'second' }), (e: Error) =>
+    e instanceof SweepOwnedError && e.message.includes(`pid ${process.pid} on ${hostname()}`) && e.message.includes('(first)'));
+  assert.deepEqual((await inspectLock(paths))?.live, true);
+  await first.release();
+  assert.ok(!existsSync(paths.lock));
+
+  // A holder whose process is gone from this host.
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => child.on('exit', resolve));
+  writeFileSync(paths.lock, JSON.stringify({ pid: child.pid, host: hostname(), since: 'then', command: 'gone', token: 't1' }));
+  assert.deepEqual((await inspectLock(paths))?.live, false);
+  const second = await acquireSweepLock(paths, { command: 'second', onNote: (n) => notes.push(n) });
+  assert.match(notes.at(-1)!, new RegExp(`took over the lock of .* from pid ${child.pid} .*: pid ${child.pid} is no longer running`));
+
+  // This holder's heartbeat stops (its lock file made old), so a newcomer takes over; the old holder is told.
+  let lostTo: unknown = 'not told';
+  await second.release();
+  const silent = await acquireSweepLock(paths, { command: 'silent', leaseMs: 1000, onLost: (holder) => (lostTo = holder) });
+  const old = new Date(Date.now() - 3600_000);
+  await utimes(paths.lock, old, old);
+  // Same pid (this process) and alive, but silent for longer than the lease: stale.
+  const newcomer = await acquireSweepLock(paths, { command: 'newcomer', leaseMs: 1000, onNote: (n) => notes.push(n) });
+  assert.match(notes.at(-1)!, /its heartbeat is \d+ s old \(lease 1 s\)/);
+  const deadline = Date.now() + 30_000;
+  while (lostTo === 'not told') {
+    assert.ok(Date.now() < deadline, 'the silent holder was never told it lost the lock');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal((lostTo as { command: string }).command, 'newcomer');
+  await silent.release();
+  assert.ok(existsSync(paths.lock), "a holder that lost the lock does not remove its successor's");
+  await newcomer.release();
+  assert.deepEqual(await readdir(dir), [], 'no lock or temp file left behind');
+});
+
+test('version-1 part files (finished_at as text, no sweep or checksum in the metadata) are still read, and exported in the current types', async () => {
+  const dir = tempDir();
+  const current = toTable([row('a', 'ok'), row('b', 'failed')], meta);
+  const legacySchema = new Schema(
+    current.schema.fields.map((f) => (f.name === 'finished_at' ? f.clone({ type: new Utf8() }) : f)),
+    new Map([['hessweep.version', '0.1.0'], ['hessweep.spec_hash', 'c'.repeat(16)], ['hessweep.schema_version', '1']]),
+  );
+  const text = vectorFromArray(['2026-12-01T10:00:00.000Z', '2026-12-01T11:30:00.500Z'], new Utf8());
+  const legacy = current.setChild('finished_at', text);
+  const path = join(dir, 'part-0.arrow');
+  writeFileSync(path, tableToIPC(new Table(legacySchema, legacy.batches.map((b) => new RecordBatch(legacySchema, b.data))), 'file'));
+
+  const scan = await scanParts(dir, { sweep: 's' });
+  assert.deepEqual(scan.damaged, []);
+  assert.deepEqual(readResultFile(path).rows.map((r) => r.finished_at), ['2026-12-01T10:00:00.000Z', '2026-12-01T11:30:00.500Z']);
+  const table = await readPartTable(path);
+  assert.equal(String(table.schema.fields.find((f) => f.name === 'finished_at')!.type), 'Timestamp<MILLISECOND, UTC>');
+  assert.deepEqual(tableRows(table).map((r) => r.finished_at), ['2026-12-01T10:00:00.000Z', '2026-12-01T11:30:00.500Z']);
+  // Its sweep comes from its rows: those of another sweep are refused.
+  await assert.rejects(async () => {
+    const other = await scanParts(dir, { sweep: 'elsewhere' });
+    if (other.damaged.length) throw new Error(other.damaged[0]!.reason);
+  }, /rows of sweep "s", not of "elsewhere"/);
+});
