@@ -32,6 +32,11 @@ export function describeFailure(error: unknown, debug: boolean): { line: string;
   if (error instanceof StorageError) return { line: e.message, code: error.fault ? EXIT.failed : EXIT.usage };
   // Valid input whose computation did not produce finite numbers: a failed run.
   if (error instanceof MeasurementError) return { line: e.message, code: EXIT.failed };
+  if (e?.name === 'NatsError') {
+    // A refusal by the server's permissions is the deployment's to fix; anything else is a failed run.
+    const refused = /permission|authorization/i.test(e.message);
+    return { line: `NATS: ${e.message}${refused ? ' (check this user\'s permissions in the server configuration)' : ''}`, code: refused ? EXIT.usage : EXIT.failed };
+  }
   if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
     const where = typeof e.path === 'string' ? `${e.path}: ` : '';
     return { line: `${where}${describeCause(error)}`, code: PATH_CODES.has(e.code) ? EXIT.usage : EXIT.failed };
