@@ -132,11 +132,11 @@ test('results directory deleted after a finished sweep: the coordinator queues e
   });
 });
 
-test('one coordinator per sweep: a second is refused naming the first; after kill -9 a new one takes over at once', async (t) => {
+test('one coordinator per sweep: a second is refused naming the first, which completes; after kill -9 a new one takes over at once', async (t) => {
   await safetyScenario(async (ctx) => {
     const widths = [4, 6, 8, 10, 12, 14];
     const seeds = [0, 1];
-    await writeFile(join(ctx.dir, 'a.yaml'), syntheticSpec('owned', widths, seeds, { epochs: 150, sampleSize: 2000 }));
+    await writeFile(join(ctx.dir, 'a.yaml'), syntheticSpec('owned', widths, seeds, { epochs: 2, sampleSize: 100 }));
     await writeFile(join(ctx.dir, 'b.yaml'), syntheticSpec('owned', [5, 7], [3], { epochs: 2, sampleSize: 100 }));
     // No worker yet: the first coordinator queues its cells and holds the sweep, mid-sweep.
     const first = ctx.launch(['coordinator', 'a.yaml', '--nats', ctx.server.url, '--out', 'out-a', '--lease', '10']);
@@ -154,23 +154,30 @@ test('one coordinator per sweep: a second is refused naming the first; after kil
     // the holder's lease (10 s, renewed every 3.3 s), not its own 1 s, or it takes a sweep still coordinated.
     const eager = await ctx.run(['coordinator', 'a.yaml', '--nats', ctx.server.url, '--out', 'out-a', '--takeover', '--lease', '1'], 60_000);
     assert.equal(eager.code, 2, eager.stderr);
+    assertOneLine(eager.stderr.split('\n').filter((line) => !/--takeover: waiting/.test(line)).join('\n'), 'the refused --takeover');
     assert.match(eager.stderr, /still coordinated by the coordinator on .* renewed its lease while --takeover waited/);
-    assert.equal(first.child.exitCode, null, 'the first coordinator still runs');
 
-    realWorker(ctx, 'w1');
-    const parts = join(ctx.dir, 'out-a', 'owned');
-    await until(async () => (await partCount(parts)) >= 1 || first.child.exitCode !== null, 'a first part file');
-    assert.equal(first.child.exitCode, null, `the first coordinator is mid-sweep when killed (cells too fast?):\n${first.output()}`);
-    first.child.kill('SIGKILL');
-    await first.exited;
-    t.diagnostic(`part files when the first coordinator was killed: ${await partCount(parts)}`);
+    dryWorker(ctx, 'w1', ['--sweep', 'owned']);
+    assert.equal(await exitWithin(first, SWEEP_MS, 'the first coordinator'), 0, first.output());
+    await assertCompleteOnce(ctx, join(ctx.dir, 'out-a', 'owned'), 'owned', gridCells(widths, seeds));
+
+    // kill -9 mid-sweep (cells of ~0.5 s, one worker): the next coordinator finds the holder's pid gone.
+    await writeFile(join(ctx.dir, 'k.yaml'), syntheticSpec('killed', widths, seeds, { epochs: 150, sampleSize: 2000 }));
+    realWorker(ctx, 'w2');
+    const victim = ctx.launch(['coordinator', 'k.yaml', '--nats', ctx.server.url, '--out', 'out-k', '--quiet']);
+    const sweepDir = join(ctx.dir, 'out-k', 'killed');
+    await until(async () => (await partCount(sweepDir)) >= 1 || victim.child.exitCode !== null, 'a first part file');
+    assert.equal(victim.child.exitCode, null, `the coordinator is mid-sweep when killed (cells too fast?):\n${victim.output()}`);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    t.diagnostic(`part files when the coordinator was killed: ${await partCount(sweepDir)}`);
 
     const began = Date.now();
-    const third = await ctx.run(['coordinator', 'a.yaml', '--nats', ctx.server.url, '--out', 'out-a']);
+    const successor = await ctx.run(['coordinator', 'k.yaml', '--nats', ctx.server.url, '--out', 'out-k']);
     t.diagnostic(`coordinator after kill -9: ${Date.now() - began} ms`);
-    assert.equal(third.code, 0, third.stderr);
-    assert.match(third.stderr, new RegExp(`took over sweep owned from the coordinator on .*pid ${first.child.pid}.*: pid ${first.child.pid} is no longer running`));
-    await assertCompleteOnce(ctx, parts, 'owned', gridCells(widths, seeds));
+    assert.equal(successor.code, 0, successor.stderr);
+    assert.match(successor.stderr, new RegExp(`took over sweep killed from the coordinator on .*pid ${victim.child.pid}.*: pid ${victim.child.pid} is no longer running`));
+    await assertCompleteOnce(ctx, sweepDir, 'killed', gridCells(widths, seeds));
   });
 });
 

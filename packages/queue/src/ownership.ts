@@ -21,7 +21,7 @@ export interface ClaimOptions {
   out: string;
   /** How long this owner's entry stands without renewal; renewed every third of it. */
   leaseMs: number;
-  /** Wait for a live-looking owner's lease (its own, not this one) to lapse (a coordinator known to be dead), then take over. */
+  /** Wait for a live-looking owner's lease to lapse (a coordinator known to be dead), then take over. */
   takeover?: boolean;
   onNote?: (message: string) => void;
   /** Called once if another coordinator took the sweep (this one's renewals failed for a whole lease). */
@@ -79,9 +79,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Makes this process the coordinator of `sweep`: an entry in the owners bucket created atomically, renewed
  * (compare-and-set on its revision) every third of the lease. An existing entry is taken over (with a note)
- * when its owner is gone: its process has ended on this host, or its entry has not been renewed for two
- * leases by the server's clock. Otherwise the claim is refused with a SweepClaimedError naming the owner —
- * unless `takeover`, which watches the entry for a whole lease and takes it over if it was not renewed.
+ * when its owner is gone: its process has ended on this host, or its entry has not been renewed for two of
+ * the owner's leases by the server's clock. Otherwise the claim is refused with a SweepClaimedError naming
+ * the owner — unless `takeover`, which watches the entry for 1.5 of the owner's leases (not this process's:
+ * a shorter one would miss the renewals of a live owner) and takes it over if it was not renewed.
  */
 export async function claimSweep(kv: KV, sweep: string, options: ClaimOptions): Promise<SweepClaim> {
   const owner: SweepOwner = {
