@@ -4,65 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, hessweep, partRows, syntheticSpec } from './support.js';
-
-
-interface NatsServer {
-  url: string;
-  port: number;
-  kill(): Promise<void>;
-  start(): Promise<void>;
-  restart(): Promise<void>;
-  cleanup(): Promise<void>;
-}
-interface Harness {
-  startNatsServer(options?: { config?: string }): Promise<NatsServer>;
-  makeTlsFiles(dir: string): Promise<{ ca: string; cert: string; key: string }>;
-  makeNkeyUser(): { publicKey: string; seed: string };
-}
-const harness = (await import(new URL('../../../queue/dist/test/nats-server.js', import.meta.url).href)) as Harness;
-
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number>;
-}
-
-function start(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  child.stdout!.on('data', (d) => (text += d));
-  child.stderr!.on('data', (d) => (text += d));
-  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGKILL' ? 137 : -1))));
-  return { child, output: () => text, exited };
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** A temp dir and a nats-server for one test, both removed afterwards, with every process it started killed. */
-async function scenario(fn: (ctx: { dir: string; server: NatsServer; procs: Proc[] }) => Promise<void>, config?: string): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'hessweep-nats-'));
-  const server = await harness.startNatsServer({ config });
-  const procs: Proc[] = [];
-  try {
-    await fn({ dir, server, procs });
-  } finally {
-    for (const p of procs) p.child.kill('SIGKILL');
-    await Promise.all(procs.map((p) => p.exited));
-    await server.cleanup();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+import { hessweep, partRows, syntheticSpec } from './support.js';
+import { harness, scenario, start, until, type NatsServer } from './nats-support.js';
 
 const worker = (server: NatsServer, dir: string, name: string, env: NodeJS.ProcessEnv = {}) =>
   start(['worker', '--nats', server.url, '--concurrency', '1', '--name', name, '--backend', 'wasm'], dir, env);

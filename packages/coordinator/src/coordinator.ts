@@ -33,6 +33,11 @@ export interface SweepOptions {
   force?: boolean;
   /** Lease of the directory lock (default 60 s; tests shorten it). */
   lockLeaseMs?: number;
+  /**
+   * Called before each part is written; throws when this process no longer holds the sweep elsewhere (the
+   * NATS coordinator's hold): the part is neither written nor acknowledged, and the run stops with that error.
+   */
+  confirmHold?: () => Promise<void>;
   onNote?: (message: string) => void;
   onProgress?: (progress: SweepProgress) => void;
 }
@@ -104,7 +109,14 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
     if (skipped) options.onNote?.(`${skipped} of ${wanted.length} cells already have rows; running the other ${todo.size}`);
     options.onProgress?.({ ...progress });
 
-    const writer = new PartWriter(paths.parts, { sweep: plan.sweep, specHash: plan.specHash, version: HESSWEEP_VERSION }, (error) => stop.abort(error));
+    // A writer stalled past its lease (suspended, swapped out) may have been replaced before its heartbeats
+    // noticed: it checks before each part, or it would write rows its successor writes too, or acknowledge
+    // rows its successor waits for.
+    const confirm = async () => {
+      if (!(await lock.held())) throw stop.signal.reason;
+      await options.confirmHold?.();
+    };
+    const writer = new PartWriter(paths.parts, { sweep: plan.sweep, specHash: plan.specHash, version: HESSWEEP_VERSION }, confirm, (error) => stop.abort(error));
     try {
       if (todo.size > 0) {
         await queue.enqueue([...todo].map(([id, cell]) => ({ sweep: plan.sweep, cellId: id, cell })));
@@ -236,6 +248,8 @@ class PartWriter {
   constructor(
     private readonly dir: string,
     private readonly meta: { sweep: string; specHash: string; version: string },
+    /** Throws when this process may no longer write the sweep. */
+    private readonly confirm: () => Promise<void>,
     private readonly onFailure: (error: Error) => void,
   ) {}
 
@@ -254,6 +268,7 @@ class PartWriter {
       while (this.buffer.length > 0 && !this.failure) {
         const batch = this.buffer;
         this.buffer = [];
+        await this.confirm();
         const name = `part-${Date.now().toString().padStart(14, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.arrow`;
         await writeResultFile(join(this.dir, name), batch.map((d) => d.row), this.meta);
         this.parts++;

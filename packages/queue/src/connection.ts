@@ -74,6 +74,18 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
   }
 }
 
+/**
+ * Ends a connection: drains it (what was published reaches the server) for at most `drainMs`, then closes it.
+ * Always closes: nats.js's drain resolves without closing when its last flush fails (the server is
+ * unreachable), and a connection left open keeps reconnecting, and the process alive, for ever.
+ */
+export async function closeNats(nc: NatsConnection, drainMs = 5000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([nc.drain().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+  clearTimeout(timer);
+  await nc.close().catch(() => undefined);
+}
+
 /** Connection options from the environment, under the flags: NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY. */
 export function natsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<NatsOptions> {
   const pick = (name: string) => (env[name] ? env[name] : undefined);

@@ -29,6 +29,12 @@ export interface LockOptions {
 
 export interface SweepLock {
   readonly owner: LockOwner;
+  /**
+   * Whether the lock is still this holder's, read from the file now: a writer checks before each write, since
+   * a holder stalled past its lease (suspended, swapped out) may have been taken over before its heartbeat
+   * noticed. Losing it is reported through `onLost`, as by the heartbeat.
+   */
+  held(): Promise<boolean>;
   /** Stops the heartbeat and removes the lock if it is still this holder's. */
   release(): Promise<void>;
 }
@@ -118,15 +124,19 @@ export async function acquireSweepLock(paths: SweepPaths, options: LockOptions):
   }
 
   let lost = false;
-  const beat = async () => {
-    if (lost) return;
+  const held = async () => {
+    if (lost) return false;
     const holder = await readOwner(paths.lock).catch(() => null);
-    if (holder?.token !== owner.token) {
+    if (holder?.token === owner.token) return true;
+    if (!lost) {
       lost = true;
       clearInterval(timer);
       options.onLost?.(holder);
-      return;
     }
+    return false;
+  };
+  const beat = async () => {
+    if (!(await held())) return;
     const now = new Date();
     await utimes(paths.lock, now, now).catch(() => undefined);
   };
@@ -134,6 +144,7 @@ export async function acquireSweepLock(paths: SweepPaths, options: LockOptions):
   timer.unref();
   return {
     owner,
+    held,
     async release() {
       clearInterval(timer);
       if (lost) return;

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { connectNats, NatsQueue } from '@hessweep/queue';
+import { closeNats, connectNats, NatsQueue } from '@hessweep/queue';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { UsageError } from '../errors.js';
 
@@ -20,6 +20,6 @@ export async function cancelCommand(args: CancelArgs): Promise<number> {
     process.stdout.write(`sweep ${args.sweep} cancelled; ${purged} queued cell(s) removed\n`);
     return 0;
   } finally {
-    await nc.drain().catch(() => {});
+    await closeNats(nc);
   }
 }

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { claimSweep, connectNats, describeSweepOwner, NatsQueue, type SweepRecord } from '@hessweep/queue';
+import { claimSweep, closeNats, connectNats, describeSweepOwner, NatsQueue, type SweepClaim, type SweepRecord } from '@hessweep/queue';
 import { runSweep } from '@hessweep/coordinator';
 import { SweepOwnedError } from '@hessweep/results';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
@@ -17,7 +17,7 @@ export function coordinatorOptions(y: Argv) {
       .option('retry-failed', { type: 'boolean', default: false, describe: 'rerun cells whose row is failed' })
       .option('force', { type: 'boolean', default: false, describe: 'run a spec whose settings changed under the same sweep name' })
       .option('takeover', { type: 'boolean', default: false, describe: 'replace a coordinator known to be dead: wait for its lease to lapse, then take the sweep' })
-      .option('lease', { type: 'number', default: 30, describe: "seconds this coordinator's hold on the sweep lasts without renewal (renewed every third)" })
+      .option('lease', { type: 'number', default: 30, describe: "seconds this coordinator's hold on the sweep (and on its results directory) lasts without renewal" })
       .option('where', { type: 'string', describe: "run a slice, e.g. 'width=16,depth<=5'" })
       .option('max-cells', MAX_CELLS_OPTION)
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }),
@@ -54,20 +54,20 @@ export async function coordinatorCommand(args: CoordinatorArgs): Promise<number>
       },
     });
     try {
-      return await coordinate(queue, args, loaded, view, lost);
+      return await coordinate(queue, args, loaded, view, lost, claim);
     } finally {
       await claim.release();
       await queue.close();
     }
   } finally {
-    await nc.drain().catch(() => {});
+    await closeNats(nc);
   }
 }
 
 /** Runs the sweep this coordinator holds: marks it running, writes rows as they come, records how it ended. */
 async function coordinate(
   queue: NatsQueue, args: CoordinatorArgs, { spec, plan, include, selected }: Awaited<ReturnType<typeof loadPlan>>, view: SweepProgressView,
-  lost: { to: string | null },
+  lost: { to: string | null }, claim: SweepClaim,
 ): Promise<number> {
   // The record as written, not read back: after a node loss a KV read can come back empty.
   const record = await queue.prepareSweep(spec.name, { maxAttempts: args['max-attempts'], ackWaitMs: args['ack-wait'] * 1000, total: selected });
@@ -93,6 +93,14 @@ async function coordinate(
     const outcome = await runSweep(queue, plan, {
       out: args.out,
       command: `hessweep coordinator ${args.spec}`,
+      // The directory's lock lapses with the sweep's hold: a coordinator that took over a hung one's sweep
+      // (--takeover) can then take its directory too, instead of being refused for the lock's default minute.
+      lockLeaseMs: args.lease * 1000,
+      confirmHold: async () => {
+        if (await claim.held()) return;
+        const why = lost.to !== null ? `${lost.to} took it over` : 'NATS did not confirm that this coordinator still holds it';
+        throw new SweepOwnedError(`sweep ${spec.name}: ${why}; stopping without writing the rows that arrived (they are delivered again)`);
+      },
       include,
       retryFailed: args['retry-failed'],
       force: args.force,

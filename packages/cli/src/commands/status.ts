@@ -6,7 +6,7 @@ import {
   utf8Bytes, winningBatches,
 } from '@hessweep/results';
 import { UsageError } from '../errors.js';
-import { connectNats, keysOf, NatsQueue, type SweepRecord, type WorkerRecord } from '@hessweep/queue';
+import { closeNats, connectNats, keysOf, NatsQueue, type SweepRecord, type WorkerRecord } from '@hessweep/queue';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { describeProgress } from '../sweep-progress.js';
 
@@ -127,6 +127,6 @@ async function natsStatus(args: StatusArgs): Promise<number> {
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } finally {
-    await nc.drain().catch(() => {});
+    await closeNats(nc);
   }
 }

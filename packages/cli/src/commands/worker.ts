@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { hostname, availableParallelism } from 'node:os';
 import { BACKENDS, type BackendChoice } from '@hessweep/grid';
-import { connectNats, NatsQueue, NoStreamsError, type WorkerRecord } from '@hessweep/queue';
+import { closeNats, connectNats, NatsQueue, NoStreamsError, type WorkerRecord } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { positiveIntegers } from '../plan.js';
@@ -83,8 +83,7 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
     }
     return 0;
   } finally {
-    // Draining waits for the server; one that cannot be reached must not hold the exit.
-    if (!(await withDeadline(nc.drain(), GOODBYE_MS))) await nc.close().catch(() => {});
+    await closeNats(nc, GOODBYE_MS);
   }
 }
 
