@@ -131,7 +131,7 @@ async function generate(dir, rows, parts) {
     [order[i], order[j]] = [order[j], order[i]];
   }
   mkdirSync(join(dir, 'parts'), { recursive: true });
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ sweep: 'bench', cells, rows, parts }));
+  writeFileSync(join(dir, 'bench.json'), JSON.stringify({ sweep: 'bench', cells, rows, parts }));
   const start = performance.now();
   let written = 0;
   for (let p = 0; p < parts; p++) {
@@ -147,7 +147,7 @@ async function generate(dir, rows, parts) {
         batch.push(row(failedCells[written - cells], 'ok', 2, next));
       }
     }
-    await writeResultFile(join(dir, 'parts', `part-${String(p).padStart(6, '0')}.arrow`), batch, { specHash: 'bench', version: '0.1.0' });
+    await writeResultFile(join(dir, 'parts', `part-${String(p).padStart(6, '0')}.arrow`), batch, { sweep: 'bench', specHash: 'bench', version: '0.2.0' });
     const elapsed = (performance.now() - start) / 1000;
     process.stdout.write(`\r  generating: part ${p + 1}/${parts}, ${written.toLocaleString('en-US')} rows, ${elapsed.toFixed(0)} s, about ${((elapsed / (p + 1)) * (parts - p - 1)).toFixed(0)} s left   `);
   }
