@@ -78,6 +78,8 @@ const json = JSONCodec();
 
 /** How long a stopping worker keeps trying to publish a finished row before it drops it for redelivery. */
 const STOPPING_PUBLISH_MS = 10_000;
+/** How long one publication waits for the server's acknowledgement (the client's default). */
+const PUBLISH_TIMEOUT_MS = 5000;
 
 /** The streams a worker or a status query binds to are not there: no coordinator has created them. */
 export class NoStreamsError extends Error {
@@ -349,23 +351,24 @@ export class NatsQueue implements Queue {
 
   /**
    * Publishes a row, retrying through reconnects and leader elections (the message id, one per delivery,
-   * dedups the retries): for up to a minute, or once `signal` aborts (the worker is stopping) for up to
-   * STOPPING_PUBLISH_MS more. Past that the row is dropped with an error: its cell was never acked, so it is
-   * delivered again.
+   * dedups the retries): for up to a minute, or, once `signal` aborts (the worker is stopping), for at most
+   * STOPPING_PUBLISH_MS more, tries included. Past that the row is dropped with an error: its cell was never
+   * acked, so it is delivered again.
    */
   async publishResult(row: ResultRow, deliveryId: string, signal?: AbortSignal): Promise<void> {
     const started = Date.now();
-    let stoppingSince: number | null = null;
+    let stoppingDeadline: number | null = null;
     for (;;) {
+      if (signal?.aborted) stoppingDeadline ??= Date.now() + STOPPING_PUBLISH_MS;
+      const deadline = stoppingDeadline ?? started + 60_000;
+      const timeout = Math.max(500, Math.min(PUBLISH_TIMEOUT_MS, deadline - Date.now()));
       try {
-        await this.js.publish(resultsSubject(row.sweep, row.cell_id), json.encode(row), { msgID: `${row.sweep}.${row.cell_id}.${deliveryId}` });
+        await this.js.publish(resultsSubject(row.sweep, row.cell_id), json.encode(row), { msgID: `${row.sweep}.${row.cell_id}.${deliveryId}`, timeout });
         return;
       } catch (error) {
-        if (signal?.aborted) stoppingSince ??= Date.now();
-        const expired = stoppingSince !== null ? Date.now() - stoppingSince > STOPPING_PUBLISH_MS : Date.now() - started > 60_000;
-        if (this.nc.isClosed() || expired) throw error;
+        if (this.nc.isClosed() || Date.now() >= deadline) throw error;
         this.onTransientError?.(error as Error);
-        await sleep(500);
+        await sleep(Math.min(500, deadline - Date.now()));
       }
     }
   }

@@ -87,8 +87,8 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
   }
 }
 
-/** How long a stopping worker waits for the server to take its last words (deregistration, drain). */
-const GOODBYE_MS = 5000;
+/** How long a stopping worker waits for the server to take each of its last words (deregistration, drain). */
+const GOODBYE_MS = 2000;
 
 /** Whether `promise` settled (either way) within `ms`. */
 async function withDeadline(promise: Promise<unknown>, ms: number): Promise<boolean> {
