@@ -57,21 +57,27 @@ test('kill -9 mid-sweep, then resume: nothing written is lost, every cell ends u
     const child = spawn(process.execPath, [cli, 'run', 's.yaml', '--out', 'out', '--concurrency', '2', '--quiet'], { cwd: dir, stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
+    for (;;) {
       const parts = existsSync(partsDir) ? (await readdir(partsDir)).filter((n) => n.endsWith('.arrow')) : [];
       if (parts.length >= 2) break;
+      assert.ok(Date.now() < deadline, 'timed out after 60 s waiting for two part files');
       await new Promise((r) => setTimeout(r, 50));
     }
     child.kill('SIGKILL');
     await exited;
     const before = await partRows(join(dir, 'out', 'killed'));
     assert.ok(before.length >= 2 && before.length < 18, `rows before the kill: ${before.length}`);
-    // A writer killed mid-write leaves a temp file: the next run removes it and says so.
+    // A writer killed mid-write leaves a temp file (the kill may have landed in one too): the next run removes
+    // every one and says so.
     await writeFile(join(partsDir, 'part-99999999999999-1-000000.arrow.tmp-1-dead'), 'half a file');
+    const temps = (await readdir(partsDir)).filter((n) => n.includes('.tmp-'));
 
     const resumed = await hessweep(['run', 's.yaml', '--out', 'out', '--concurrency', '2'], dir);
     assert.equal(resumed.code, 0, resumed.stderr);
-    assert.match(resumed.stderr, /removed 1 unfinished temp file/);
+    assert.match(resumed.stderr, new RegExp(`removed ${temps.length} unfinished temp file\\(s\\) left by an interrupted run: .*part-99999999999999-1-000000\\.arrow\\.tmp-1-dead`));
+    // The killed run's lock is taken over: its process is gone.
+    assert.match(resumed.stderr, new RegExp(`took over the lock of out/killed from pid ${child.pid} .*: pid ${child.pid} is no longer running`));
+    assert.deepEqual((await readdir(partsDir)).filter((n) => n.includes('.tmp-')), []);
     assert.match(resumed.stderr, new RegExp(`${before.length} of 18 cells already have rows`));
     const after = await partRows(join(dir, 'out', 'killed'));
     assert.equal(after.length, 18);

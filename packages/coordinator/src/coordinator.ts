@@ -123,9 +123,15 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
         const recorded = new Set<string>();
         for await (const delivery of untilAborted(queue.results(plan.sweep), stop.signal)) {
           const id = delivery.row.cell_id;
-          if (!todo.has(id) || recorded.has(id)) {
-            // A redelivered or stray row: its cell is already on disk (or not ours); drop it.
+          if (!todo.has(id)) {
+            // A stray row: its cell had a row before this run, or is not in the plan.
             await delivery.ack();
+            continue;
+          }
+          if (recorded.has(id)) {
+            // A redelivered row: dropped once the first row of its cell is on disk. Acked before that, it would
+            // be lost with the first should that never be written (a full disk, a coordinator taken over).
+            writer.addDuplicate(delivery);
             continue;
           }
           recorded.add(id);
@@ -235,8 +241,9 @@ async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): 
 
 /**
  * Writes rows as they come, batching naturally: while one part is being written and fsynced, new rows
- * wait and go together into the next. Each delivery is acked after its part is durable. A failed write
- * is reported once through `onFailure`; its rows, and any after it, are neither written nor acked.
+ * wait and go together into the next. Each delivery is acked after its part is durable, and so is each
+ * duplicate of a row in it. A failed write is reported once through `onFailure`; its rows, any after
+ * it, and their duplicates are neither written nor acked.
  */
 class PartWriter {
   parts = 0;
@@ -244,6 +251,10 @@ class PartWriter {
   private writing: Promise<void> | null = null;
   private sequence = 0;
   private failure: Error | null = null;
+  /** Cells whose row is on disk. */
+  private readonly durable = new Set<string>();
+  /** Duplicates of rows not yet on disk, by cell id: acked when their cell's row is. */
+  private readonly duplicates = new Map<string, ResultDelivery[]>();
 
   constructor(
     private readonly dir: string,
@@ -259,6 +270,13 @@ class PartWriter {
     if (!this.writing) this.writing = this.drain();
   }
 
+  /** Another delivery of a row already added: acked once that row is durable, never if it is not written. */
+  addDuplicate(delivery: ResultDelivery): void {
+    const id = delivery.row.cell_id;
+    if (this.durable.has(id)) void delivery.ack();
+    else if (!this.failure) this.duplicates.set(id, [...(this.duplicates.get(id) ?? []), delivery]);
+  }
+
   async close(): Promise<void> {
     while (this.writing) await this.writing;
   }
@@ -272,7 +290,10 @@ class PartWriter {
         const name = `part-${Date.now().toString().padStart(14, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.arrow`;
         await writeResultFile(join(this.dir, name), batch.map((d) => d.row), this.meta);
         this.parts++;
-        await Promise.all(batch.map((d) => d.ack()));
+        const ids = batch.map((d) => d.row.cell_id);
+        for (const id of ids) this.durable.add(id);
+        await Promise.all([...batch, ...ids.flatMap((id) => this.duplicates.get(id) ?? [])].map((d) => d.ack()));
+        for (const id of ids) this.duplicates.delete(id);
       }
     } catch (error) {
       this.failure =
@@ -280,6 +301,7 @@ class PartWriter {
           ? new StorageError(error.path, error.action, error.cause, 'the sweep stopped; rows already on disk are kept, the others are computed (or delivered) again when it runs again after the fault is fixed')
           : (error as Error);
       this.buffer = [];
+      this.duplicates.clear();
       this.onFailure(this.failure);
     } finally {
       this.writing = null;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { DEFAULT_MEASURE, DEFAULT_TRAIN, failedRow, specHash, type Cell, type ResultRow, type SweepSpec } from '@hessweep/grid';
-import { InProcessQueue } from '@hessweep/queue';
+import { InProcessQueue, type Queue } from '@hessweep/queue';
 import { readResultFile, scanParts } from '@hessweep/results';
 import { runSweep, SweepError, type SweepPlan } from '../src/index.js';
 
@@ -82,6 +82,50 @@ test('failed cells are skipped unless retried; changed settings are refused; str
     assert.ok(!(await readdir(join(out, 's', 'parts'))).some((n) => n.includes('.tmp-')));
 
     await assert.rejects(runSweep(new InProcessQueue(), plan([0, 1], 'other settings'), { out }), SweepError);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+/**
+ * A queue whose result stream is a fixed list of rows (then silence, as a live stream), each delivery's ack
+ * recorded: for what the coordinator acknowledges, and when.
+ */
+function scriptedQueue(rows: ResultRow[]) {
+  const acked: string[] = [];
+  const queue: Queue = {
+    enqueue: async (tasks) => tasks.length,
+    next: async () => null,
+    publishResult: async () => {},
+    close: async () => {},
+    async *results() {
+      for (const [i, row] of rows.entries()) yield { row, ack: async () => void acked.push(`${row.cell_id}#${i}`) };
+      await new Promise(() => {}); // a live stream: nothing more, and no end
+    },
+  };
+  return { queue, acked };
+}
+
+test('a redelivered row is acked only once the first row of its cell is on disk, and never when that is not written', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'hessweep-coord-'));
+  try {
+    const [a, b] = [okRow(cell(0)), okRow(cell(1))];
+    const id = (row: ResultRow, i: number) => `${row.cell_id}#${i}`;
+
+    // The first copy of a is written: both copies are acked, and b.
+    const written = scriptedQueue([a, a, b]);
+    const outcome = await runSweep(written.queue, plan([0, 1]), { out });
+    assert.equal(outcome.ok, 2);
+    assert.deepEqual(written.acked.sort(), [id(a, 0), id(a, 1), id(b, 2)].sort());
+    assert.equal((await rowsIn(out)).length, 2);
+
+    // Nothing can be written (the coordinator no longer holds the sweep): nothing is acked, a's copy included,
+    // so that every row stays in the queue for whoever writes the sweep next.
+    const refused = scriptedQueue([okRow(cell(2)), okRow(cell(2)), okRow(cell(3))]);
+    const lost = new Error('another coordinator holds the sweep');
+    await assert.rejects(runSweep(refused.queue, plan([0, 1, 2, 3]), { out, confirmHold: async () => { throw lost; } }), (e) => e === lost);
+    assert.deepEqual(refused.acked, []);
+    assert.equal((await rowsIn(out)).length, 2);
   } finally {
     await rm(out, { recursive: true, force: true });
   }
