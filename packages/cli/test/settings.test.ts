@@ -192,6 +192,15 @@ test('adding backend: wasm to a finished sweep is not a changed spec: exit 0, no
     assert.equal(manifestAfter.settings_hash, manifestBefore.settings_hash);
     assert.equal(manifestAfter.spec.backend, 'wasm');
 
+    // A manifest of hessweep 0.1, whose settings hash also counted the backend: its stored spec is hashed again
+    // by today's rule, so it is not a changed spec either.
+    const manifestPath = join(dir, 'out', 'be', 'manifest.json');
+    await writeFile(manifestPath, JSON.stringify({ ...manifestAfter, settings_hash: 'e'.repeat(64) }));
+    const upgraded = await hessweep(['run', 's.yaml', '--out', 'out'], dir);
+    assert.equal(upgraded.code, 0, upgraded.stderr);
+    assert.deepEqual(await readdir(parts), before, 'no new part files');
+    assert.equal(JSON.parse(await readFile(manifestPath, 'utf8')).settings_hash, manifestBefore.settings_hash);
+
     // Epochs do change the numbers: still refused without --force.
     await writeFile(join(dir, 's.yaml'), syntheticSpec('be', [4, 8], [0], { epochs: 2, extra: 'backend: wasm\n' }));
     const changed = await hessweep(['run', 's.yaml', '--out', 'out'], dir);

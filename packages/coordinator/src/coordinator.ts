@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HESSWEEP_VERSION, cellId, type Cell, type ResultRow } from '@hessweep/grid';
+import { HESSWEEP_VERSION, cellId, specSettingsHash, type Cell, type ResultRow, type SweepSpec } from '@hessweep/grid';
 import type { Queue, ResultDelivery } from '@hessweep/queue';
 import {
   acquireSweepLock, cellStates, damagedPartsError, describeCause, readManifest, removeTemps, scanParts, StorageError, SweepOwnedError,
@@ -188,7 +188,10 @@ async function prepare(paths: SweepPaths, plan: SweepPlan, options: SweepOptions
   if (existing && existing.sweep !== plan.sweep) {
     throw new SweepStoreError(`${paths.manifest} is the manifest of sweep "${existing.sweep}", not "${plan.sweep}"`);
   }
-  if (existing && existing.settings_hash !== plan.settingsHash && !options.force) {
+  // The stored spec is checked against its hash, so its settings can be hashed again by today's rule: a
+  // manifest written when the rule counted more (backend, before 0.2) is not mistaken for a changed spec.
+  const changed = existing !== null && existing.settings_hash !== plan.settingsHash && specSettingsHash(existing.spec as unknown as SweepSpec) !== plan.settingsHash;
+  if (changed && !options.force) {
     throw new SweepError(
       `the spec of sweep "${plan.sweep}" changed since ${existing.updated} (training or measurement settings differ from ${paths.manifest}); ` +
         'use a new sweep name, or --force to run it under this name anyway (the existing rows stay)',
