@@ -8,19 +8,10 @@ import assert from 'node:assert/strict';
 import {
   cellFromFlags, cellId, expandGrid, LIMITS, parseSpec, SETTINGS, SpecError, specHash, specSettingsHash, type Cell,
 } from '../src/index.js';
+import { problemsOf } from './problems.js';
 
 type Doc = Record<string, unknown>;
 
-/** The problems of the SpecError that `fn` throws (failing when it throws anything else or nothing). */
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof SpecError, `expected a SpecError, got ${String(error)}`);
-    return error.problems;
-  }
-  assert.fail('expected a SpecError, nothing was thrown');
-}
 
 /** A copy of `doc` with `value` at the dotted `path` (`train.lr`, `grid.width`, `backend`). */
 function withValue(doc: Doc, path: string, value: unknown): Doc {

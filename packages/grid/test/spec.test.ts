@@ -6,17 +6,8 @@ import {
   cellCost, cellId, DEFAULT_MEASURE, DEFAULT_TRAIN, DATASET_SIZES, expandGrid, parseSpec, parseWhere, readSpec,
   specHash, specSettingsHash, SpecError, type Cell, type SweepSpec,
 } from '../src/index.js';
+import { problemsOf } from './problems.js';
 
-/** The problems of the SpecError that `fn` throws (failing when it throws anything else or nothing). */
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof SpecError, `expected a SpecError, got ${String(error)}`);
-    return error.problems;
-  }
-  assert.fail('expected a SpecError, nothing was thrown');
-}
 
 const yamlProblems = (text: string, path = '/specs/s.yaml') => problemsOf(() => parseSpec(text, path));
 

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { Float64, Int32, Table, tableFromArrays, tableToIPC, vectorFromArray } from 'apache-arrow';
 import {
@@ -16,22 +14,10 @@ import {
   synthetic,
   type Dataset,
 } from '../src/data/index.js';
+import { tempFiles } from './helpers.js';
 
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'hessweep-data-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-/** Writes `contents` under the temp dir (creating subdirectories) and returns the path. */
-async function put(name: string, contents: Uint8Array | string): Promise<string> {
-  const path = join(dir, name);
-  await mkdir(join(path, '..'), { recursive: true });
-  await writeFile(path, contents);
-  return path;
-}
+const files = tempFiles('hessweep-data-');
+const put = files.put;
 
 /** An IDX file of unsigned bytes: magic 0x0000080<ndims>, big-endian dimensions, then the data. */
 function idx(dims: number[], data: Uint8Array): Buffer {
@@ -101,7 +87,7 @@ describe('IDX', () => {
     const { images, labels } = idxPair(10);
     const img = await put('e/img', images);
     const lab = await put('e/lab', labels);
-    await rejectsData(loadIdxPair(join(dir, 'e/none'), lab, 1), join(dir, 'e/none'), 'no such file');
+    await rejectsData(loadIdxPair(join(files.dir, 'e/none'), lab, 1), join(files.dir, 'e/none'), 'no such file');
     await rejectsData(loadIdxPair(lab, lab, 1), lab, 'expected 0x00000803, found 0x00000801');
     await rejectsData(loadIdxPair(img, img, 1), img, 'expected 0x00000801, found 0x00000803');
     await rejectsData(loadIdxPair(img, lab, 20), 'sample_size 20 exceeds the 10 samples in', img);
@@ -115,16 +101,16 @@ describe('IDX', () => {
     await rejectsData(loadIdxPair(img, fewer, 1), img, fewer, '10 images', '9 labels');
     const badLabel = await put('e/lab-bad', idx([10], Uint8Array.from([0, 1, 2, 10, 4, 5, 6, 7, 8, 9])));
     await rejectsData(loadIdxPair(img, badLabel, 10), badLabel, 'label 10', 'out of range');
-    await rejectsData(loadIdxPair(await put('e/empty', ''), lab, 1), join(dir, 'e/empty'), 'truncated');
+    await rejectsData(loadIdxPair(await put('e/empty', ''), lab, 1), join(files.dir, 'e/empty'), 'truncated');
   });
 
   test('mnist with data_dir reads the training pair, plain or .gz', async () => {
     const { images, labels } = idxPair(12);
     await put('m/train-images-idx3-ubyte.gz', gzipSync(images));
     await put('m/train-labels-idx1-ubyte', labels);
-    const data = await loadDataset('mnist', { data_dir: join(dir, 'm') }, 12);
+    const data = await loadDataset('mnist', { data_dir: join(files.dir, 'm') }, 12);
     assert.deepEqual([...data.y], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
-    await rejectsData(loadDataset('fashion_mnist', { data_dir: join(dir, 'nowhere') }, 1), 'train-images-idx3-ubyte');
+    await rejectsData(loadDataset('fashion_mnist', { data_dir: join(files.dir, 'nowhere') }, 1), 'train-images-idx3-ubyte');
   });
 });
 
@@ -142,7 +128,7 @@ describe('CIFAR', () => {
   test('CIFAR-10 reads records across batch files, also from cifar-10-batches-bin/', async () => {
     await put('c10/cifar-10-batches-bin/data_batch_1.bin', records([[3], [9], [0]]));
     await put('c10/cifar-10-batches-bin/data_batch_2.bin', records([[7], [1], [2]], 3));
-    const data = await loadDataset('cifar10', { data_dir: join(dir, 'c10') }, 5);
+    const data = await loadDataset('cifar10', { data_dir: join(files.dir, 'c10') }, 5);
     assert.equal(data.dim, 3072);
     assert.equal(data.classes, 10);
     assert.deepEqual([...data.y], [3, 9, 0, 7, 1]);
@@ -150,32 +136,32 @@ describe('CIFAR', () => {
       for (const j of [0, 1, 1000, 3071]) assert.equal(data.x[r * 3072 + j], pixel(r, j));
     }
     assert.ok(!data.source.includes('data_batch_3'), 'only the batches needed are read');
-    await rejectsData(loadCifar10(join(dir, 'c10'), 7), join(dir, 'c10/cifar-10-batches-bin/data_batch_3.bin'));
+    await rejectsData(loadCifar10(join(files.dir, 'c10'), 7), join(files.dir, 'c10/cifar-10-batches-bin/data_batch_3.bin'));
   });
 
   test('CIFAR-10 errors: truncated batch, label out of range, too few samples, missing data', async () => {
     const one = records([[1], [2]]);
     const cut = await put('c10t/data_batch_1.bin', one.subarray(0, one.length - 100));
-    await rejectsData(loadCifar10(join(dir, 'c10t'), 1), cut, 'truncated');
+    await rejectsData(loadCifar10(join(files.dir, 'c10t'), 1), cut, 'truncated');
     const bad = await put('c10l/data_batch_1.bin', records([[1], [10]]));
-    await rejectsData(loadCifar10(join(dir, 'c10l'), 2), bad, 'label 10', 'out of range');
+    await rejectsData(loadCifar10(join(files.dir, 'c10l'), 2), bad, 'label 10', 'out of range');
     for (let b = 1; b <= 5; b++) await put(`c10s/data_batch_${b}.bin`, records([[b]]));
-    assert.deepEqual([...(await loadCifar10(join(dir, 'c10s'), 5)).y], [1, 2, 3, 4, 5]);
-    await rejectsData(loadCifar10(join(dir, 'c10s'), 6), 'sample_size 6 exceeds the 5 samples', 'data_batch_5.bin');
-    await rejectsData(loadCifar10(join(dir, 'c10none'), 1), join(dir, 'c10none'), 'data_batch_1.bin');
+    assert.deepEqual([...(await loadCifar10(join(files.dir, 'c10s'), 5)).y], [1, 2, 3, 4, 5]);
+    await rejectsData(loadCifar10(join(files.dir, 'c10s'), 6), 'sample_size 6 exceeds the 5 samples', 'data_batch_5.bin');
+    await rejectsData(loadCifar10(join(files.dir, 'c10none'), 1), join(files.dir, 'c10none'), 'data_batch_1.bin');
     await rejectsData(loadDataset('cifar10', {}, 1), 'data_dir');
   });
 
   test('CIFAR-100 uses the fine label, also from cifar-100-binary/', async () => {
     await put('c100/cifar-100-binary/train.bin', records([[4, 99], [19, 0], [0, 42]]));
-    const data = await loadDataset('cifar100', { data_dir: join(dir, 'c100') }, 3);
+    const data = await loadDataset('cifar100', { data_dir: join(files.dir, 'c100') }, 3);
     assert.equal(data.classes, 100);
     assert.deepEqual([...data.y], [99, 0, 42]);
     assert.equal(data.x[2 * 3072 + 7], pixel(2, 7));
     const bad = await put('c100b/train.bin', records([[1, 100]]));
-    await rejectsData(loadCifar100(join(dir, 'c100b'), 1), bad, 'label 100');
+    await rejectsData(loadCifar100(join(files.dir, 'c100b'), 1), bad, 'label 100');
     const cut = await put('c100t/train.bin', records([[1, 2]]).subarray(1));
-    await rejectsData(loadCifar100(join(dir, 'c100t'), 1), cut, 'truncated');
+    await rejectsData(loadCifar100(join(files.dir, 'c100t'), 1), cut, 'truncated');
   });
 });
 
@@ -195,7 +181,7 @@ describe('features', () => {
   });
 
   test('CSV errors name the file, row and column', async () => {
-    await rejectsData(loadFeatures(join(dir, 'f/none.csv'), 1), join(dir, 'f/none.csv'));
+    await rejectsData(loadFeatures(join(files.dir, 'f/none.csv'), 1), join(files.dir, 'f/none.csv'));
     const noLabel = await put('f/nolabel.csv', 'a,b\n1,2\n');
     await rejectsData(loadFeatures(noLabel, 1), noLabel, "no label column 'label'", 'columns found: a, b');
     const text = await put('f/text.csv', 'a,label\n1,0\nabc,1\n');
@@ -208,8 +194,8 @@ describe('features', () => {
     await rejectsData(loadFeatures(negative, 1), negative, "label '-1'", 'not an integer in [0, 1000)');
     const fraction = await put('f/frac.csv', 'a,label\n1,0.5\n');
     await rejectsData(loadFeatures(fraction, 1), fraction, "label '0.5'");
-    await rejectsData(loadFeatures(await put('f/empty.csv', ''), 1), join(dir, 'f/empty.csv'), 'empty file');
-    await rejectsData(loadFeatures(await put('f/header.csv', 'a,label\n'), 1), join(dir, 'f/header.csv'), 'no data rows');
+    await rejectsData(loadFeatures(await put('f/empty.csv', ''), 1), join(files.dir, 'f/empty.csv'), 'empty file');
+    await rejectsData(loadFeatures(await put('f/header.csv', 'a,label\n'), 1), join(files.dir, 'f/header.csv'), 'no data rows');
     const few = await put('f/few.csv', 'a,label\n1,0\n');
     await rejectsData(loadFeatures(few, 2), 'sample_size 2 exceeds the 1 samples in', few);
     await rejectsData(loadFeatures(await put('f/feat.txt', 'a,label\n1,0\n'), 1), 'feat.txt', 'unsupported');

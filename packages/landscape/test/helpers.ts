@@ -1,4 +1,8 @@
-/** Random inputs shared by the tests: orthogonal matrices and small networks on random data. */
+/** What the tests share: orthogonal matrices and small networks on random data, and a temp directory of files. */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { initParams, mlpArchitecture, type Architecture, type Params } from '../src/model.js';
 import { Rng } from '../src/random.js';
 
@@ -38,4 +42,29 @@ export function randomNetwork(seed: number, depth: number, bias: boolean, m = 24
   const x = Float32Array.from({ length: m * 6 }, () => 2 * rng.uniform() - 1);
   const y = Int32Array.from({ length: m }, () => rng.int(3));
   return { arch, params, x, y, m };
+}
+
+/**
+ * A temp directory for the calling test file (made before its tests, removed after them) and `put`, which
+ * writes a file under it (creating subdirectories) and returns its path.
+ */
+export function tempFiles(prefix: string): { readonly dir: string; put(name: string, contents: Uint8Array | string): Promise<string> } {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    get dir() {
+      return dir;
+    },
+    async put(name, contents) {
+      const path = join(dir, name);
+      await mkdir(join(path, '..'), { recursive: true });
+      await writeFile(path, contents);
+      return path;
+    },
+  };
 }

@@ -3,30 +3,17 @@
  * file and the field, before anything their (claimed) size is allocated; values at the bounds still load.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { FLOAT32_MAX, LIMITS } from '@hessweep/grid';
 import { DataError, loadCifar10, loadDataset, loadFeatures, loadIdxPair } from '../src/data/index.js';
 import { parseProblem } from '../src/problem.js';
+import { tempFiles } from './helpers.js';
 
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'hessweep-limits-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function put(name: string, contents: Uint8Array | string): Promise<string> {
-  const path = join(dir, name);
-  await mkdir(join(path, '..'), { recursive: true });
-  await writeFile(path, contents);
-  return path;
-}
+const files = tempFiles('hessweep-limits-');
+const put = files.put;
 
 /** A DataError whose message holds every fragment. */
 function isDataError(...fragments: string[]): (err: unknown) => boolean {
@@ -121,7 +108,7 @@ describe('IDX headers', () => {
 
 describe('other datasets', () => {
   test('CIFAR: a sample larger than LIMITS.batch_floats floats is refused before it is allocated', async () => {
-    const cifar = join(dir, 'cifar');
+    const cifar = join(files.dir, 'cifar');
     await put('cifar/data_batch_1.bin', new Uint8Array(1 + 3072));
     const sample = Math.floor(LIMITS.batch_floats / 3072) + 1;
     await assert.rejects(loadCifar10(cifar, sample), isDataError(cifar, `${sample} samples × 3072 features`));
