@@ -9,12 +9,12 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, truncate, utimes, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, readdir, rename, truncate, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { tableFromIPC } from 'apache-arrow';
-import { cli, hessweep, syntheticSpec, type Result } from './support.js';
+import { cli, hessweep, syntheticSpec, type Result, withDir } from './support.js';
 
 const exec = promisify(execFile);
 
@@ -25,15 +25,6 @@ interface NatsServer {
 const harness = (await import(new URL('../../../queue/dist/test/nats-server.js', import.meta.url).href)) as { startNatsServer(): Promise<NatsServer> };
 const WIDTHS = [4, 8];
 const SEEDS = [0, 1, 2, 3];
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'hessweep-safety-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /** Runs `fn` with `dir` mounted as a tmpfs of `size`; unmounted afterwards whatever happens. Null when mounting is impossible. */
 async function withTmpfs(t: TestContext, dir: string, size: string, fn: () => Promise<void>): Promise<void> {
@@ -98,7 +89,7 @@ async function until(what: string, check: () => boolean, ms = 60_000): Promise<v
 }
 
 test('the disk fills up during a run: exit 1 with one line naming the directory and the cause, nothing partial on disk; after space is freed the rerun loses nothing and duplicates nothing', async (t) => {
-  await withDir(async (dir) => {
+  await withDir('safety', async (dir) => {
     await writeFile(join(dir, 'safe.yaml'), SPEC);
     const out = join(dir, 'out');
     await withTmpfs(t, out, '24k', async () => {
@@ -124,7 +115,7 @@ test('the disk fills up during a run: exit 1 with one line naming the directory 
 });
 
 test('the coordinator\'s disk fills up: exit 1 with one line, its rows stay unacknowledged in the results stream, and the next coordinator writes every cell exactly once', async (t) => {
-  await withDir(async (dir) => {
+  await withDir('safety', async (dir) => {
     await writeFile(join(dir, 'safe.yaml'), SPEC);
     const out = join(dir, 'out');
     const server = await harness.startNatsServer();
@@ -150,7 +141,7 @@ test('the coordinator\'s disk fills up: exit 1 with one line, its rows stay unac
 });
 
 test('a second run on a directory that a live run is writing is refused, naming it; a stale lock is taken over with a note', async () => {
-  await withDir(async (dir) => {
+  await withDir('safety', async (dir) => {
     // Cells of about a second each, one at a time; once it holds the lock the first run is paused (SIGSTOP), so it
     // is certainly alive and writing-to-be when the second one starts, however fast this machine is.
     await writeFile(join(dir, 'safe.yaml'), syntheticSpec('safe', WIDTHS, SEEDS, { epochs: 100, sampleSize: 2000 }));
@@ -205,7 +196,7 @@ async function lastPart(parts: string): Promise<string> {
 }
 
 test('damaged and foreign part files are refused by run, status, aggregate, report and export with one line naming them; status lists them, --quarantine moves them aside, and their cells run again', async () => {
-  await withDir(async (dir) => {
+  await withDir('safety', async (dir) => {
     await writeFile(join(dir, 'safe.yaml'), SPEC);
     // Another sweep, and a sweep of the same name with another grid in another directory: sources of foreign parts.
     await writeFile(join(dir, 'other.yaml'), syntheticSpec('other', [4], [0]));
@@ -288,7 +279,7 @@ test('damaged and foreign part files are refused by run, status, aggregate, repo
 });
 
 test('an invalid or hand-edited manifest is one line and exit 2 for run, status and report; moved away, the sweep resumes without recomputing', async () => {
-  await withDir(async (dir) => {
+  await withDir('safety', async (dir) => {
     await writeFile(join(dir, 'safe.yaml'), SPEC);
     const first = await hessweep(['run', 'safe.yaml', '--out', 'out', '--concurrency', '2', '--quiet'], dir);
     assert.equal(first.code, 0, first.stderr);
@@ -325,7 +316,7 @@ test('an invalid or hand-edited manifest is one line and exit 2 for run, status 
 });
 
 test('operator mistakes are one line and exit 2: --out that is a file, a read-only sweep directory, a 300-character sweep name, a status target that is no directory', async (t) => {
-  await withDir(async (dir) => {
+  await withDir('safety', async (dir) => {
     await writeFile(join(dir, 'safe.yaml'), SPEC);
     await writeFile(join(dir, 'afile'), 'not a directory');
     assertOneLine(await hessweep(['run', 'safe.yaml', '--out', 'afile'], dir), 2, /^hessweep: cannot use afile\/safe for results: .*\(ENOTDIR\)/);

@@ -7,19 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cli, hessweep, partRows, syntheticSpec, type Result } from './support.js';
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'hessweep-settings-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+import { cli, hessweep, partRows, syntheticSpec, type Result, withDir } from './support.js';
 
 /** A refusal: exit 2, no stack trace, and exactly one line of stderr matching `field`, which also matches `message`. */
 function assertOneLineRefusal(result: Result, field: RegExp, message: RegExp): void {
@@ -40,7 +30,7 @@ function featuresCsv(): string {
 const SMALL_CELL = ['--width', '4', '--depth', '1', '--sample-size', '32', '--epochs', '1', '--permutations', '5', '--top-k', '1', '--lanczos-iters', '5', '--backend', 'wasm'];
 
 test('the same features file gives the same cell id from hessweep cell (relative to the cwd) and hessweep run (relative to the spec)', async () => {
-  await withDir(async (dir) => {
+  await withDir('settings', async (dir) => {
     await mkdir(join(dir, 'data'));
     await mkdir(join(dir, 'specs'));
     await writeFile(join(dir, 'data', 'feats.csv'), featuresCsv());
@@ -74,7 +64,7 @@ backend: wasm
 });
 
 test('width: 1e9 in a spec, --width 1e9 and --sample-size 1e9: exit 2, one line naming the field, no stack', async () => {
-  await withDir(async (dir) => {
+  await withDir('settings', async (dir) => {
     await writeFile(join(dir, 'w.yaml'), syntheticSpec('wide', [4], [0]).replace('width: [4]', 'width: [1e9]'));
     assertOneLineRefusal(await hessweep(['run', 'w.yaml', '--out', 'out'], dir), /grid\.width/, /grid\.width\[0\]: 1000000000 exceeds the limit of 16384$/);
     assert.ok(!existsSync(join(dir, 'out')), 'a refused spec writes nothing');
@@ -132,7 +122,7 @@ function readProcStatus(pid: number): string {
 const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i).join(', ');
 
 test('a 10,000,000-cell spec is refused before expansion: exit 2, the count, small peak memory; --max-cells moves the limit', async (t) => {
-  await withDir(async (dir) => {
+  await withDir('settings', async (dir) => {
     await writeFile(
       join(dir, 'spec.yaml'),
       `name: huge\ngrid:\n  dataset: [synthetic]\n  width: [${range(100, 1)}]\n  depth: [${range(100)}]\n  seed: [${range(1000)}]\n  sample_size: [64]\n`,
@@ -174,7 +164,7 @@ test('a 10,000,000-cell spec is refused before expansion: exit 2, the count, sma
 });
 
 test('adding backend: wasm to a finished sweep is not a changed spec: exit 0, nothing computed; a real change is still refused', async () => {
-  await withDir(async (dir) => {
+  await withDir('settings', async (dir) => {
     await writeFile(join(dir, 's.yaml'), syntheticSpec('be', [4, 8], [0], { epochs: 1 }));
     const first = await hessweep(['run', 's.yaml', '--out', 'out', '--quiet'], dir);
     assert.equal(first.code, 0, first.stderr);

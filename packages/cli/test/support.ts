@@ -1,7 +1,8 @@
 /** What the CLI tests share: running the real binary, a small synthetic spec, reading part files. */
 import { execFile } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -50,4 +51,14 @@ export async function partRows(sweepDir: string): Promise<Record<string, unknown
   const parts = join(sweepDir, 'parts');
   const names = (await readdir(parts)).filter((n) => n.endsWith('.arrow')).sort();
   return names.flatMap((n) => tableFromIPC(readFileSync(join(parts, n))).toArray().map((r) => r.toJSON() as Record<string, unknown>));
+}
+
+/** Runs `fn` in a fresh temp directory (named after `name`), removed afterwards whatever happens. */
+export async function withDir(name: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), `hessweep-${name}-`));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

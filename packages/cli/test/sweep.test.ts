@@ -1,24 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
-import { cli, hessweep, partRows, syntheticSpec } from './support.js';
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'hessweep-sweep-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+import { cli, hessweep, partRows, syntheticSpec, withDir } from './support.js';
 
 test('a sweep runs every cell once into Arrow parts, and a rerun computes nothing', async () => {
-  await withDir(async (dir) => {
+  await withDir('sweep', async (dir) => {
     await writeFile(join(dir, 'quick.yaml'), syntheticSpec('quick', [4, 8, 12], [0, 1]));
     const first = await hessweep(['run', 'quick.yaml', '--out', 'out', '--concurrency', '2'], dir);
     assert.equal(first.code, 0, first.stderr);
@@ -50,7 +40,7 @@ test('a sweep runs every cell once into Arrow parts, and a rerun computes nothin
 });
 
 test('kill -9 mid-sweep, then resume: nothing written is lost, every cell ends up exactly once', async () => {
-  await withDir(async (dir) => {
+  await withDir('sweep', async (dir) => {
     // Cells of ~0.5 s, so that the kill lands mid-sweep.
     await writeFile(join(dir, 's.yaml'), syntheticSpec('killed', [4, 6, 8, 10, 12, 14], [0, 1, 2], { sampleSize: 4000, epochs: 6 }));
     const partsDir = join(dir, 'out', 'killed', 'parts');
@@ -89,7 +79,7 @@ test('kill -9 mid-sweep, then resume: nothing written is lost, every cell ends u
 });
 
 test('a poison cell ends as a failed row after its attempts while the others succeed', async () => {
-  await withDir(async (dir) => {
+  await withDir('sweep', async (dir) => {
     await writeFile(join(dir, 'corrupt.csv'), 'a,b,label\n0.1,0.2,1\n0.3,oops\n');
     await writeFile(
       join(dir, 'p.yaml'),
@@ -130,7 +120,7 @@ measure:
 });
 
 test('bad specs are reported all at once with field paths, exit 2, no stack trace', async () => {
-  await withDir(async (dir) => {
+  await withDir('sweep', async (dir) => {
     await writeFile(
       join(dir, 'bad.yaml'),
       `name: bad
@@ -158,7 +148,7 @@ trian:
 });
 
 test('a changed spec is refused unless --force; an extended grid runs only its new cells', async () => {
-  await withDir(async (dir) => {
+  await withDir('sweep', async (dir) => {
     await writeFile(join(dir, 's.yaml'), syntheticSpec('grow', [4], [0]));
     assert.equal((await hessweep(['run', 's.yaml', '--out', 'out'], dir)).code, 0);
     await writeFile(join(dir, 's.yaml'), syntheticSpec('grow', [4, 8], [0]));
@@ -179,7 +169,7 @@ test('a changed spec is refused unless --force; an extended grid runs only its n
 });
 
 test('SIGTERM stops taking cells, keeps what finished, and the next run completes the sweep', async () => {
-  await withDir(async (dir) => {
+  await withDir('sweep', async (dir) => {
     await writeFile(join(dir, 's.yaml'), syntheticSpec('term', [4, 6, 8, 10, 12, 14], [0, 1], { sampleSize: 4000, epochs: 6 }));
     const partsDir = join(dir, 'out', 'term', 'parts');
     const child = spawn(process.execPath, [cli, 'run', 's.yaml', '--out', 'out', '--concurrency', '2'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
