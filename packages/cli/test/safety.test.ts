@@ -149,11 +149,12 @@ test('a second run on a directory that a live run is writing is refused, naming 
     const first = spawn(process.execPath, [cli, 'run', 'safe.yaml', '--out', 'out', '--concurrency', '1', '--quiet'], { cwd: dir, stdio: 'ignore' });
     const exited = new Promise<number | null>((resolve) => first.on('exit', (code) => resolve(code)));
     try {
-      await until('the first run to take the lock', () => existsSync(join(sweepDir, 'lock.json')));
+      await until('the first run to take the lock and write its manifest', () => existsSync(join(sweepDir, 'lock.json')) && existsSync(join(sweepDir, 'manifest.json')));
       first.kill('SIGSTOP');
       const second = await hessweep(['run', 'safe.yaml', '--out', 'out', '--quiet'], dir);
       assertOneLine(second, 2, new RegExp(`^hessweep: out/safe is being written by pid ${first.pid} on ${hostname()} since \\S+ \\(hessweep run safe\\.yaml\\)`));
       const status = await hessweep(['status', sweepDir], dir);
+      assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, new RegExp(`being written by pid ${first.pid}`));
       first.kill('SIGCONT');
       first.kill('SIGTERM'); // drains: the running cell finishes and is written

@@ -190,7 +190,7 @@ async function prepare(paths: SweepPaths, plan: SweepPlan, options: SweepOptions
   }
   // The stored spec is checked against its hash, so its settings can be hashed again by today's rule: a
   // manifest written when the rule counted more (backend, before 0.2) is not mistaken for a changed spec.
-  const changed = existing !== null && existing.settings_hash !== plan.settingsHash && specSettingsHash(existing.spec as unknown as SweepSpec) !== plan.settingsHash;
+  const changed = existing !== null && existing.settings_hash !== plan.settingsHash && settingsHashOf(existing.spec) !== plan.settingsHash;
   if (changed && !options.force) {
     throw new SweepError(
       `the spec of sweep "${plan.sweep}" changed since ${existing.updated} (training or measurement settings differ from ${paths.manifest}); ` +
@@ -220,6 +220,15 @@ async function prepare(paths: SweepPaths, plan: SweepPlan, options: SweepOptions
   };
   await setUp(paths.dir, 'write its manifest', () => writeManifest(paths.manifest, manifest));
   return cellStates(scan.parts);
+}
+
+/** The settings hash of a manifest's stored spec by today's rule; undefined for a spec not of today's shape. */
+function settingsHashOf(spec: Record<string, unknown>): string | undefined {
+  try {
+    return specSettingsHash(spec as unknown as SweepSpec);
+  } catch {
+    return undefined;
+  }
 }
 
 /** `source` until `signal` aborts (then the loop ends without waiting for the next item). */
