@@ -80,10 +80,15 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
  * unreachable), and a connection left open keeps reconnecting, and the process alive, for ever.
  */
 export async function closeNats(nc: NatsConnection, drainMs = 5000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([nc.drain().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, drainMs)))]);
-  clearTimeout(timer);
+  await settleWithin(nc.drain(), drainMs);
   await nc.close().catch(() => undefined);
+}
+
+/** Waits for `promise` to settle (either way, its outcome ignored), but at most `ms`: for last words to a server that may be gone. */
+export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** Connection options from the environment, under the flags: NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY. */

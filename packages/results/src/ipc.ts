@@ -20,6 +20,8 @@ export interface ColumnBatch {
 /** Where a file's record batches lie: from the first batch's message to the end of the last batch's body. */
 interface Region { start: number; end: number }
 
+const CHECKSUM_MISMATCH = 'checksum mismatch: the rows were changed or damaged on disk';
+
 const damaged = (path: string, detail = 'not a complete Arrow IPC file (truncated or corrupt)') => new ResultFileError(path, detail);
 
 /**
@@ -71,7 +73,7 @@ export function decodeIpcFile(path: string, bytes: Uint8Array): Table {
   const expected = footer.schema.metadata.get(META_BATCHES_CRC);
   if (expected !== undefined) {
     const region = batchRegion(path, footer, bytes.length);
-    if (hex(crc32(bytes.subarray(region.start, region.end))) !== expected) throw damaged(path, 'checksum mismatch: the rows were changed or damaged on disk');
+    if (hex(crc32(bytes.subarray(region.start, region.end))) !== expected) throw damaged(path, CHECKSUM_MISMATCH);
   }
   try {
     return tableFromIPC(bytes);
@@ -137,7 +139,7 @@ export class IpcFileReader {
     for (let at = region.start; at < region.end; at += CHUNK) {
       crc = crc32(await this.read(at, Math.min(CHUNK, region.end - at)), crc);
     }
-    if (hex(crc) !== expected) throw damaged(this.path, 'checksum mismatch: the rows were changed or damaged on disk');
+    if (hex(crc) !== expected) throw damaged(this.path, CHECKSUM_MISMATCH);
   }
 
   /** The whole file, decoded (and its checksum checked). */

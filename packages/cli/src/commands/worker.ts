@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { hostname, availableParallelism } from 'node:os';
 import { BACKENDS, type BackendChoice } from '@hessweep/grid';
-import { closeNats, connectNats, NatsQueue, NoStreamsError, type WorkerRecord } from '@hessweep/queue';
+import { closeNats, connectNats, NatsQueue, NoStreamsError, settleWithin, type WorkerRecord } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { positiveIntegers } from '../plan.js';
@@ -37,7 +37,9 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
     const queue = await openWhenReady(() => NatsQueue.open(nc, { sweep: args.sweep }), log);
     queue.onTransientError = (error) => log(`NATS: ${error.message}; retrying`);
     const record: WorkerRecord = { name, slots: args.concurrency, busy: 0, done: 0, sweeps: [], seen: '' };
-    const register = () => queue.workers.put(name.replace(/[^A-Za-z0-9_=-]/g, '_'), new TextEncoder().encode(JSON.stringify({ ...record, seen: new Date().toISOString() }))).catch(() => {});
+    // The worker's key in the workers bucket: its name with what a KV key may not hold replaced.
+    const key = name.replace(/[^A-Za-z0-9_=-]/g, '_');
+    const register = () => queue.workers.put(key, new TextEncoder().encode(JSON.stringify({ ...record, seen: new Date().toISOString() }))).catch(() => {});
     const worker = new Worker(queue, {
       slots: args.concurrency,
       maxAttempts: 3,
@@ -78,7 +80,7 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
       clearInterval(heartbeat);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      await withDeadline(queue.workers.delete(name.replace(/[^A-Za-z0-9_=-]/g, '_')), GOODBYE_MS);
+      await settleWithin(queue.workers.delete(key), GOODBYE_MS);
       await queue.close();
     }
     return 0;
@@ -89,17 +91,6 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
 
 /** How long a stopping worker waits for the server to take each of its last words (deregistration, drain). */
 const GOODBYE_MS = 2000;
-
-/** Whether `promise` settled (either way) within `ms`. */
-async function withDeadline(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const settled = await Promise.race([
-    promise.then(() => true, () => true),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
-  ]);
-  clearTimeout(timer);
-  return settled;
-}
 
 /** A worker may start before any coordinator: it waits for the streams instead of creating them. */
 async function openWhenReady(open: () => Promise<NatsQueue>, log: (line: string) => void): Promise<NatsQueue> {
