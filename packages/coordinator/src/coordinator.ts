@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HESSWEEP_VERSION, cellId, specSettingsHash, type Cell, type ResultRow, type SweepSpec } from '@hessweep/grid';
-import type { Queue, ResultDelivery } from '@hessweep/queue';
+import type { CellTask, Queue, ResultDelivery } from '@hessweep/queue';
 import {
   acquireSweepLock, cellStates, damagedPartsError, describeCause, readManifest, removeTemps, scanParts, StorageError, SweepOwnedError,
   SweepStoreError, sweepPaths, writeManifest, writeResultFile, type CellState, type LockOwner, type Manifest, type SweepPaths,
@@ -119,7 +119,7 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
     const writer = new PartWriter(paths.parts, { sweep: plan.sweep, specHash: plan.specHash, version: HESSWEEP_VERSION }, confirm, (error) => stop.abort(error));
     try {
       if (todo.size > 0) {
-        await queue.enqueue([...todo].map(([id, cell]) => ({ sweep: plan.sweep, cellId: id, cell })));
+        await queue.enqueue(tasksOf(plan.sweep, todo));
         const recorded = new Set<string>();
         for await (const delivery of untilAborted(queue.results(plan.sweep), stop.signal)) {
           const id = delivery.row.cell_id;
@@ -229,6 +229,10 @@ function settingsHashOf(spec: Record<string, unknown>): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+function* tasksOf(sweep: string, cells: Map<string, Cell>): Generator<CellTask> {
+  for (const [cellId, cell] of cells) yield { sweep, cellId, cell };
 }
 
 /** `source` until `signal` aborts (then the loop ends without waiting for the next item). */

@@ -94,7 +94,7 @@ test('failed cells are skipped unless retried; changed settings are refused; str
 function scriptedQueue(rows: ResultRow[]) {
   const acked: string[] = [];
   const queue: Queue = {
-    enqueue: async (tasks) => tasks.length,
+    enqueue: async (tasks) => [...tasks].length,
     next: async () => null,
     publishResult: async () => {},
     close: async () => {},

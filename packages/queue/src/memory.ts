@@ -49,15 +49,18 @@ export class InProcessQueue implements Queue {
   private closed = false;
   private deliveries = 0;
 
-  async enqueue(tasks: CellTask[]): Promise<number> {
+  async enqueue(tasks: Iterable<CellTask>, onProgress?: (looked: number) => void): Promise<number> {
     let added = 0;
+    let looked = 0;
     for (const task of tasks) {
+      if (++looked % 10_000 === 0) onProgress?.(looked);
       const key = `${task.sweep}.${task.cellId}`;
       if (this.live.has(key) || this.closed) continue;
       this.live.add(key);
       this.cells.push({ task, attempt: 1 });
       added++;
     }
+    onProgress?.(looked);
     return added;
   }
 

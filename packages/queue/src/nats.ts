@@ -76,6 +76,9 @@ export interface SweepSetup {
 
 const json = JSONCodec();
 
+/** Cell publications awaiting the server's acknowledgement at once while enqueueing. */
+const ENQUEUE_IN_FLIGHT = 512;
+
 /** How long a stopping worker keeps trying to publish a finished row before it drops it for redelivery. */
 const STOPPING_PUBLISH_MS = 10_000;
 /** How long one publication waits for the server's acknowledgement (the client's default). */
@@ -229,27 +232,36 @@ export class NatsQueue implements Queue {
    * window would silently drop a cell queued again minutes after its results were deleted; the
    * one-message-per-subject rule already keeps a cell from being queued twice.
    */
-  async enqueue(tasks: CellTask[]): Promise<number> {
+  async enqueue(tasks: Iterable<CellTask>, onProgress?: (looked: number) => void): Promise<number> {
     const pendingResults = new Map<string, Set<string>>();
-    for (const sweep of new Set(tasks.map((t) => t.sweep))) pendingResults.set(sweep, await this.cellsWithResults(sweep));
+    const inFlight = new Set<Promise<void>>();
     let added = 0;
-    const batch = 512;
-    for (let start = 0; start < tasks.length; start += batch) {
-      const published = await Promise.all(
-        tasks.slice(start, start + batch).map(async (task) => {
-          if (pendingResults.get(task.sweep)?.has(task.cellId)) return false;
-          try {
-            await this.js.publish(cellsSubject(task.sweep, task.cellId), json.encode(task));
-            return true;
-          } catch (error) {
-            // Still queued or leased: one message per subject, the server refuses the second (JSStreamStoreFailedError 10077).
-            if ((error as { api_error?: { err_code?: number } }).api_error?.err_code === 10077) return false;
-            throw error;
-          }
-        }),
-      );
-      added += published.filter(Boolean).length;
+    let looked = 0;
+    let failure: unknown = null;
+    const publish = async (task: CellTask) => {
+      try {
+        await this.js.publish(cellsSubject(task.sweep, task.cellId), json.encode(task));
+        added++;
+      } catch (error) {
+        // Still queued or leased: one message per subject, the server refuses the second (JSStreamStoreFailedError 10077).
+        if ((error as { api_error?: { err_code?: number } }).api_error?.err_code !== 10077) failure ??= error;
+      }
+    };
+    for (const task of tasks) {
+      if (failure) break;
+      looked++;
+      if (!pendingResults.has(task.sweep)) pendingResults.set(task.sweep, await this.cellsWithResults(task.sweep));
+      if (pendingResults.get(task.sweep)!.has(task.cellId)) continue;
+      const publication: Promise<void> = publish(task).finally(() => inFlight.delete(publication));
+      inFlight.add(publication);
+      // Tasks are taken from the grid only as fast as the server takes them: a million-cell grid is never a
+      // million pending publications.
+      if (inFlight.size >= ENQUEUE_IN_FLIGHT) await Promise.race(inFlight);
+      if (looked % 10_000 === 0) onProgress?.(looked);
     }
+    await Promise.all(inFlight);
+    if (failure) throw failure;
+    onProgress?.(looked);
     return added;
   }
 

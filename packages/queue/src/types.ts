@@ -38,8 +38,12 @@ export interface ResultDelivery {
  * key results by cell id.
  */
 export interface Queue {
-  /** Queues the tasks not already queued or leased (idempotent per sweep and cell id); returns how many were new. */
-  enqueue(tasks: CellTask[]): Promise<number>;
+  /**
+   * Queues the tasks not already queued or leased (idempotent per sweep and cell id); returns how many were
+   * new. `tasks` is read once, in order, so a large grid can be generated as it is queued; `onProgress` is
+   * called with the number of tasks looked at so far.
+   */
+  enqueue(tasks: Iterable<CellTask>, onProgress?: (looked: number) => void): Promise<number>;
   /** The next cell for a worker slot; waits for one; null once the queue is closed or `signal` aborts. */
   next(signal?: AbortSignal): Promise<Delivery | null>;
   /**
