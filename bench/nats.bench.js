@@ -36,7 +36,7 @@ try {
   const total = widths.length * seeds.length;
 
   for (let i = 0; i < Number(values.workers); i++) {
-    workers.push(spawn(process.execPath, [cli, 'worker', '--nats', server.url, '--dry-run', '--concurrency', '4', '--quiet', '--name', `bench-${i}`], { stdio: 'ignore' }));
+    workers.push(spawn(process.execPath, [...(process.env.PROF && i === 0 ? ["--cpu-prof", "--cpu-prof-dir=/tmp/wprof"] : []), cli, 'worker', '--nats', server.url, '--dry-run', '--concurrency', '4', '--quiet', '--name', `bench-${i}`], { stdio: 'ignore' }));
   }
   let start = performance.now();
   await run([...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cprof'] : []), 'coordinator', 'nats.json', '--nats', server.url, '--out', 'out', '--quiet'], dir);

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HESSWEEP_VERSION, cellId, specSettingsHash, type Cell, type ResultRow, type SweepSpec } from '@hessweep/grid';
-import type { CellTask, Queue, ResultDelivery } from '@hessweep/queue';
+import { HESSWEEP_VERSION, cellId, failedRow, specSettingsHash, type Cell, type ResultRow, type SweepSpec } from '@hessweep/grid';
+import type { CellTask, ExhaustedCell, Queue, ResultDelivery } from '@hessweep/queue';
 import {
   acquireSweepLock, cellStates, damagedPartsError, describeCause, readManifest, removeTemps, scanParts, StorageError, SweepOwnedError,
   SweepStoreError, sweepPaths, writeManifest, writeResultFile, type CellState, type LockOwner, type Manifest, type SweepPaths,
@@ -121,7 +121,8 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
       if (todo.size > 0) {
         await queue.enqueue(tasksOf(plan.sweep, todo));
         const recorded = new Set<string>();
-        for await (const delivery of untilAborted(queue.results(plan.sweep), stop.signal)) {
+        for await (const event of untilAborted(queue.results(plan.sweep), stop.signal)) {
+          const delivery = event.type === 'row' ? event : exhaustedRow(plan.sweep, event);
           const id = delivery.row.cell_id;
           if (!todo.has(id)) {
             // A stray row: its cell had a row before this run, or is not in the plan.
@@ -229,6 +230,13 @@ function settingsHashOf(spec: Record<string, unknown>): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The failed row the coordinator records for a cell that used up its deliveries; acking it takes the cell out of the queue. */
+function exhaustedRow(sweep: string, cell: ExhaustedCell): ResultDelivery {
+  const context = { sweep, worker: 'coordinator', attempt: cell.deliveries, backend: 'unknown' };
+  const error = `no worker finished the cell in ${cell.deliveries} deliveries (each worker died or timed out)`;
+  return { type: 'row', row: failedRow(cell.task.cell, context, error), ack: cell.ack };
 }
 
 function* tasksOf(sweep: string, cells: Map<string, Cell>): Generator<CellTask> {

@@ -19,11 +19,11 @@ const okRow = (c: Cell): ResultRow => ({ ...failedRow(c, { sweep: 's', worker: '
 
 /** Answers every queued cell with `answer(cell)` rows (a list, to simulate redeliveries). */
 async function serve(queue: InProcessQueue, answer: (c: Cell) => ResultRow[]): Promise<void> {
-  for (;;) {
-    const delivery = await queue.next();
-    if (!delivery) return;
-    for (const row of answer(delivery.task.cell)) await queue.publishResult(row, delivery.id);
-    await delivery.ack();
+  while (!queue.closed) {
+    for await (const delivery of queue.pull(1)) {
+      for (const row of answer(delivery.task.cell)) await queue.publishResult(row, delivery.id);
+      await delivery.ack();
+    }
   }
 }
 
@@ -94,12 +94,13 @@ test('failed cells are skipped unless retried; changed settings are refused; str
 function scriptedQueue(rows: ResultRow[]) {
   const acked: string[] = [];
   const queue: Queue = {
+    closed: false,
     enqueue: async (tasks) => [...tasks].length,
-    next: async () => null,
+    pull: async function* () {},
     publishResult: async () => {},
     close: async () => {},
     async *results() {
-      for (const [i, row] of rows.entries()) yield { row, ack: async () => void acked.push(`${row.cell_id}#${i}`) };
+      for (const [i, row] of rows.entries()) yield { type: 'row' as const, row, ack: async () => void acked.push(`${row.cell_id}#${i}`) };
       await new Promise(() => {}); // a live stream: nothing more, and no end
     },
   };

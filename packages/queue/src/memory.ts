@@ -1,5 +1,5 @@
 import type { ResultRow } from '@hessweep/grid';
-import type { CellTask, Delivery, Queue, ResultDelivery } from './types.js';
+import type { CellTask, Delivery, Queue, SweepEvent } from './types.js';
 
 /** A FIFO whose consumers wait for the next item; `end()` releases them with `undefined`. */
 class Channel<T> {
@@ -31,6 +31,11 @@ class Channel<T> {
     });
   }
 
+  /** The first item if one is waiting, without waiting. */
+  poll(): T | undefined {
+    return this.items.shift();
+  }
+
   end(): void {
     this.ended = true;
     for (const waiter of this.waiting.splice(0)) waiter(undefined);
@@ -46,7 +51,7 @@ export class InProcessQueue implements Queue {
   /** Keys of cells queued or leased, so that enqueue is idempotent. */
   private readonly live = new Set<string>();
   private readonly resultChannels = new Map<string, Channel<ResultRow>>();
-  private closed = false;
+  closed = false;
   private deliveries = 0;
 
   async enqueue(tasks: Iterable<CellTask>, onProgress?: (looked: number) => void): Promise<number> {
@@ -64,9 +69,15 @@ export class InProcessQueue implements Queue {
     return added;
   }
 
-  async next(signal?: AbortSignal): Promise<Delivery | null> {
-    const item = await this.cells.take(signal);
-    if (!item) return null;
+  async *pull(max: number, signal?: AbortSignal): AsyncIterable<Delivery> {
+    let item = await this.cells.take(signal);
+    for (let taken = 0; item && taken < max; taken++) {
+      yield this.delivery(item);
+      if (taken + 1 < max) item = signal?.aborted ? undefined : this.cells.poll();
+    }
+  }
+
+  private delivery(item: { task: CellTask; attempt: number }): Delivery {
     const key = `${item.task.sweep}.${item.task.cellId}`;
     let settled = false;
     const settle = () => {
@@ -94,12 +105,12 @@ export class InProcessQueue implements Queue {
     this.channel(row.sweep).push(row);
   }
 
-  async *results(sweep: string): AsyncIterable<ResultDelivery> {
+  async *results(sweep: string): AsyncIterable<SweepEvent> {
     const channel = this.channel(sweep);
     for (;;) {
       const row = await channel.take();
       if (!row) return;
-      yield { row, ack: async () => {} };
+      yield { type: 'row', row, ack: async () => {} };
     }
   }
 

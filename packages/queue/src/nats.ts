@@ -1,55 +1,12 @@
+import { JSONCodec, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type NatsConnection } from 'nats';
+import type { ResultRow } from '@hessweep/grid';
+import { PipelinedPublisher } from './publisher.js';
+import { SweepRegistry, WorkerRegistry, type SweepRecord } from './registries.js';
 import {
-  AckPolicy,
-  DiscardPolicy,
-  JSONCodec,
-  RetentionPolicy,
-  StorageType,
-  nanos,
-  type Consumer,
-  type ConsumerMessages,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-  type KV,
-  type NatsConnection,
-  type Subscription,
-} from 'nats';
-import { failedRow, type ResultRow } from '@hessweep/grid';
-import type { CellTask, Delivery, Queue, ResultDelivery } from './types.js';
-
-export const CELLS_STREAM = 'HESSWEEP_CELLS';
-export const RESULTS_STREAM = 'HESSWEEP_RESULTS';
-export const SWEEPS_BUCKET = 'hessweep_sweeps';
-export const WORKERS_BUCKET = 'hessweep_workers';
-/** Which coordinator holds each sweep (ownership.ts); only coordinators use it. */
-export const OWNERS_BUCKET = 'hessweep_owners';
-
-const cellsSubject = (sweep: string, cellId = '*') => `hessweep.${sweep}.cells.${cellId}`;
-const resultsSubject = (sweep: string, cellId = '*') => `hessweep.${sweep}.results.${cellId}`;
-const cellsConsumer = (sweep: string) => `cells-${sweep}`;
-const resultsConsumer = (sweep: string) => `results-${sweep}`;
-
-/** A sweep's entry in the sweeps bucket: what `status` shows and what workers look for. */
-export interface SweepRecord {
-  sweep: string;
-  state: 'running' | 'done' | 'cancelled';
-  total: number;
-  ok: number;
-  failed: number;
-  max_attempts: number;
-  started: string;
-  updated: string;
-}
-
-/** A worker's entry in the workers bucket, refreshed while it runs; the bucket's TTL forgets dead workers. */
-export interface WorkerRecord {
-  name: string;
-  slots: number;
-  busy: number;
-  done: number;
-  sweeps: string[];
-  seen: string;
-}
+  CELLS_STREAM, OWNERS_BUCKET, RESULTS_STREAM, cellsConsumer, cellsSubject, createStreams, createSweepConsumers, exhaustedAdvisory, isNotFound,
+  requireStreams, resultsConsumer, resultsSubject, type ConsumerSetup,
+} from './streams.js';
+import type { CellTask, Delivery, Queue, SweepEvent } from './types.js';
 
 export interface NatsQueueOptions {
   /**
@@ -66,11 +23,7 @@ export interface NatsQueueOptions {
   pullWaitMs?: number;
 }
 
-export interface SweepSetup {
-  /** Deliveries of a cell before it is recorded as failed. */
-  maxAttempts: number;
-  /** Lease of a delivered cell; workers extend it while the cell runs. */
-  ackWaitMs: number;
+export interface SweepSetup extends ConsumerSetup {
   total: number;
 }
 
@@ -78,111 +31,63 @@ const json = JSONCodec();
 
 /** Cell publications awaiting the server's acknowledgement at once while enqueueing. */
 const ENQUEUE_IN_FLIGHT = 512;
-
 /** How long a stopping worker keeps trying to publish a finished row before it drops it for redelivery. */
 const STOPPING_PUBLISH_MS = 10_000;
 /** How long one publication waits for the server's acknowledgement (the client's default). */
 const PUBLISH_TIMEOUT_MS = 5000;
-
-/** The streams a worker or a status query binds to are not there: no coordinator has created them. */
-export class NoStreamsError extends Error {
-  override name = 'NoStreamsError';
-}
-
-function isNotFound(error: unknown): boolean {
-  const e = error as { code?: string; api_error?: { code?: number }; message?: string };
-  return e.code === '404' || e.api_error?.code === 404 || /not found/i.test(e.message ?? '');
-}
+/** How often a worker re-reads which sweeps are running (an idle one sooner, to pick up a new sweep fast). */
+const SWEEPS_REFRESH_MS = 5000;
+const IDLE_SWEEPS_REFRESH_MS = 500;
 
 /**
- * The distributed engine on NATS JetStream (2.9+). Cells: stream HESSWEEP_CELLS, WorkQueue retention, one
- * subject per cell (`hessweep.<sweep>.cells.<cell>`) holding at most one message with discard-new-per-subject,
- * so re-publishing a queued cell is refused by the server; a durable pull consumer per sweep with explicit
- * acks, AckWait extended by heartbeats and MaxDeliver = attempts. Results: stream HESSWEEP_RESULTS, one
- * subject per cell, a durable consumer per sweep that the coordinator acks once the row is on disk.
- * Sweeps and workers are listed in KV buckets. A cell that exhausts its deliveries without a worker
- * reporting it (the worker died each time) is turned into a failed row from the max-deliveries advisory.
+ * The distributed engine on NATS JetStream (2.9+), the dispatch side: cells in and out of the cells stream
+ * (streams.ts sets them up), rows through the results stream, the sweep and worker registries (KV). Workers
+ * pull cells in batches sized by their free slots; the coordinator consumes rows in batches and learns of
+ * cells that used up their deliveries from the server's advisory.
  */
 export class NatsQueue implements Queue {
   private readonly consumers = new Map<string, { consumer: Consumer; maxDeliver: number; ackWaitMs: number }>();
   private readonly open = new Set<ConsumerMessages>();
-  private readonly subscriptions = new Set<Subscription>();
-  private sweepsCache: { at: number; sweeps: string[] } = { at: 0, sweeps: [] };
+  private readonly stops = new Set<() => void>();
+  private sweepsCache: { at: number; sweeps: string[]; refreshMs: number } = { at: 0, sweeps: [], refreshMs: 0 };
   private turn = 0;
-  private closed = false;
+  private readonly publisher: PipelinedPublisher;
+  closed = false;
 
   private constructor(
     readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
-    readonly sweeps: KV,
-    readonly workers: KV,
+    readonly sweeps: SweepRegistry,
+    readonly workers: WorkerRegistry,
     private readonly options: NatsQueueOptions,
     /** The owners bucket; opened by coordinators (`create`) only. */
     readonly owners: KV | null = null,
-  ) {}
+  ) {
+    this.publisher = new PipelinedPublisher(nc);
+  }
 
   /** Binds to the streams and buckets, creating them first with `options.create`. */
   static async open(nc: NatsConnection, options: NatsQueueOptions = {}): Promise<NatsQueue> {
     const jsm = await nc.jetstreamManager();
     const js = nc.jetstream();
     if (!options.create) {
-      for (const stream of [CELLS_STREAM, RESULTS_STREAM, `KV_${SWEEPS_BUCKET}`, `KV_${WORKERS_BUCKET}`]) {
-        try {
-          await jsm.streams.info(stream);
-        } catch (error) {
-          if (isNotFound(error)) throw new NoStreamsError(`stream ${stream} does not exist on this NATS server yet: no hessweep coordinator has run here`);
-          throw error;
-        }
-      }
-      const sweeps = await js.views.kv(SWEEPS_BUCKET, { bindOnly: true });
-      const workers = await js.views.kv(WORKERS_BUCKET, { bindOnly: true });
-      return new NatsQueue(nc, js, jsm, sweeps, workers, options);
+      await requireStreams(jsm);
+      return new NatsQueue(nc, js, jsm, await SweepRegistry.open(js, jsm, null), await WorkerRegistry.open(js, jsm, null), options);
     }
     const replicas = options.replicas ?? 1;
-    await ensureStream(jsm, {
-      name: CELLS_STREAM,
-      subjects: ['hessweep.*.cells.*'],
-      retention: RetentionPolicy.Workqueue,
-      storage: StorageType.File,
-      num_replicas: replicas,
-      max_msgs_per_subject: 1,
-      discard: DiscardPolicy.New,
-      discard_new_per_subject: true,
-    });
-    await ensureStream(jsm, {
-      name: RESULTS_STREAM,
-      subjects: ['hessweep.*.results.*'],
-      retention: RetentionPolicy.Workqueue,
-      storage: StorageType.File,
-      num_replicas: replicas,
-    });
-    const sweeps = await js.views.kv(SWEEPS_BUCKET, { history: 1, replicas });
-    const workers = await js.views.kv(WORKERS_BUCKET, { history: 1, replicas, ttl: 60_000 });
+    await createStreams(jsm, replicas);
+    const sweeps = await SweepRegistry.open(js, jsm, { replicas });
+    const workers = await WorkerRegistry.open(js, jsm, { replicas });
     const owners = await js.views.kv(OWNERS_BUCKET, { history: 1, replicas });
     return new NatsQueue(nc, js, jsm, sweeps, workers, options, owners);
   }
 
   /** Creates the sweep's consumers and marks it running, so that workers start pulling its cells; returns the record written. */
   async prepareSweep(sweep: string, setup: SweepSetup): Promise<SweepRecord> {
-    await ensureConsumer(this.jsm, CELLS_STREAM, {
-      durable_name: cellsConsumer(sweep),
-      filter_subject: cellsSubject(sweep),
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: nanos(setup.ackWaitMs),
-      max_deliver: setup.maxAttempts,
-      max_ack_pending: 10_000,
-    });
-    await ensureConsumer(this.jsm, RESULTS_STREAM, {
-      durable_name: resultsConsumer(sweep),
-      filter_subject: resultsSubject(sweep),
-      ack_policy: AckPolicy.Explicit,
-      // Rows in flight when a connection drops come back after this; the coordinator acks within a part write.
-      ack_wait: nanos(15_000),
-      max_ack_pending: 20_000,
-    });
+    await createSweepConsumers(this.jsm, sweep, setup);
     const now = new Date().toISOString();
-    const previous = await this.sweepRecord(sweep);
+    const previous = await this.sweeps.get(sweep);
     const record: SweepRecord = {
       sweep,
       state: 'running',
@@ -193,23 +98,14 @@ export class NatsQueue implements Queue {
       started: previous?.state === 'running' ? previous.started : now,
       updated: now,
     };
-    await this.putSweep(record);
+    await this.sweeps.put(sweep, record);
     return record;
-  }
-
-  async sweepRecord(sweep: string): Promise<SweepRecord | null> {
-    const entry = await this.sweeps.get(sweep);
-    return entry && entry.value.length > 0 ? (json.decode(entry.value) as SweepRecord) : null;
-  }
-
-  async putSweep(record: SweepRecord): Promise<void> {
-    await this.sweeps.put(record.sweep, json.encode(record));
   }
 
   /** Stops a sweep: its queued cells are purged and workers stop pulling it. */
   async cancelSweep(sweep: string): Promise<number> {
-    const record = await this.sweepRecord(sweep);
-    if (record) await this.putSweep({ ...record, state: 'cancelled', updated: new Date().toISOString() });
+    const record = await this.sweeps.get(sweep);
+    if (record) await this.sweeps.put(sweep, { ...record, state: 'cancelled', updated: new Date().toISOString() });
     const purged = await this.jsm.streams.purge(CELLS_STREAM, { filter: cellsSubject(sweep, '>') });
     return purged.purged;
   }
@@ -240,7 +136,7 @@ export class NatsQueue implements Queue {
     let failure: unknown = null;
     const publish = async (task: CellTask) => {
       try {
-        await this.js.publish(cellsSubject(task.sweep, task.cellId), json.encode(task));
+        await this.publisher.publish(cellsSubject(task.sweep, task.cellId), json.encode(task), { timeoutMs: PUBLISH_TIMEOUT_MS });
         added++;
       } catch (error) {
         // Still queued or leased: one message per subject, the server refuses the second (JSStreamStoreFailedError 10077).
@@ -270,56 +166,65 @@ export class NatsQueue implements Queue {
     return new Set(Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(subject.lastIndexOf('.') + 1)));
   }
 
-  async next(signal?: AbortSignal): Promise<Delivery | null> {
-    while (!this.closed && !signal?.aborted) {
-      try {
-        const delivery = await this.pull(signal);
-        if (delivery !== undefined) return delivery;
-      } catch (error) {
-        // A restarting server or a leader election: the client reconnects by itself; ask again shortly.
-        if (this.closed) return null;
-        this.onTransientError?.(error as Error);
-        await sleep(500, signal);
+  /**
+   * One pull of up to `max` cells from one running sweep (taking turns between sweeps): a single fetch, its
+   * cells yielded as they arrive. Errors that a retry absorbs (a restarting server, a leader election) end
+   * the pull after a short pause, reported through `onTransientError`.
+   */
+  async *pull(max: number, signal?: AbortSignal): AsyncIterable<Delivery> {
+    if (this.closed || signal?.aborted) return;
+    let messages: ConsumerMessages | null = null;
+    let bound: { consumer: Consumer; maxDeliver: number; ackWaitMs: number } | null = null;
+    let sweep = '';
+    try {
+      const sweeps = await this.sweepsWithWork();
+      if (sweeps.length === 0) {
+        await sleep(IDLE_SWEEPS_REFRESH_MS, signal);
+        return;
       }
+      sweep = sweeps[this.turn++ % sweeps.length];
+      bound = await this.consumer(CELLS_STREAM, cellsConsumer(sweep));
+      if (!bound) {
+        // Its consumer is gone (the sweep was cancelled or removed): look again after the sweeps are re-read.
+        await sleep(IDLE_SWEEPS_REFRESH_MS, signal);
+        return;
+      }
+      // One sweep: a long poll answers as soon as a cell is queued. Several: short pulls, taking turns.
+      const expires = this.options.pullWaitMs ?? (sweeps.length > 1 ? 1000 : 5000);
+      // The client ends a fetch the server never answers (a consumer leader lost) at 1.05 × expires.
+      messages = await bound.consumer.fetch({ max_messages: max, expires });
+    } catch (error) {
+      if (this.closed) return;
+      if (isNotFound(error)) this.consumers.delete(cellsConsumer(sweep));
+      else this.onTransientError?.(error as Error);
+      await sleep(500, signal);
+      return;
     }
-    return null;
+    const stop = () => messages!.stop();
+    signal?.addEventListener('abort', stop, { once: true });
+    this.open.add(messages);
+    try {
+      for await (const msg of messages) {
+        if (signal?.aborted || this.closed) {
+          msg.nak();
+          continue;
+        }
+        yield this.delivery(msg, bound.maxDeliver, bound.ackWaitMs);
+      }
+    } catch (error) {
+      if (this.closed || signal?.aborted) return;
+      // A consumer deleted or its leader lost mid-pull: bind afresh next time.
+      this.consumers.delete(cellsConsumer(sweep));
+      if (!isNotFound(error)) this.onTransientError?.(error as Error);
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      this.open.delete(messages);
+      messages.stop();
+    }
   }
 
   /** Called with errors that a retry absorbs (a worker logs them). */
   onTransientError?: (error: Error) => void;
-
-  /** One round of looking for a cell: a delivery, null when stopping, undefined to look again. */
-  private async pull(signal?: AbortSignal): Promise<Delivery | null | undefined> {
-    const sweeps = await this.sweepsWithWork();
-    if (sweeps.length === 0) {
-      await sleep(500, signal);
-      return undefined;
-    }
-    const sweep = sweeps[this.turn++ % sweeps.length];
-    const bound = await this.consumer(CELLS_STREAM, cellsConsumer(sweep));
-    if (!bound) return undefined;
-    let msg: JsMsg | null;
-    try {
-      // One sweep: a long poll answers as soon as a cell is queued. Several: short pulls, taking turns.
-      const expires = this.options.pullWaitMs ?? (sweeps.length > 1 ? 1000 : 5000);
-      msg = await withTimeout(bound.consumer.next({ expires }), expires + 3000);
-    } catch (error) {
-      if (error instanceof PullTimeout) {
-        // The pull went unanswered (its consumer's leader was lost): bind afresh and pull again.
-        this.consumers.delete(cellsConsumer(sweep));
-        return undefined;
-      }
-      if (!isNotFound(error)) throw error;
-      this.consumers.delete(cellsConsumer(sweep));
-      return undefined;
-    }
-    if (!msg) return undefined;
-    if (signal?.aborted || this.closed) {
-      msg.nak();
-      return null;
-    }
-    return this.delivery(msg, bound.maxDeliver, bound.ackWaitMs);
-  }
 
   /**
    * The sweeps worth pulling from: with one sweep (or `options.sweep`) that one; with several, those whose
@@ -365,7 +270,7 @@ export class NatsQueue implements Queue {
    * Publishes a row, retrying through reconnects and leader elections (the message id, one per delivery,
    * dedups the retries): for up to a minute, or, once `signal` aborts (the worker is stopping), for at most
    * STOPPING_PUBLISH_MS more, tries included. Past that the row is dropped with an error: its cell was never
-   * acked, so it is delivered again.
+   * acked, so it is delivered again. Publications of one worker are pipelined on its connection.
    */
   async publishResult(row: ResultRow, deliveryId: string, signal?: AbortSignal): Promise<void> {
     const started = Date.now();
@@ -373,9 +278,9 @@ export class NatsQueue implements Queue {
     for (;;) {
       if (signal?.aborted) stoppingDeadline ??= Date.now() + STOPPING_PUBLISH_MS;
       const deadline = stoppingDeadline ?? started + 60_000;
-      const timeout = Math.max(500, Math.min(PUBLISH_TIMEOUT_MS, deadline - Date.now()));
+      const timeoutMs = Math.max(500, Math.min(PUBLISH_TIMEOUT_MS, deadline - Date.now()));
       try {
-        await this.js.publish(resultsSubject(row.sweep, row.cell_id), json.encode(row), { msgID: `${row.sweep}.${row.cell_id}.${deliveryId}`, timeout });
+        await this.publisher.publish(resultsSubject(row.sweep, row.cell_id), json.encode(row), { msgID: `${row.sweep}.${row.cell_id}.${deliveryId}`, timeoutMs });
         return;
       } catch (error) {
         if (this.nc.isClosed() || Date.now() >= deadline) throw error;
@@ -385,44 +290,61 @@ export class NatsQueue implements Queue {
     }
   }
 
-  async *results(sweep: string): AsyncIterable<ResultDelivery> {
+  /**
+   * The sweep's rows, pulled in batches, and its exhausted cells: a cell delivered MaxDeliver times without
+   * an ack (its worker died every time) stays in a WorkQueue stream, undeliverable; the server's advisory
+   * names it, and acking the event deletes it once the coordinator has recorded it as failed.
+   */
+  async *results(sweep: string): AsyncIterable<SweepEvent> {
     const bound = await this.consumer(RESULTS_STREAM, resultsConsumer(sweep));
     if (!bound) throw new Error(`sweep ${sweep} has no results consumer; prepareSweep first`);
-    await this.watchExhausted(sweep);
+    const events = new EventChannel<SweepEvent>();
+    const stopEvents = () => events.end();
+    this.stops.add(stopEvents);
+    const advisories = this.nc.subscribe(exhaustedAdvisory(sweep), {
+      callback: (error, advisory) => {
+        if (error) return; // the subscription ends with the connection; a lost advisory leaves its cell leased (known limit)
+        const { stream_seq: seq, deliveries } = json.decode(advisory.data) as { stream_seq: number; deliveries: number };
+        this.exhaustedCell(seq, deliveries).then((event) => event && events.push(event), (failure: Error) => this.onTransientError?.(failure));
+      },
+    });
     // Short pulls: a pull lost with a cluster node is noticed (missed heartbeats) and renewed within seconds.
-    const messages = await bound.consumer.consume({ max_messages: 256, expires: 5000 });
+    const messages = await bound.consumer.consume({ max_messages: 512, expires: 5000 });
     this.open.add(messages);
+    void (async () => {
+      for await (const msg of messages) events.push({ type: 'row', row: json.decode(msg.data) as ResultRow, ack: async () => msg.ack() });
+    })()
+      .catch((error: Error) => this.onTransientError?.(error))
+      .finally(() => events.end());
     try {
-      for await (const msg of messages) {
-        yield { row: json.decode(msg.data) as ResultRow, ack: async () => msg.ack() };
-      }
+      yield* events;
     } finally {
+      this.stops.delete(stopEvents);
+      advisories.unsubscribe();
       messages.stop();
       this.open.delete(messages);
     }
   }
 
-  /**
-   * A cell delivered MaxDeliver times without an ack (its worker died every time) stays in a WorkQueue
-   * stream, undeliverable: record it as a failed row through the results stream, then delete it.
-   */
-  private async watchExhausted(sweep: string): Promise<void> {
-    const subscription = this.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${CELLS_STREAM}.${cellsConsumer(sweep)}`);
-    this.subscriptions.add(subscription);
-    void (async () => {
-      for await (const advisory of subscription) {
-        try {
-          const { stream_seq: seq, deliveries } = json.decode(advisory.data) as { stream_seq: number; deliveries: number };
-          const stored = await this.jsm.streams.getMessage(CELLS_STREAM, { seq });
-          const task = json.decode(stored.data) as CellTask;
-          const context = { sweep, worker: 'coordinator', attempt: deliveries, backend: 'unknown' };
-          await this.publishResult(failedRow(task.cell, context, `no worker finished the cell in ${deliveries} deliveries (each worker died or timed out)`), `${seq}.${deliveries}`);
-          await this.jsm.streams.deleteMessage(CELLS_STREAM, seq);
-        } catch (error) {
-          if (!isNotFound(error)) throw error;
-        }
-      }
-    })();
+  /** The exhausted cell at `seq` as an event, or null when it is gone already (recorded by an earlier coordinator). */
+  private async exhaustedCell(seq: number, deliveries: number): Promise<SweepEvent | null> {
+    try {
+      const stored = await this.jsm.streams.getMessage(CELLS_STREAM, { seq });
+      const task = json.decode(stored.data) as CellTask;
+      return {
+        type: 'exhausted',
+        task,
+        deliveries,
+        ack: async () => {
+          await this.jsm.streams.deleteMessage(CELLS_STREAM, seq).catch((error) => {
+            if (!isNotFound(error)) throw error;
+          });
+        },
+      };
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
   }
 
   private async consumer(stream: string, name: string): Promise<{ consumer: Consumer; maxDeliver: number; ackWaitMs: number } | null> {
@@ -441,23 +363,18 @@ export class NatsQueue implements Queue {
   }
 
   /**
-   * The sweeps a worker serves: the given one, or those marked running in the bucket, re-read every 2 s
-   * (every 0.5 s while there are none).
-   * When the bucket cannot be read (after a node loss, 2.9 answers some KV requests only after a timeout)
-   * the last known list is kept, so that pulling goes on meanwhile.
+   * The sweeps a worker serves: the given one, or those marked running in the sweeps bucket, re-read every
+   * SWEEPS_REFRESH_MS (spread over workers so that a thousand of them do not ask at once), sooner while none
+   * is running. When the bucket cannot be read (after a node loss, 2.9 answers some KV requests only after a
+   * timeout) the last known list is kept, so that pulling goes on meanwhile.
    */
   private async activeSweeps(): Promise<string[]> {
     if (this.options.sweep) return [this.options.sweep];
-    // An idle worker looks again soon, so that a new sweep is picked up within half a second.
-    const maxAge = this.sweepsCache.sweeps.length > 0 ? 2000 : 500;
-    if (Date.now() - this.sweepsCache.at < maxAge) return this.sweepsCache.sweeps;
+    if (Date.now() - this.sweepsCache.at < this.sweepsCache.refreshMs) return this.sweepsCache.sweeps;
     try {
-      const sweeps: string[] = [];
-      for (const key of await keysOf(this.sweeps)) {
-        const record = await this.sweepRecord(key);
-        if (record?.state === 'running') sweeps.push(key);
-      }
-      this.sweepsCache = { at: Date.now(), sweeps };
+      const sweeps = await this.sweeps.running();
+      const refreshMs = sweeps.length > 0 ? SWEEPS_REFRESH_MS * (0.75 + Math.random() / 2) : IDLE_SWEEPS_REFRESH_MS;
+      this.sweepsCache = { at: Date.now(), sweeps, refreshMs };
     } catch (error) {
       if (this.sweepsCache.at === 0) throw error;
       this.onTransientError?.(error as Error);
@@ -469,32 +386,34 @@ export class NatsQueue implements Queue {
   async close(): Promise<void> {
     this.closed = true;
     for (const messages of this.open) messages.stop();
-    for (const subscription of this.subscriptions) subscription.unsubscribe();
+    for (const stop of this.stops) stop();
   }
 }
 
-/** Creates the stream, or brings an existing one to the configured replica count. */
-async function ensureStream(jsm: JetStreamManager, config: Parameters<JetStreamManager['streams']['add']>[0]): Promise<void> {
-  let existing;
-  try {
-    existing = await jsm.streams.info(config.name!);
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-    await jsm.streams.add(config);
-    return;
-  }
-  if ((existing.config.num_replicas ?? 1) !== config.num_replicas) {
-    await jsm.streams.update(config.name!, { ...existing.config, num_replicas: config.num_replicas });
-  }
-}
+/** Events pushed from callbacks, read by one async loop; `end` lets the loop finish what is queued. */
+class EventChannel<T> implements AsyncIterable<T> {
+  private readonly items: T[] = [];
+  private wake: (() => void) | null = null;
+  private ended = false;
 
-async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Parameters<JetStreamManager['consumers']['add']>[1]): Promise<void> {
-  try {
-    await jsm.consumers.info(stream, config.durable_name!);
-    await jsm.consumers.update(stream, config.durable_name!, { ack_wait: config.ack_wait, max_deliver: config.max_deliver });
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-    await jsm.consumers.add(stream, config);
+  push(item: T): void {
+    if (this.ended) return;
+    this.items.push(item);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      while (this.items.length > 0) yield this.items.shift()!;
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = null;
+    }
   }
 }
 
@@ -508,27 +427,4 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
-}
-
-/**
- * Every key of a bucket. The keys iterator must be drained before other requests are awaited: awaiting
- * inside its loop ends it after the first key (nats.js 2.29).
- */
-export async function keysOf(kv: KV): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const key of await kv.keys()) keys.push(key);
-  return keys;
-}
-
-class PullTimeout extends Error {}
-
-/** `promise`, or a PullTimeout after `ms` (the late result, if any, is dropped: its lease runs out and it is redelivered). */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new PullTimeout(`no answer to a pull in ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

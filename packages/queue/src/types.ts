@@ -28,9 +28,24 @@ export interface Delivery {
 
 /** A published result row; acked by the coordinator once the part file holding it is durable. */
 export interface ResultDelivery {
+  readonly type: 'row';
   readonly row: ResultRow;
   ack(): Promise<void>;
 }
+
+/**
+ * A cell that used up its deliveries without any worker reporting it (each one died or lost its lease): the
+ * coordinator records it as failed, then acks, which takes the cell out of the queue.
+ */
+export interface ExhaustedCell {
+  readonly type: 'exhausted';
+  readonly task: CellTask;
+  readonly deliveries: number;
+  ack(): Promise<void>;
+}
+
+/** What a sweep's coordinator reads from the queue. */
+export type SweepEvent = ResultDelivery | ExhaustedCell;
 
 /**
  * The work queue between coordinator and workers: the same code drives the in-process engine (embedded
@@ -44,16 +59,22 @@ export interface Queue {
    * called with the number of tasks looked at so far.
    */
   enqueue(tasks: Iterable<CellTask>, onProgress?: (looked: number) => void): Promise<number>;
-  /** The next cell for a worker slot; waits for one; null once the queue is closed or `signal` aborts. */
-  next(signal?: AbortSignal): Promise<Delivery | null>;
+  /**
+   * Cells for up to `max` free worker slots, each yielded as it arrives: never more than `max` (a cell must
+   * not wait in a buffer while its lease runs). Waits for the first; ends after `max`, when the engine's pull
+   * wait passes without more, once the queue is closed, or when `signal` aborts.
+   */
+  pull(max: number, signal?: AbortSignal): AsyncIterable<Delivery>;
   /**
    * Publishes a cell's row; `deliveryId` is that of the delivery it answers (retries of one publication are
    * deduplicated by it). `signal` aborts while the worker stops: an engine that cannot publish then gives up
    * soon, and the unacknowledged cell is delivered again.
    */
   publishResult(row: ResultRow, deliveryId: string, signal?: AbortSignal): Promise<void>;
-  /** Result rows of one sweep in arrival order; ends when the queue is closed and every row was handed out. */
-  results(sweep: string): AsyncIterable<ResultDelivery>;
+  /** Result rows (and exhausted cells) of one sweep in arrival order; ends when the queue is closed and every row was handed out. */
+  results(sweep: string): AsyncIterable<SweepEvent>;
+  /** Whether `close` was called. */
+  readonly closed: boolean;
   /** No more work: waiting and future `next` calls return null, result streams end once drained. */
   close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { failedRow, type BackendChoice, type ResultRow } from '@hessweep/grid';
-import type { Delivery, Queue } from '@hessweep/queue';
+import { settleWithin, type Delivery, type Queue, type WorkerRecord } from '@hessweep/queue';
 import { CellThread, ThreadLostError } from './cell-thread.js';
 import type { CellRequest } from './protocol.js';
 
@@ -12,9 +13,15 @@ export interface WorkerOptions {
   backend: BackendChoice;
   /** Recorded in every row. */
   name?: string;
-  /** How often a running cell tells the queue it is alive. */
+  /** How often running cells tell the queue they are alive (at least three times per lease). */
   heartbeatMs?: number;
+  /** Where the worker announces itself while it runs (`status` lists it); none by default. */
+  directory?: WorkerDirectory;
+  /** How often its entry there is refreshed. */
+  presenceMs?: number;
   onEvent?: (event: WorkerEvent) => void;
+  /** A pull failed in a way the queue did not absorb itself; the worker pulls again half a second later. */
+  onPullError?: (error: Error) => void;
   /** Where cells run; default one worker thread per slot. Tests pass runners that need no thread. */
   createRunner?: () => CellRunner;
 }
@@ -33,28 +40,62 @@ export type WorkerEvent =
   /** A finished cell's row could not be published (server unreachable): the cell will be delivered again. */
   | { type: 'dropped'; delivery: Delivery; error: string };
 
+/** How long a stopping worker waits for its directory entry to be removed. */
+const GOODBYE_MS = 2000;
+
+/** Where a worker announces itself (the NATS workers bucket): refreshed while it runs, removed when it stops. */
+export interface WorkerDirectory {
+  put(key: string, record: WorkerRecord): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
 /**
- * Pulls cells from a queue into `slots` threads: one cell per slot at a time (a prefetched cell's lease
- * would run while it waits), a heartbeat while it runs, the row published before the ack. A cell that
- * throws is nak'ed for another attempt, and after `maxAttempts` published as a failed row.
+ * Pulls cells from a queue into `slots` runners: each pull asks for as many cells as there are free slots,
+ * never more (a prefetched cell's lease would run while it waits). A finished cell frees its slot at once;
+ * its row is published while the next cell runs, and the cell is acked once the row is. One timer keeps the
+ * leases of every running or publishing cell alive. A cell that throws is nak'ed for another attempt, and
+ * after `maxAttempts` published as a failed row.
  */
 export class Worker {
   private readonly stopping = new AbortController();
   private readonly threads: CellRunner[];
+  private readonly idle: CellRunner[];
   private abandoned = false;
+  /** Cells asked for by open pulls and not yet delivered. */
+  private requested = 0;
+  private pulls = 0;
+  private pumpScheduled = false;
+  /** Deliveries computing or publishing: their leases are kept alive. */
+  private readonly leased = new Set<Delivery>();
+  private readonly tasks = new Set<Promise<void>>();
+  private readonly record: WorkerRecord;
+  private readonly name: string;
+  private heartbeat: { timer: NodeJS.Timeout; everyMs: number } | null = null;
+  private finished: (() => void) | null = null;
 
   constructor(
     private readonly queue: Queue,
     private readonly options: WorkerOptions,
   ) {
     this.threads = Array.from({ length: options.slots }, options.createRunner ?? (() => new CellThread()));
+    this.idle = [...this.threads];
+    this.name = options.name ?? `${hostname()}:${process.pid}`;
+    this.record = { name: this.name, slots: options.slots, busy: 0, done: 0, sweeps: [], seen: '' };
   }
 
-  /** Runs until the queue closes or `stop` is called; resolves when every slot has finished. */
+  /** Runs until the queue closes or `stop` is called; resolves when every cell taken has been published or given back. */
   async run(): Promise<void> {
+    const presence = this.startPresence();
     try {
-      await Promise.all(this.threads.map((thread) => this.slot(thread)));
+      await presence.registered;
+      await new Promise<void>((resolve) => {
+        this.finished = resolve;
+        this.pump();
+      });
+      await Promise.all(this.tasks);
     } finally {
+      if (this.heartbeat) clearInterval(this.heartbeat.timer);
+      await presence.stop();
       await Promise.all(this.threads.map((thread) => thread.terminate()));
     }
   }
@@ -68,6 +109,97 @@ export class Worker {
     if (mode === 'abandon') {
       this.abandoned = true;
       for (const thread of this.threads) void thread.terminate();
+    }
+    this.checkFinished();
+  }
+
+  private get ending(): boolean {
+    return this.stopping.signal.aborted || this.queue.closed;
+  }
+
+  /** Opens a pull for the free slots not yet asked for; frees within one turn of the event loop share a pull. */
+  private pump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      const wanted = this.idle.length - this.requested;
+      if (wanted > 0 && !this.ending) void this.pullInto(wanted);
+      this.checkFinished();
+    });
+  }
+
+  private async pullInto(max: number): Promise<void> {
+    this.requested += max;
+    this.pulls++;
+    let delivered = 0;
+    try {
+      for await (const delivery of this.queue.pull(max, this.stopping.signal)) {
+        delivered++;
+        this.requested--;
+        this.track(this.work(delivery, this.idle.pop()!));
+      }
+    } catch (error) {
+      // Engines report what a retry absorbs themselves; anything else ends this pull, and the next one retries.
+      this.options.onPullError?.(error as Error);
+      await delay(500);
+    } finally {
+      this.requested -= max - delivered;
+      this.pulls--;
+      this.pump();
+    }
+  }
+
+  private track(task: Promise<void>): void {
+    this.tasks.add(task);
+    void task.finally(() => {
+      this.tasks.delete(task);
+      this.checkFinished();
+    });
+  }
+
+  /** Ends `run` once no more cells will be taken and none is running or publishing. */
+  private checkFinished(): void {
+    if (this.finished && this.ending && this.pulls === 0 && this.tasks.size === 0) this.finished();
+  }
+
+  /** Runs one delivered cell on `runner`, publishes its row, acks it. */
+  private async work(delivery: Delivery, runner: CellRunner): Promise<void> {
+    const { maxAttempts, backend, onEvent } = this.options;
+    const { task, attempt } = delivery;
+    const attempts = delivery.maxAttempts && delivery.maxAttempts > 0 ? delivery.maxAttempts : maxAttempts;
+    const context = { sweep: task.sweep, worker: this.name, attempt, backend };
+    this.lease(delivery);
+    this.record.busy++;
+    if (!this.record.sweeps.includes(task.sweep)) this.record.sweeps.push(task.sweep);
+    onEvent?.({ type: 'start', delivery });
+    let row: ResultRow | null = null;
+    try {
+      try {
+        row = await runner.run({ cell: task.cell, context });
+      } catch (error) {
+        if (error instanceof ThreadLostError && this.abandoned) return;
+        const message = (error as Error).message;
+        if (attempt < attempts) {
+          await delivery.nak();
+          onEvent?.({ type: 'retry', delivery, error: message });
+          return;
+        }
+        row = failedRow(task.cell, { ...context, backend: String(backend) }, message);
+      } finally {
+        // The slot is free while the row is published.
+        this.record.busy--;
+        if (!this.abandoned) {
+          this.idle.push(runner);
+          this.pump();
+        }
+      }
+      if (!(await this.publish(row, delivery))) return;
+      await delivery.ack();
+      this.record.done++;
+      onEvent?.(row.status === 'ok' ? { type: 'done', delivery, row } : { type: 'failed', delivery, error: row.error ?? '' });
+    } finally {
+      this.leased.delete(delivery);
     }
   }
 
@@ -86,39 +218,50 @@ export class Worker {
     }
   }
 
-  private async slot(thread: CellRunner): Promise<void> {
-    const { maxAttempts, backend, heartbeatMs = 5000, onEvent } = this.options;
-    const name = this.options.name ?? `${hostname()}:${process.pid}`;
-    for (;;) {
-      const delivery = await this.queue.next(this.stopping.signal);
-      if (!delivery) return;
-      const { task, attempt } = delivery;
-      const attempts = delivery.maxAttempts && delivery.maxAttempts > 0 ? delivery.maxAttempts : maxAttempts;
-      const context = { sweep: task.sweep, worker: name, attempt, backend };
-      onEvent?.({ type: 'start', delivery });
-      const heartbeat = setInterval(() => delivery.working(), delivery.leaseMs ? Math.min(heartbeatMs, delivery.leaseMs / 3) : heartbeatMs);
-      try {
-        let row: ResultRow;
-        try {
-          row = await thread.run({ cell: task.cell, context });
-        } catch (error) {
-          if (error instanceof ThreadLostError && this.abandoned) return;
-          const message = (error as Error).message;
-          if (attempt < attempts) {
-            await delivery.nak();
-            onEvent?.({ type: 'retry', delivery, error: message });
-            continue;
-          }
-          row = failedRow(task.cell, { ...context, backend: String(backend) }, message);
-        }
-        if (!(await this.publish(row, delivery))) continue;
-        await delivery.ack();
-        onEvent?.(row.status === 'ok' ? { type: 'done', delivery, row } : { type: 'failed', delivery, error: row.error ?? '' });
-      } finally {
-        clearInterval(heartbeat);
-      }
-    }
+  /** Keeps `delivery`'s lease alive with one timer for all leases, ticking at least three times per lease. */
+  private lease(delivery: Delivery): void {
+    this.leased.add(delivery);
+    const everyMs = Math.min(this.options.heartbeatMs ?? 5000, delivery.leaseMs ? delivery.leaseMs / 3 : Infinity);
+    if (this.heartbeat && this.heartbeat.everyMs <= everyMs) return;
+    if (this.heartbeat) clearInterval(this.heartbeat.timer);
+    const timer = setInterval(() => {
+      for (const leased of this.leased) leased.working();
+    }, everyMs);
+    timer.unref();
+    this.heartbeat = { timer, everyMs };
   }
+
+  /**
+   * Announces the worker in `options.directory`, refreshed every `presenceMs` from a random offset (a
+   * thousand workers started together do not write together), and removed when it stops.
+   */
+  private startPresence(): { registered: Promise<void>; stop: () => Promise<void> } {
+    const directory = this.options.directory;
+    if (!directory) return { registered: Promise.resolve(), stop: async () => {} };
+    const key = workerKey(this.name);
+    const everyMs = this.options.presenceMs ?? 10_000;
+    // The record is written as it is, best effort: it only feeds `status`, and its TTL forgets a worker that stops writing.
+    const put = () => directory.put(key, { ...this.record, seen: new Date().toISOString() }).catch(() => undefined);
+    let interval: NodeJS.Timeout | undefined;
+    const first = setTimeout(() => {
+      void put();
+      interval = setInterval(put, everyMs);
+    }, Math.random() * everyMs);
+    return {
+      registered: put(),
+      stop: async () => {
+        clearTimeout(first);
+        clearInterval(interval);
+        // Bounded: a worker stopping because its server is gone must not wait for it (the TTL forgets the entry).
+        await settleWithin(directory.delete(key), GOODBYE_MS);
+      },
+    };
+  }
+}
+
+/** A worker name as a key of the workers' directory: what a NATS KV key may not hold replaced. */
+export function workerKey(name: string): string {
+  return name.replace(/[^A-Za-z0-9_=-]/g, '_');
 }
 
 /**

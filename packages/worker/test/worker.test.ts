@@ -22,8 +22,8 @@ function fakeRunner(calls: string[], failing: Set<number>, failUntil = Infinity)
 
 async function collect(queue: InProcessQueue, sweep: string, count: number): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
-  for await (const delivery of queue.results(sweep)) {
-    rows.push(delivery.row);
+  for await (const event of queue.results(sweep)) {
+    if (event.type === 'row') rows.push(event.row);
     if (rows.length === count) break;
   }
   return rows;

@@ -15,7 +15,7 @@ export async function cancelCommand(args: CancelArgs): Promise<number> {
   const nc = await connectNats(natsOptionsFrom(args, 'hessweep-cancel'));
   try {
     const queue = await NatsQueue.open(nc);
-    if (!(await queue.sweepRecord(args.sweep))) throw new UsageError(`no sweep named "${args.sweep}" on this NATS server`);
+    if (!(await queue.sweeps.get(args.sweep))) throw new UsageError(`no sweep named "${args.sweep}" on this NATS server`);
     const purged = await queue.cancelSweep(args.sweep);
     process.stdout.write(`sweep ${args.sweep} cancelled; ${purged} queued cell(s) removed\n`);
     return 0;

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
-import { claimSweep, closeNats, connectNats, describeSweepOwner, NatsQueue, type SweepClaim, type SweepRecord } from '@hessweep/queue';
-import { runSweep } from '@hessweep/coordinator';
+import { claimSweep, closeNats, connectNats, describeSweepOwner, NatsQueue, type SweepClaim } from '@hessweep/queue';
+import { runSweep, SweepRecordKeeper } from '@hessweep/coordinator';
 import { SweepOwnedError } from '@hessweep/results';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { MAX_CELLS_OPTION, loadPlan, positiveIntegers } from '../plan.js';
@@ -69,20 +69,11 @@ async function coordinate(
   queue: NatsQueue, args: CoordinatorArgs, { spec, plan, include, selected }: Awaited<ReturnType<typeof loadPlan>>, view: SweepProgressView,
   lost: { to: string | null }, claim: SweepClaim,
 ): Promise<number> {
-  // The record as written, not read back: after a node loss a KV read can come back empty.
   const record = await queue.prepareSweep(spec.name, { maxAttempts: args['max-attempts'], ackWaitMs: args['ack-wait'] * 1000, total: selected });
-  let cancelled = false;
-  let lastPut = 0;
-  const watcher = await queue.sweeps.watch({ key: spec.name });
-  void (async () => {
-    for await (const entry of watcher) {
-      if (entry.value.length && (JSON.parse(new TextDecoder().decode(entry.value)) as SweepRecord).state === 'cancelled') {
-        cancelled = true;
-        view.note(`sweep ${spec.name} was cancelled`);
-        await queue.close();
-      }
-    }
-  })();
+  const keeper = await SweepRecordKeeper.start(queue.sweeps, record, () => {
+    view.note(`sweep ${spec.name} was cancelled`);
+    void queue.close();
+  });
   const onSignal = (signal: string) => {
     view.note(`${signal}: writing the rows that arrived and stopping; workers keep the queued cells, and running this again resumes`);
     void queue.close();
@@ -107,23 +98,17 @@ async function coordinate(
       onNote: (message) => view.note(message),
       onProgress: (progress) => {
         view.update(progress);
-        if (Date.now() - lastPut > 1000) {
-          lastPut = Date.now();
-          void queue.putSweep({ ...record, ok: progress.ok, failed: progress.failed, updated: new Date().toISOString() }).catch(() => {});
-        }
+        keeper.progress(progress);
       },
     });
     view.end();
     if (lost.to !== null) throw new SweepOwnedError(`sweep ${spec.name}: stopped because ${lost.to} took it over; ${outcome.ok + outcome.failed} cells have rows in ${outcome.dir}`);
-    const state = cancelled ? 'cancelled' : outcome.remaining === 0 ? 'done' : 'running';
-    // The rows on disk are the result; the record only feeds `status`, so failing to update it is a note.
-    await queue
-      .putSweep({ ...record, state, ok: outcome.ok, failed: outcome.failed, updated: new Date().toISOString() })
-      .catch((error: Error) => view.note(`could not mark the sweep ${state} in the sweeps bucket: ${error.message}`));
+    const recorded = await keeper.finish(outcome);
+    if (recorded.error) view.note(`could not mark the sweep ${recorded.state} in the sweeps bucket: ${recorded.error.message}`);
     if (!args.quiet) process.stderr.write(describeOutcome(outcome));
     return outcomeExitCode(outcome);
   } finally {
-    watcher.stop();
+    keeper.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -6,7 +6,7 @@ import {
   utf8Bytes, winningBatches,
 } from '@hessweep/results';
 import { UsageError } from '../errors.js';
-import { closeNats, connectNats, keysOf, NatsQueue, type SweepRecord, type WorkerRecord } from '@hessweep/queue';
+import { closeNats, connectNats, NatsQueue, type SweepRecord } from '@hessweep/queue';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { describeProgress } from '../sweep-progress.js';
 
@@ -96,21 +96,13 @@ async function natsStatus(args: StatusArgs): Promise<number> {
   const nc = await connectNats(natsOptionsFrom(args, 'hessweep-status'));
   try {
     const queue = await NatsQueue.open(nc);
-    const decode = <T>(value: Uint8Array) => JSON.parse(new TextDecoder().decode(value)) as T;
-    const names: string[] = [];
-    if (args.target) names.push(args.target);
-    else names.push(...(await keysOf(queue.sweeps)));
+    const records = args.target ? [await queue.sweeps.get(args.target)] : await queue.sweeps.list();
     const sweeps = [];
-    for (const name of names) {
-      const record = await queue.sweepRecord(name);
-      if (!record) throw new UsageError(`no sweep named "${name}" on this NATS server`);
-      sweeps.push({ ...record, queue: await queue.queueState(name) });
+    for (const record of records) {
+      if (!record) throw new UsageError(`no sweep named "${args.target}" on this NATS server`);
+      sweeps.push({ ...record, queue: await queue.queueState(record.sweep) });
     }
-    const workers: WorkerRecord[] = [];
-    for (const key of await keysOf(queue.workers)) {
-      const entry = await queue.workers.get(key);
-      if (entry?.value.length) workers.push(decode<WorkerRecord>(entry.value));
-    }
+    const workers = await queue.workers.list();
     if (args.json) {
       process.stdout.write(`${JSON.stringify({ sweeps, workers })}\n`);
       return 0;

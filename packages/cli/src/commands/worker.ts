@@ -1,7 +1,8 @@
 import type { Argv } from 'yargs';
 import { hostname, availableParallelism } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { BACKENDS, type BackendChoice } from '@hessweep/grid';
-import { closeNats, connectNats, NatsQueue, NoStreamsError, settleWithin, type WorkerRecord } from '@hessweep/queue';
+import { closeNats, connectNats, NatsQueue, NoStreamsError } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { positiveIntegers } from '../plan.js';
@@ -26,83 +27,86 @@ type WorkerArgs = Awaited<ReturnType<typeof workerOptions>['argv']>;
  */
 const KILL_ON_CELL = process.env.HESSWEEP_FAULT_KILL_ON_CELL;
 
-/** Pulls cells of running sweeps from NATS and computes them until stopped; SIGTERM drains, a second abandons. */
+/**
+ * Pulls cells of running sweeps from NATS and computes them until stopped; SIGTERM drains, a second abandons.
+ * A signal while it is still connecting or waiting for a coordinator's streams ends it at once, exit 0.
+ */
 export async function workerCommand(args: WorkerArgs): Promise<number> {
   positiveIntegers(args, ['concurrency']);
   if (args.sweep !== undefined) checkSweepName(args.sweep, '--sweep');
   const name = args.name ?? `${hostname()}:${process.pid}`;
-  const nc = await connectNats(natsOptionsFrom(args, `hessweep-worker ${name}`));
   const log = (line: string) => !args.quiet && process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  try {
-    const queue = await openWhenReady(() => NatsQueue.open(nc, { sweep: args.sweep }), log);
-    queue.onTransientError = (error) => log(`NATS: ${error.message}; retrying`);
-    const record: WorkerRecord = { name, slots: args.concurrency, busy: 0, done: 0, sweeps: [], seen: '' };
-    // The worker's key in the workers bucket: its name with what a KV key may not hold replaced.
-    const key = name.replace(/[^A-Za-z0-9_=-]/g, '_');
-    const register = () => queue.workers.put(key, new TextEncoder().encode(JSON.stringify({ ...record, seen: new Date().toISOString() }))).catch(() => {});
-    const worker = new Worker(queue, {
-      slots: args.concurrency,
-      maxAttempts: 3,
-      backend: args.backend as BackendChoice,
-      name,
-      createRunner: args['dry-run'] ? dryRunner : undefined,
-      onEvent: (event) => {
-        const { task, attempt } = event.delivery;
-        if (event.type === 'start') {
-          record.busy++;
-          if (!record.sweeps.includes(task.sweep)) record.sweeps.push(task.sweep);
-          log(`start ${task.sweep}/${task.cellId} attempt ${attempt}`);
-          if (KILL_ON_CELL && task.cellId === KILL_ON_CELL) process.kill(process.pid, 'SIGKILL');
-          return;
-        }
-        record.busy--;
-        if (event.type !== 'dropped') record.done++;
-        void register();
-        if (event.type === 'done') log(`done  ${task.sweep}/${task.cellId} in ${event.row.total_s.toFixed(2)} s`);
-        else if (event.type === 'dropped') log(`not sent ${task.sweep}/${task.cellId}: ${event.error}; the cell will be delivered again`);
-        else log(`${event.type === 'retry' ? 'retry' : 'FAILED'} ${task.sweep}/${task.cellId} attempt ${attempt}: ${event.error}`);
-      },
-    });
-    await register();
-    const heartbeat = setInterval(register, 10_000);
-    let signals = 0;
-    const onSignal = (signal: string) => {
-      signals++;
-      log(signals === 1 ? `${signal}: finishing running cells, taking no more (again to abandon them)` : `${signal}: abandoning running cells`);
-      worker.stop(signals === 1 ? 'drain' : 'abandon');
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    log(`worker ${name}: ${args.concurrency} slot(s), serving ${args.sweep ?? 'every running sweep'}`);
-    try {
-      await worker.run();
-    } finally {
-      clearInterval(heartbeat);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      await settleWithin(queue.workers.delete(key), GOODBYE_MS);
-      await queue.close();
+  const starting = new AbortController();
+  let worker: Worker | null = null;
+  let signals = 0;
+  const onSignal = (signal: string) => {
+    signals++;
+    if (!worker) {
+      log(`${signal}: stopping before serving any cell`);
+      starting.abort();
+      return;
     }
-    return 0;
+    log(signals === 1 ? `${signal}: finishing running cells, taking no more (again to abandon them)` : `${signal}: abandoning running cells`);
+    worker.stop(signals === 1 ? 'drain' : 'abandon');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const nc = await connectNats(natsOptionsFrom(args, `hessweep-worker ${name}`));
+    try {
+      const queue = await openWhenReady(() => NatsQueue.open(nc, { sweep: args.sweep }), log, starting.signal);
+      if (!queue) return 0;
+      queue.onTransientError = (error) => log(`NATS: ${error.message}; retrying`);
+      worker = new Worker(queue, {
+        slots: args.concurrency,
+        maxAttempts: 3,
+        backend: args.backend as BackendChoice,
+        name,
+        directory: queue.workers,
+        createRunner: args['dry-run'] ? dryRunner : undefined,
+        onPullError: (error) => log(`pulling cells failed: ${error.message}; pulling again`),
+        onEvent: (event) => {
+          const { task, attempt } = event.delivery;
+          if (event.type === 'start') {
+            log(`start ${task.sweep}/${task.cellId} attempt ${attempt}`);
+            if (KILL_ON_CELL && task.cellId === KILL_ON_CELL) process.kill(process.pid, 'SIGKILL');
+          } else if (event.type === 'done') log(`done  ${task.sweep}/${task.cellId} in ${event.row.total_s.toFixed(2)} s`);
+          else if (event.type === 'dropped') log(`not sent ${task.sweep}/${task.cellId}: ${event.error}; the cell will be delivered again`);
+          else log(`${event.type === 'retry' ? 'retry' : 'FAILED'} ${task.sweep}/${task.cellId} attempt ${attempt}: ${event.error}`);
+        },
+      });
+      if (starting.signal.aborted) return 0;
+      log(`worker ${name}: ${args.concurrency} slot(s), serving ${args.sweep ?? 'every running sweep'}`);
+      try {
+        await worker.run();
+      } finally {
+        await queue.close();
+      }
+      return 0;
+    } finally {
+      await closeNats(nc, GOODBYE_MS);
+    }
   } finally {
-    await closeNats(nc, GOODBYE_MS);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
-/** How long a stopping worker waits for the server to take each of its last words (deregistration, drain). */
+/** How long a stopping worker waits for the server to take each of its last words (drain, close). */
 const GOODBYE_MS = 2000;
 
-/** A worker may start before any coordinator: it waits for the streams instead of creating them. */
-async function openWhenReady(open: () => Promise<NatsQueue>, log: (line: string) => void): Promise<NatsQueue> {
+/** A worker may start before any coordinator: it waits for the streams instead of creating them; null if stopped meanwhile. */
+async function openWhenReady(open: () => Promise<NatsQueue>, log: (line: string) => void, signal: AbortSignal): Promise<NatsQueue | null> {
   let told = false;
-  for (;;) {
+  while (!signal.aborted) {
     try {
       return await open();
     } catch (error) {
       if (!(error instanceof NoStreamsError)) throw error;
       if (!told) log(`${error.message}; waiting for one`);
       told = true;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await delay(1000, undefined, { signal }).catch(() => undefined);
     }
   }
+  return null;
 }
