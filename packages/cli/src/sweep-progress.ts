@@ -19,6 +19,8 @@ export function describeProgress(p: SweepProgress, now = Date.now()): string {
   return `${finished}/${p.total} cells (${p.ok} ok, ${p.failed} failed)  ${perMinute.toFixed(1)} cells/min  elapsed ${duration(elapsed)}  ETA ${left === 0 ? '0s' : duration(eta)}`;
 }
 
+const TTY_REDRAW_MS = 100;
+
 /**
  * Sweep progress on stderr: a live bar on a TTY, otherwise a plain line at most every `intervalMs`
  * (and for every failure), so that logs stay readable.
@@ -37,11 +39,15 @@ export class SweepProgressView {
     this.latest = progress;
     if (this.quiet) return;
     if (progress.row?.status === 'failed') this.note(`cell ${progress.row.cell_id} failed after ${progress.row.attempt} attempt(s): ${progress.row.error}`);
+    const finished = progress.ok + progress.failed === progress.total;
     if (this.tty) {
+      // Redrawn at most ten times a second: a sweep of thousands of cells a second must not spend its time on the terminal.
+      if (Date.now() - this.lastLine < TTY_REDRAW_MS && !finished) return;
+      this.lastLine = Date.now();
       const width = 30;
       const filled = progress.total ? Math.round((width * (progress.ok + progress.failed)) / progress.total) : width;
       process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${describeProgress(progress)}\x1b[K`);
-    } else if (Date.now() - this.lastLine >= this.intervalMs || progress.ok + progress.failed === progress.total) {
+    } else if (Date.now() - this.lastLine >= this.intervalMs || finished) {
       this.lastLine = Date.now();
       process.stderr.write(`progress ${describeProgress(progress)}\n`);
     }
@@ -51,7 +57,10 @@ export class SweepProgressView {
   note(message: string): void {
     if (this.quiet) return;
     process.stderr.write(`${this.tty ? '\r\x1b[K' : ''}${message}\n`);
-    if (this.tty && this.latest) this.update({ ...this.latest, row: undefined });
+    if (this.tty && this.latest) {
+      this.lastLine = 0;
+      this.update({ ...this.latest, row: undefined });
+    }
   }
 
   end(): void {

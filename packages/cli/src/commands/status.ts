@@ -6,7 +6,7 @@ import {
   utf8Bytes, winningBatches,
 } from '@hessweep/results';
 import { UsageError } from '../errors.js';
-import { closeNats, connectNats, NatsQueue, type SweepRecord } from '@hessweep/queue';
+import { closeNats, connectNats, NatsQueue, type SweepRecord, type WorkerRecord } from '@hessweep/queue';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { describeProgress } from '../sweep-progress.js';
 
@@ -15,7 +15,7 @@ export function statusOptions(y: Argv) {
     .positional('target', { type: 'string', describe: 'a sweep directory (<out>/<name>), or with --nats a sweep name (default: all)' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object on stdout' })
     .option('quarantine', { type: 'boolean', default: false, describe: 'move damaged or foreign part files into <dir>/quarantine/ (their cells run again on the next resume)' })
-    .option('limit', { type: 'number', default: 20, describe: 'missing and failed cells listed at most' });
+    .option('limit', { type: 'number', default: 20, describe: 'missing and failed cells (with --nats: workers) listed at most' });
 }
 
 type StatusArgs = Awaited<ReturnType<typeof statusOptions>['argv']>;
@@ -114,11 +114,20 @@ async function natsStatus(args: StatusArgs): Promise<number> {
       if (s.queue) lines.push(`  queue: ${s.queue.pending} waiting, ${s.queue.leased} running, ${s.queue.redelivered} redelivered`);
     }
     if (sweeps.length === 0) lines.push('no sweeps on this server');
-    lines.push(`workers seen in the last minute: ${workers.length}`);
-    for (const w of workers) lines.push(`  ${w.name}: ${w.busy}/${w.slots} busy, ${w.done} cells done, last seen ${w.seen}`);
+    lines.push(...describeWorkers(workers, args.limit));
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } finally {
     await closeNats(nc);
   }
+}
+
+/** Workers summed up in one line, then the first `limit` by name: a thousand workers stay readable. */
+function describeWorkers(workers: WorkerRecord[], limit: number): string[] {
+  const sum = (field: 'slots' | 'busy' | 'done') => workers.reduce((total, w) => total + w[field], 0);
+  const lines = [`workers seen in the last minute: ${workers.length}` + (workers.length ? ` (${sum('busy')}/${sum('slots')} slots busy, ${sum('done')} cells done)` : '')];
+  const shown = [...workers].sort((a, b) => a.name.localeCompare(b.name)).slice(0, limit);
+  for (const w of shown) lines.push(`  ${w.name}: ${w.busy}/${w.slots} busy, ${w.done} cells done, last seen ${w.seen}`);
+  if (workers.length > shown.length) lines.push(`  … and ${workers.length - shown.length} more (--limit N, or --json for all)`);
+  return lines;
 }
