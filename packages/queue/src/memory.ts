@@ -1,9 +1,35 @@
 import type { ResultRow } from '@hessweep/grid';
 import type { CellTask, Delivery, Queue, SweepEvent } from './types.js';
 
+/** A FIFO of any length with O(1) removal at the front (Array.shift copies the whole array). */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    // Compacted once the consumed front is half of the array: amortised O(1).
+    if (this.head * 2 >= this.items.length && this.head > 1024) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+}
+
 /** A FIFO whose consumers wait for the next item; `end()` releases them with `undefined`. */
 class Channel<T> {
-  private readonly items: T[] = [];
+  private readonly items = new Fifo<T>();
   private readonly waiting: ((item: T | undefined) => void)[] = [];
   private ended = false;
 

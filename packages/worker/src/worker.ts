@@ -270,7 +270,7 @@ export function workerKey(name: string): string {
  */
 export function dryRunner(): CellRunner {
   return {
-    run: async ({ cell, context }) => ({ ...failedRow(cell, { ...context, backend: 'none' }, ''), status: 'ok', error: null }),
+    run: async ({ cell, context }) => Object.assign(failedRow(cell, { ...context, backend: 'none' }, ''), { status: 'ok' as const, error: null }),
     terminate: async () => {},
   };
 }
