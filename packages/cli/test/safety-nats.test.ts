@@ -211,7 +211,10 @@ for (const takeoverOut of ['out', 'elsewhere']) {
         // Same directory: guards the directory lock, whose lease is the coordinator's --lease, so that
         // --takeover can also take the hung holder's lock instead of being refused by it for a minute.
         const takeover = ctx.launch([...coordinate, '--out', takeoverOut, '--takeover', '--lease', '2']);
-        await until(() => /took over sweep hung/.test(takeover.output()) || takeover.child.exitCode !== null, 'the takeover', 90_000);
+        // The first is resumed only once the takeover holds all it takes (the sweep; in the same directory, its
+        // lock as well): a resumed holder renews its lock, and this test is about a hung one, not one back first.
+        const tookOver = takeoverOut === 'out' ? /took over the lock of out\/hung/ : /took over sweep hung/;
+        await until(() => tookOver.test(takeover.output()) || takeover.child.exitCode !== null, 'the takeover', 90_000);
         t.diagnostic(`--takeover took the sweep ${Date.now() - stoppedAt} ms after SIGSTOP`);
         first.child.kill('SIGCONT');
         // Guards the resumed first coordinator: it must find out it lost the sweep before writing or
