@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
-import { cli, syntheticSpec } from './support.js';
+import { cli, exitWithin, syntheticSpec, until } from './support.js';
 
 /** The compiled file is packages/cli/dist/test/deploy.test.js. */
 const root = fileURLToPath(new URL('../../../../', import.meta.url)).replace(/\/$/, '');
@@ -422,12 +422,10 @@ function launch(argv: string[], env: Record<string, string>, options: { cwd?: st
   return { child, output: () => text, exited };
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Waits until the worker `w` says it is serving (connected, its SIGTERM handler installed); fails if it exits first. */
+async function serving(w: Proc, what: string): Promise<void> {
+  await until(() => /slot\(s\), serving /.test(w.output()) || w.child.exitCode !== null || w.child.signalCode !== null, `the ${what} worker to start serving`);
+  assert.match(w.output(), /worker \S+: \d+ slot\(s\), serving /, `${what}: ${w.output()}`);
 }
 
 /** A fake `srun`: drops its own options, then prints the command (HESSWEEP_TEST_SRUN=print) or execs it. */
@@ -536,9 +534,9 @@ test('every worker and coordinator command line in deploy/ is a valid hessweep i
       lines.map(async ({ what, argv, env }) => {
         assert.ok(['worker', 'coordinator'].includes(argv[1]), `${what}: ${argv.slice(1).join(' ')}`);
         const help = launch([...argv, '--help'], env);
-        assert.equal(await help.exited, 0, `${what} --help: ${help.output()}`);
+        assert.equal(await exitWithin(help, 60_000, `${what} --help`), 0, `${what} --help: ${help.output()}`);
         const parsed = launch(argv, { ...env, NATS_URL: closed });
-        assert.equal(await parsed.exited, 2, `${what}: ${parsed.output()}`);
+        assert.equal(await exitWithin(parsed, 60_000, `${what} against a closed port`), 2, `${what}: ${parsed.output()}`);
         assert.match(parsed.output(), /cannot connect to NATS at nats:\/\/127\.0\.0\.1/, `${what}: ${parsed.output()}`);
       }),
     );
@@ -594,10 +592,10 @@ test('auth.conf on a real server: compose, Kubernetes and Slurm workers launched
     };
     procs.push(...Object.values(workers));
     for (const [what, w] of Object.entries(workers)) {
-      await until(() => /slot\(s\), serving every running sweep/.test(w.output()) || w.child.exitCode !== null, `the ${what} worker to start`);
+      await serving(w, what);
       assert.match(w.output(), /worker \S+: 2 slot\(s\), serving every running sweep/, `${what}: ${w.output()}`);
     }
-    assert.equal(await coordinator.exited, 0, coordinator.output());
+    assert.equal(await exitWithin(coordinator, 120_000, 'the coordinator'), 0, coordinator.output());
     assert.match(coordinator.output(), /6 ok, 0 failed/);
     const done = Object.values(workers).map((w) => (w.output().match(/done {2}deployed\//g) ?? []).length);
     // At least once each (a delivery that outlived its lease under load may be computed twice; one row is kept).
@@ -607,7 +605,7 @@ test('auth.conf on a real server: compose, Kubernetes and Slurm workers launched
     workers.k8s.child.kill('SIGTERM');
     process.kill(-workers.slurm.child.pid!, 'SIGTERM');
     for (const [what, w] of Object.entries(workers)) {
-      assert.equal(await w.exited, 0, `${what}: ${w.output()}`);
+      assert.equal(await exitWithin(w, 60_000, `the ${what} worker after SIGTERM`), 0, `${what}: ${w.output()}`);
       assert.match(w.output(), /SIGTERM: finishing running cells/, what);
     }
     // Nothing the coordinator or a worker did was refused (a refused ack or heartbeat does not fail a sweep,
@@ -670,7 +668,9 @@ test('the 3-node cluster of deploy/nats/cluster runs the compose coordinator wit
     const workerLine = composeProcess('worker');
     const workers = [1, 2].map(() => launch([...workerLine.argv, '--dry-run'], { ...workerLine.env, NATS_URL: urls }));
     procs.push(...workers);
-    assert.equal(await coordinator.exited, 0, coordinator.output());
+    // Each is stopped below once serving: this test is about a serving worker draining on SIGTERM.
+    for (const [i, w] of workers.entries()) await serving(w, `compose (dry-run) ${i + 1}`);
+    assert.equal(await exitWithin(coordinator, 120_000, 'the coordinator'), 0, coordinator.output());
     assert.match(coordinator.output(), /24 ok, 0 failed/);
     // Every stream and bucket has three replicas, one per node.
     const jsz = await fetch(`http://127.0.0.1:${nodes[0].http}/jsz?accounts=true&streams=true&config=true`).then((r) => r.json()) as {
@@ -683,7 +683,7 @@ test('the 3-node cluster of deploy/nats/cluster runs the compose coordinator wit
       assert.equal(stream.config?.num_replicas, 3, `${name} replicas`);
     }
     for (const w of workers) w.child.kill('SIGTERM');
-    for (const w of workers) assert.equal(await w.exited, 0, w.output());
+    for (const [i, w] of workers.entries()) assert.equal(await exitWithin(w, 60_000, `compose (dry-run) worker ${i + 1} after SIGTERM`), 0, w.output());
     const violations = procs.slice(0, 3).flatMap((p) => p.output().split('\n')).filter((l) => /Violation/i.test(l));
     assert.deepEqual(violations, [], 'permission violations in the servers\' logs');
   } finally {

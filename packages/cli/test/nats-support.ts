@@ -1,12 +1,11 @@
 /**
- * What the NATS tests of the CLI share: a real nats-server per test (the queue package's harness), the real
- * `hessweep` binary run as child processes, polling with deadlines, and cleanup of everything a test started.
+ * What the NATS tests of the CLI share: a real nats-server per test (the queue package's harness), and cleanup
+ * of everything a test started (processes started with support.ts's `start`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli } from './support.js';
+import type { Proc } from './support.js';
 
 export interface NatsServer {
   url: string;
@@ -23,40 +22,6 @@ export interface Harness {
   makeNkeyUser(): { publicKey: string; seed: string };
 }
 export const harness = (await import(new URL('../../../queue/dist/test/nats-server.js', import.meta.url).href)) as Harness;
-
-/** A `hessweep` child process: its output so far (stdout and stderr together, and each alone) and its exit code. */
-export interface Proc {
-  child: ChildProcess;
-  output: () => string;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number>;
-}
-
-export function start(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => {
-    text += d;
-    out += d;
-  });
-  child.stderr!.on('data', (d) => {
-    text += d;
-    err += d;
-  });
-  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGKILL' ? 137 : -1))));
-  return { child, output: () => text, stdout: () => out, stderr: () => err, exited };
-}
-
-export async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A temp dir and a nats-server for one test, both removed afterwards, with every process it started killed. */
 export async function scenario(fn: (ctx: { dir: string; server: NatsServer; procs: Proc[] }) => Promise<void>, config?: string): Promise<void> {

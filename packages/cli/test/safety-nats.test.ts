@@ -7,31 +7,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connectNats, keysOf } from '@hessweep/queue';
 import { readResultFile, scanParts } from '@hessweep/results';
-import { syntheticSpec } from './support.js';
-import { scenario, start, until, type NatsServer, type Proc } from './nats-support.js';
+import { exitWithin, partFiles, start, syntheticSpec, until, type Proc } from './support.js';
+import { scenario, type NatsServer } from './nats-support.js';
 
 /** How long a command that must fail at once may take on a loaded machine (start-up included). */
 const PROMPT_MS = 30_000;
 /** How long a sweep of a few cells may take on a loaded machine. */
 const SWEEP_MS = 180_000;
-
-/** `proc`'s exit code; past `ms` it is killed and the test fails, showing what it printed. */
-async function exitWithin(proc: Proc, ms: number, what: string): Promise<number> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
-  const code = await Promise.race([proc.exited, late]);
-  clearTimeout(timer);
-  if (code === 'late') {
-    proc.child.kill('SIGKILL');
-    throw new Error(`${what} did not exit within ${ms / 1000} s; its output:\n${proc.output()}`);
-  }
-  return code;
-}
 
 /** The grid of a synthetic spec, as the test names its cells: one entry per width × seed. */
 function gridCells(widths: number[], seeds: number[]): string[] {
@@ -106,7 +93,7 @@ const dryWorker = (ctx: Ctx, name: string, extra: string[] = []) =>
 const realWorker = (ctx: Ctx, name: string, slots = 1) =>
   ctx.launch(['worker', '--nats', ctx.server.url, '--backend', 'wasm', '--concurrency', String(slots), '--name', name]);
 
-const partCount = async (sweepDir: string) => (await readdir(join(sweepDir, 'parts')).catch(() => [])).filter((n) => n.endsWith('.arrow')).length;
+const partCount = async (sweepDir: string) => (await partFiles(join(sweepDir, 'parts'))).length;
 
 test('results directory deleted after a finished sweep: the coordinator queues every cell again at once and completes', async (t) => {
   await safetyScenario(async (ctx) => {
@@ -224,7 +211,10 @@ for (const takeoverOut of ['out', 'elsewhere']) {
         // Same directory: guards the directory lock, whose lease is the coordinator's --lease, so that
         // --takeover can also take the hung holder's lock instead of being refused by it for a minute.
         const takeover = ctx.launch([...coordinate, '--out', takeoverOut, '--takeover', '--lease', '2']);
-        await until(() => /took over sweep hung/.test(takeover.output()) || takeover.child.exitCode !== null, 'the takeover', 90_000);
+        // The first is resumed only once the takeover holds all it takes (the sweep; in the same directory, its
+        // lock as well): a resumed holder renews its lock, and this test is about a hung one, not one back first.
+        const tookOver = takeoverOut === 'out' ? /took over the lock of out\/hung/ : /took over sweep hung/;
+        await until(() => tookOver.test(takeover.output()) || takeover.child.exitCode !== null, 'the takeover', 90_000);
         t.diagnostic(`--takeover took the sweep ${Date.now() - stoppedAt} ms after SIGSTOP`);
         first.child.kill('SIGCONT');
         // Guards the resumed first coordinator: it must find out it lost the sweep before writing or

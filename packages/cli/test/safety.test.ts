@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { tableFromIPC } from 'apache-arrow';
-import { cli, hessweep, syntheticSpec, type Result, withDir } from './support.js';
+import { cli, exitWithin, hessweep, start, syntheticSpec, until, type Result, withDir } from './support.js';
 
 const exec = promisify(execFile);
 
@@ -79,15 +79,6 @@ async function assertStatusComplete(sweepDir: string, cwd: string, cells = WIDTH
 
 const SPEC = syntheticSpec('safe', WIDTHS, SEEDS);
 
-/** Polls `check` every 50 ms until it holds; fails loudly with `what` after `ms`. */
-async function until(what: string, check: () => boolean, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 test('the disk fills up during a run: exit 1 with one line naming the directory and the cause, nothing partial on disk; after space is freed the rerun loses nothing and duplicates nothing', async (t) => {
   await withDir('safety', async (dir) => {
     await writeFile(join(dir, 'safe.yaml'), SPEC);
@@ -146,21 +137,20 @@ test('a second run on a directory that a live run is writing is refused, naming 
     // is certainly alive and writing-to-be when the second one starts, however fast this machine is.
     await writeFile(join(dir, 'safe.yaml'), syntheticSpec('safe', WIDTHS, SEEDS, { epochs: 100, sampleSize: 2000 }));
     const sweepDir = join(dir, 'out', 'safe');
-    const first = spawn(process.execPath, [cli, 'run', 'safe.yaml', '--out', 'out', '--concurrency', '1', '--quiet'], { cwd: dir, stdio: 'ignore' });
-    const exited = new Promise<number | null>((resolve) => first.on('exit', (code) => resolve(code)));
+    const first = start(['run', 'safe.yaml', '--out', 'out', '--concurrency', '1', '--quiet'], dir);
     try {
-      await until('the first run to take the lock and write its manifest', () => existsSync(join(sweepDir, 'lock.json')) && existsSync(join(sweepDir, 'manifest.json')));
-      first.kill('SIGSTOP');
+      await until(() => existsSync(join(sweepDir, 'lock.json')) && existsSync(join(sweepDir, 'manifest.json')), 'the first run to take the lock and write its manifest');
+      first.child.kill('SIGSTOP');
       const second = await hessweep(['run', 'safe.yaml', '--out', 'out', '--quiet'], dir);
-      assertOneLine(second, 2, new RegExp(`^hessweep: out/safe is being written by pid ${first.pid} on ${hostname()} since \\S+ \\(hessweep run safe\\.yaml\\)`));
+      assertOneLine(second, 2, new RegExp(`^hessweep: out/safe is being written by pid ${first.child.pid} on ${hostname()} since \\S+ \\(hessweep run safe\\.yaml\\)`));
       const status = await hessweep(['status', sweepDir], dir);
       assert.equal(status.code, 0, status.stderr);
-      assert.match(status.stdout, new RegExp(`being written by pid ${first.pid}`));
-      first.kill('SIGCONT');
-      first.kill('SIGTERM'); // drains: the running cell finishes and is written
-      assert.ok([0, 130].includes((await exited)!), 'the first run stops cleanly');
+      assert.match(status.stdout, new RegExp(`being written by pid ${first.child.pid}`));
+      first.child.kill('SIGCONT');
+      first.child.kill('SIGTERM'); // drains: the running cell finishes and is written
+      assert.ok([0, 130].includes(await exitWithin(first, 60_000, 'the first run after SIGTERM')), 'the first run stops cleanly');
     } finally {
-      first.kill('SIGKILL');
+      first.child.kill('SIGKILL');
     }
 
     // A lock left by a process that is gone from this host, and one from another host whose heartbeat stopped.

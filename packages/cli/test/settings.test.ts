@@ -100,10 +100,15 @@ async function runMeasured(args: string[], cwd: string): Promise<{ code: number;
         const hwm = /VmHWM:\s+(\d+) kB/.exec(readProcStatus(child.pid!));
         if (hwm) polledKiB = Math.max(polledKiB, Number(hwm[1]));
       }, 5);
-  const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  let late = false;
+  const deadline = setTimeout(() => {
+    late = true;
+    child.kill('SIGKILL');
+  }, 60_000);
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
   clearTimeout(deadline);
   if (poll) clearInterval(poll);
+  if (late) assert.fail(`hessweep ${args.join(' ')} did not exit within 60 s; its stderr:\n${stderr}`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const measured = withTime ? /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr) : null;
   const peakKiB = withTime ? Number(measured?.[1]) : polledKiB;

@@ -1,5 +1,8 @@
-/** What the CLI tests share: running the real binary, a small synthetic spec, reading part files. */
-import { execFile } from 'node:child_process';
+/**
+ * What the CLI tests share: running the real binary (to its end, or as a child process to watch), waiting
+ * with deadlines that fail loudly, a small synthetic spec, reading part files.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +31,56 @@ export async function hessweep(args: string[], cwd: string): Promise<Result> {
   }
 }
 
+/** A `hessweep` child process: its output so far (stdout and stderr together, and each alone) and its exit code. */
+export interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  stdout: () => string;
+  stderr: () => string;
+  /** The exit code; 137 when killed by SIGKILL, -1 when killed by another signal. */
+  exited: Promise<number>;
+}
+
+/** Starts `hessweep args…` in `cwd`, with `env` over this process's environment. */
+export function start(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => {
+    text += d;
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    text += d;
+    err += d;
+  });
+  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGKILL' ? 137 : -1))));
+  return { child, output: () => text, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Polls `condition` every 50 ms until it holds; past `ms` it throws, naming `what`. The one poll of the CLI tests. */
+export async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `proc`'s exit code; past `ms` it is killed and this throws, naming `what` and showing what it printed. */
+export async function exitWithin(proc: Pick<Proc, 'child' | 'output' | 'exited'>, ms: number, what: string): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  const code = await Promise.race([proc.exited, late]);
+  clearTimeout(timer);
+  if (code === 'late') {
+    proc.child.kill('SIGKILL');
+    throw new Error(`${what} did not exit within ${ms / 1000} s; its output:\n${proc.output()}`);
+  }
+  return code;
+}
+
 /** A spec of synthetic cells (widths × seeds, depth 1); the defaults make each cell take ~0.1 s. */
 export function syntheticSpec(name: string, widths: number[], seeds: number[], { epochs = 2, sampleSize = 256, extra = '' } = {}): string {
   return `name: ${name}
@@ -44,6 +97,11 @@ measure:
   top_k: 2
   lanczos_iters: 10
 ${extra}`;
+}
+
+/** The names of the finished part files in `partsDir` (none while it does not exist). */
+export async function partFiles(partsDir: string): Promise<string[]> {
+  return (await readdir(partsDir).catch(() => [] as string[])).filter((n) => n.endsWith('.arrow'));
 }
 
 /** Every row of every part file of a sweep, read with apache-arrow directly. */

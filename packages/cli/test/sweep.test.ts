@@ -1,11 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
-import { cli, hessweep, partRows, syntheticSpec, withDir } from './support.js';
+import { exitWithin, hessweep, partFiles, partRows, start, syntheticSpec, until, withDir } from './support.js';
 
 test('a sweep runs every cell once into Arrow parts, and a rerun computes nothing', async () => {
   await withDir('sweep', async (dir) => {
@@ -41,20 +40,13 @@ test('a sweep runs every cell once into Arrow parts, and a rerun computes nothin
 
 test('kill -9 mid-sweep, then resume: nothing written is lost, every cell ends up exactly once', async () => {
   await withDir('sweep', async (dir) => {
-    // Cells of ~0.5 s, so that the kill lands mid-sweep.
+    // Cells of ~0.5 s, one at a time, so that the kill lands mid-sweep: after two cells, 16 (~8 s) before the end.
     await writeFile(join(dir, 's.yaml'), syntheticSpec('killed', [4, 6, 8, 10, 12, 14], [0, 1, 2], { sampleSize: 4000, epochs: 6 }));
     const partsDir = join(dir, 'out', 'killed', 'parts');
-    const child = spawn(process.execPath, [cli, 'run', 's.yaml', '--out', 'out', '--concurrency', '2', '--quiet'], { cwd: dir, stdio: 'ignore' });
-    const exited = new Promise((resolve) => child.on('exit', resolve));
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const parts = existsSync(partsDir) ? (await readdir(partsDir)).filter((n) => n.endsWith('.arrow')) : [];
-      if (parts.length >= 2) break;
-      assert.ok(Date.now() < deadline, 'timed out after 60 s waiting for two part files');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    child.kill('SIGKILL');
-    await exited;
+    const killed = start(['run', 's.yaml', '--out', 'out', '--concurrency', '1', '--quiet'], dir);
+    await until(async () => (await partFiles(partsDir)).length >= 2 || killed.child.exitCode !== null, 'two part files');
+    killed.child.kill('SIGKILL');
+    assert.equal(await killed.exited, 137, `the run was killed mid-sweep, not ended:\n${killed.output()}`);
     const before = await partRows(join(dir, 'out', 'killed'));
     assert.ok(before.length >= 2 && before.length < 18, `rows before the kill: ${before.length}`);
     // A writer killed mid-write leaves a temp file (the kill may have landed in one too): the next run removes
@@ -66,7 +58,7 @@ test('kill -9 mid-sweep, then resume: nothing written is lost, every cell ends u
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, new RegExp(`removed ${temps.length} unfinished temp file\\(s\\) left by an interrupted run: .*part-99999999999999-1-000000\\.arrow\\.tmp-1-dead`));
     // The killed run's lock is taken over: its process is gone.
-    assert.match(resumed.stderr, new RegExp(`took over the lock of out/killed from pid ${child.pid} .*: pid ${child.pid} is no longer running`));
+    assert.match(resumed.stderr, new RegExp(`took over the lock of out/killed from pid ${killed.child.pid} .*: pid ${killed.child.pid} is no longer running`));
     assert.deepEqual((await readdir(partsDir)).filter((n) => n.includes('.tmp-')), []);
     assert.match(resumed.stderr, new RegExp(`${before.length} of 18 cells already have rows`));
     const after = await partRows(join(dir, 'out', 'killed'));
@@ -171,16 +163,13 @@ test('a changed spec is refused unless --force; an extended grid runs only its n
 test('SIGTERM stops taking cells, keeps what finished, and the next run completes the sweep', async () => {
   await withDir('sweep', async (dir) => {
     await writeFile(join(dir, 's.yaml'), syntheticSpec('term', [4, 6, 8, 10, 12, 14], [0, 1], { sampleSize: 4000, epochs: 6 }));
+    // One cell at a time: after the first, 11 (~5 s) remain when SIGTERM comes.
     const partsDir = join(dir, 'out', 'term', 'parts');
-    const child = spawn(process.execPath, [cli, 'run', 's.yaml', '--out', 'out', '--concurrency', '2'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
-    while (!(existsSync(partsDir) && (await readdir(partsDir)).some((n) => n.endsWith('.arrow')))) await new Promise((r) => setTimeout(r, 50));
-    child.kill('SIGTERM');
-    const code = await exited;
-    assert.equal(code, 130, stderr);
-    assert.match(stderr, /taking no more cells/);
+    const run = start(['run', 's.yaml', '--out', 'out', '--concurrency', '1'], dir);
+    await until(async () => (await partFiles(partsDir)).length >= 1 || run.child.exitCode !== null, 'a first part file');
+    run.child.kill('SIGTERM');
+    assert.equal(await exitWithin(run, 60_000, 'the run after SIGTERM'), 130, run.stderr());
+    assert.match(run.stderr(), /taking no more cells/);
     const kept = await partRows(join(dir, 'out', 'term'));
     assert.ok(kept.length >= 1 && kept.length < 12, `rows after SIGTERM: ${kept.length}`);
     const resumed = await hessweep(['run', 's.yaml', '--out', 'out'], dir);
