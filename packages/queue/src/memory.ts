@@ -1,9 +1,14 @@
 import type { ResultRow } from '@hessweep/grid';
 import type { CellTask, Delivery, Queue, ResultDelivery } from './types.js';
 
-/** A FIFO whose consumers wait for the next item; `end()` releases them with `undefined`. */
+/**
+ * A FIFO whose consumers wait for the next item; `end()` releases them with `undefined`. Items are taken
+ * from a moving head, not by `shift()`, which copies the whole array once it is large (a million queued
+ * cells made each take cost half a millisecond).
+ */
 class Channel<T> {
-  private readonly items: T[] = [];
+  private items: (T | undefined)[] = [];
+  private head = 0;
   private readonly waiting: ((item: T | undefined) => void)[] = [];
   private ended = false;
 
@@ -15,7 +20,7 @@ class Channel<T> {
 
   take(signal?: AbortSignal): Promise<T | undefined> {
     if (signal?.aborted) return Promise.resolve(undefined);
-    if (this.items.length > 0) return Promise.resolve(this.items.shift());
+    if (this.head < this.items.length) return Promise.resolve(this.takeFirst());
     if (this.ended) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const waiter = (item: T | undefined) => {
@@ -29,6 +34,17 @@ class Channel<T> {
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(waiter);
     });
+  }
+
+  private takeFirst(): T {
+    const item = this.items[this.head] as T;
+    this.items[this.head++] = undefined;
+    // Drop the taken slots once they are half the array: each item is copied O(1) times on average.
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
   }
 
   end(): void {

@@ -62,3 +62,26 @@ test('an aborted slot takes no cell even when one is queued', async () => {
   assert.equal(await q.next(stop.signal), null);
   assert.equal((await q.next())?.task.cellId, 'c1', 'the cell stays queued for others');
 });
+
+test('a long queue hands out cells first in, first out while cells keep coming', async () => {
+  const q = new InProcessQueue();
+  const seeds = Array.from({ length: 8000 }, (_, i) => i);
+  const taken: number[] = [];
+  const takeSome = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const delivery = await q.next(AbortSignal.timeout(10_000));
+      assert.ok(delivery, `cell ${taken.length} was not handed out within 10 s`);
+      taken.push(delivery.task.cell.seed);
+      await delivery.ack();
+    }
+  };
+  assert.equal(await q.enqueue(seeds.slice(0, 5000).map((s) => task(s))), 5000);
+  await takeSome(3000);
+  assert.equal(await q.enqueue(seeds.slice(5000).map((s) => task(s))), 3000);
+  await takeSome(4000);
+  assert.equal(await q.enqueue([task(8000)]), 1);
+  await takeSome(1001);
+  assert.deepEqual(taken, [...seeds, 8000]);
+  await q.close();
+  assert.equal(await q.next(), null);
+});
