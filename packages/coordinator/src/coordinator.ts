@@ -258,11 +258,12 @@ function* tasksOf(plan: SweepPlan, indices: Uint32Array, ids: Set<string>): Gene
  */
 function stepNotes(onNote: ((message: string) => void) | undefined, what: string, total: number, everyMs = 2000): (done: number) => void {
   let last = Date.now();
-  let noted = false;
+  let noted: number | undefined;
   return (done) => {
-    if (!onNote || (Date.now() - last < everyMs && !(noted && done === total))) return;
+    const due = Date.now() - last >= everyMs || (noted !== undefined && done === total);
+    if (!onNote || !due || done === noted) return;
     last = Date.now();
-    noted = true;
+    noted = done;
     onNote(`${what}: ${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} cells`);
   };
 }

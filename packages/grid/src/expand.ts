@@ -24,10 +24,13 @@ export type GridPoint = Pick<Cell, 'dataset' | 'width' | 'depth' | 'seed' | 'sam
 
 /**
  * The cell at one grid point under a spec's settings: its train and measure settings and the data-source
- * fields its dataset reads. Every cell, of a sweep or of `hessweep cell`, is put together here.
+ * fields its dataset reads. Every cell, of a sweep or of `hessweep cell`, is put together here. The cell
+ * shares the `train` and `measure` objects it is given, so that a million queued cells of a plan share one
+ * frozen copy (`planGrid`) instead of carrying a million (cells are never modified; they travel as copies).
  */
 export function makeCell(point: GridPoint, settings: Pick<SweepSpec, 'train' | 'measure' | 'data'>): Cell {
-  return { ...point, train: { ...settings.train }, measure: { ...settings.measure }, data: dataSourceFor(point.dataset, settings.data) };
+  const { dataset, width, depth, seed, sample_size } = point;
+  return { dataset, width, depth, seed, sample_size, train: settings.train, measure: settings.measure, data: dataSourceFor(dataset, settings.data) };
 }
 
 /** Fields a `--where` clause may test. */

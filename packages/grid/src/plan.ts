@@ -102,7 +102,8 @@ export function planGrid(spec: PlanSource): GridPlan {
   const same = (a: number, b: number) =>
     seed[a] === seed[b] && dataset[a] === dataset[b] && width[a] === width[b] && depth[a] === depth[b] && sample_size[a] === sample_size[b];
   const kept = order.filter((point, k) => k === 0 || !same(order[k - 1], point));
-  return new GridPlan({ train: spec.train, measure: spec.measure, data: spec.data }, values, pick(columns, kept));
+  const settings = { train: Object.freeze({ ...spec.train }), measure: Object.freeze({ ...spec.measure }), data: spec.data };
+  return new GridPlan(settings, values, pick(columns, kept));
 }
 
 /** Every cell of a sweep as an array: `planGrid`'s cells, for callers that need few (a one-cell spec, tests). */
