@@ -81,6 +81,10 @@ export class InProcessQueue implements Queue {
   }
 
   async next(signal?: AbortSignal): Promise<Delivery | null> {
+    // A turn of the event loop per cell, as a real engine's delivery takes: a worker whose cells finish
+    // without I/O (a dry run) would otherwise hand cells round in promise callbacks alone and starve every
+    // file write and signal until the queue ran dry (the coordinator then held every row in memory).
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const item = await this.cells.take(signal);
     if (!item) return null;
     const key = `${item.task.sweep}.${item.task.cellId}`;
