@@ -85,3 +85,18 @@ test('a long queue hands out cells first in, first out while cells keep coming',
   await q.close();
   assert.equal(await q.next(), null);
 });
+
+test('handing out cells lets the event loop turn: a worker whose cells need no I/O starves no file write or signal', async () => {
+  const q = new InProcessQueue();
+  await q.enqueue(Array.from({ length: 1000 }, (_, i) => task(i)));
+  let takenWhenTurned: number | undefined;
+  let taken = 0;
+  setImmediate(() => (takenWhenTurned = taken));
+  for (let i = 0; i < 1000; i++) {
+    const delivery = await q.next(AbortSignal.timeout(10_000));
+    assert.ok(delivery, `cell ${i} was not handed out within 10 s`);
+    await delivery.ack();
+    taken++;
+  }
+  assert.ok(takenWhenTurned !== undefined && takenWhenTurned < 1000, `the event loop turned only after ${takenWhenTurned ?? 'all'} of 1000 cells`);
+});
