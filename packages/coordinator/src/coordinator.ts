@@ -271,14 +271,9 @@ function stepNotes(onNote: ((message: string) => void) | undefined, what: string
 /** `source` until `signal` aborts (then the loop ends without waiting for the next item). */
 async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
-  const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
-  aborted.catch(() => undefined);
   try {
     while (!signal.aborted) {
-      const next = await Promise.race([iterator.next(), aborted]).catch((error) => {
-        if (signal.aborted) return { done: true as const, value: undefined };
-        throw error;
-      });
+      const next = await nextUnlessAborted(iterator, signal);
       if (next.done) return;
       yield next.value;
     }
@@ -286,6 +281,29 @@ async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): 
     // Not awaited: a generator's return waits for its pending next, which may never come.
     void iterator.return?.();
   }
+}
+
+/**
+ * The iterator's next item, or done once `signal` aborts. The abort listener lives for one item only: racing
+ * each item against one abort promise for the whole run left a reaction on that promise per item, and each
+ * kept its item reachable (a sweep held every row it had written, about 1 kB a cell, until it ended).
+ */
+function nextUnlessAborted<T>(iterator: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve({ done: true, value: undefined });
+    signal.addEventListener('abort', onAbort, { once: true });
+    iterator.next().then(
+      (next) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(next);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) resolve({ done: true, value: undefined });
+        else reject(error);
+      },
+    );
+  });
 }
 
 /**

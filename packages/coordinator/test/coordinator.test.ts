@@ -4,6 +4,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   cellId, DEFAULT_MEASURE, DEFAULT_TRAIN, expandGrid, failedRow, parseSpec, parseWhere, planGrid, specHash, specSettingsHash, type Cell, type ResultRow,
   type SweepSpec,
@@ -165,6 +167,49 @@ test('a --where slice and the rows on disk decide which cells are queued, in run
     assert.deepEqual(served.map((t) => t.cell), expected);
     assert.deepEqual(served.map((t) => t.cellId), expected.map(cellId));
     assert.deepEqual({ total: outcome.total, skipped: outcome.skipped, ok: outcome.ok, failed: outcome.failed }, { total: 9, skipped: 4, ok: 8, failed: 1 });
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('a delivery is not kept once its row is on disk and acked: memory does not grow with the rows of a run', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const out = await mkdtemp(join(tmpdir(), 'hessweep-coord-'));
+  try {
+    const seeds = Array.from({ length: 50 }, (_, i) => i);
+    const delivered: WeakRef<object>[] = [];
+    let acked = 0;
+    let kept = -1;
+    const queue: Queue = {
+      enqueue: async (tasks) => [...tasks].length,
+      next: async () => null,
+      publishResult: async () => {},
+      close: async () => {},
+      async *results() {
+        for (const seed of seeds) {
+          if (seed === seeds.length - 1) {
+            // Every earlier row is durable and acked before the last is handed out; then none should be reachable.
+            const deadline = Date.now() + 10_000;
+            while (acked < seed) {
+              assert.ok(Date.now() < deadline, `only ${acked} of ${seed} rows were acked within 10 s`);
+              await new Promise((resolve) => setTimeout(resolve, 5));
+            }
+            await new Promise((resolve) => setImmediate(resolve));
+            gc();
+            // The loop still holds the row it took last, while it waits for the next.
+            kept = delivered.slice(0, -1).filter((ref) => ref.deref() !== undefined).length;
+          }
+          const delivery = { row: okRow(cell(seed)), ack: async () => void acked++ };
+          delivered.push(new WeakRef(delivery));
+          yield delivery;
+        }
+        await new Promise(() => {}); // a live stream: nothing more, and no end
+      },
+    };
+    const outcome = await runSweep(queue, plan(seeds), { out });
+    assert.equal(outcome.ok, seeds.length);
+    assert.equal(kept, 0, `${kept} of ${seeds.length - 2} written and acked deliveries were still reachable`);
   } finally {
     await rm(out, { recursive: true, force: true });
   }
