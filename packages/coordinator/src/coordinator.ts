@@ -229,7 +229,7 @@ function settingsHashOf(spec: Record<string, unknown>): string | undefined {
 function selectCells(grid: GridPlan, done: Map<string, CellState>, options: SweepOptions): { wanted: number; queued: Uint32Array; ok: number; failed: number } {
   const queued = new Uint32Array(grid.size);
   const counts = { wanted: 0, queued: 0, ok: 0, failed: 0 };
-  const note = stepNotes(options.onNote, 'checking cells against the rows on disk', grid.size);
+  const note = stepNotes(options.onNote, 'checking against the rows on disk', grid.size);
   for (let i = 0; i < grid.size; i++) {
     if (i % 10_000 === 0) note(i);
     if (options.include && !options.include(grid.pointAt(i))) continue;
