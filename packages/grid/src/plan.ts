@@ -28,9 +28,10 @@ interface PointColumns {
 
 /**
  * Every cell of a sweep, compactly: the grid points in run order as typed-array columns of axis indices
- * (17 bytes a point), with no object per cell until one is asked for. Cell ids are computed on each call
- * of `idAt` (a SHA-256 each, by `cellId`): a million of them take several seconds, longer than planning
- * itself, and a run needs each one only once, when its cell is queued.
+ * (17 bytes a point), with no object per cell until one is asked for; the cells share one frozen copy of
+ * the train and measure settings. Cell ids are computed on each call of `idAt` (a SHA-256 each, by
+ * `cellId`): a million of them take several seconds, longer than planning itself, and a first run needs
+ * each only once, when its cell is queued.
  */
 export class GridPlan implements Iterable<Cell> {
   /** @internal Made by `planGrid`. */
