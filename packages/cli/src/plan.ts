@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { LIMITS, expandGrid, parseSpec, parseWhere, specHash, specSettingsHash, type Cell, type SweepSpec } from '@hessweep/grid';
+import { LIMITS, parseSpec, parseWhere, planGrid, specHash, specSettingsHash, type GridPlan, type GridPoint, type SweepSpec } from '@hessweep/grid';
 import type { SweepPlan } from '@hessweep/coordinator';
 import { UsageError } from './errors.js';
 
@@ -11,10 +11,11 @@ export const MAX_CELLS_OPTION = {
 } as const;
 
 /**
- * A spec file read and validated, expanded into the coordinator's plan, with the `--where` slice. A spec
- * of more than `maxCells` cells is refused before it is expanded.
+ * A spec file read and validated, planned for the coordinator (a compact plan: a million cells take tens of
+ * megabytes and about a second), with the `--where` slice and how many cells it selects. A spec of more than
+ * `maxCells` cells is refused before it is planned.
  */
-export async function loadPlan(path: string, where?: string, maxCells: number = LIMITS.cells): Promise<{ spec: SweepSpec; plan: SweepPlan; include?: (cell: Cell) => boolean; selected: number }> {
+export async function loadPlan(path: string, where?: string, maxCells: number = LIMITS.cells): Promise<{ spec: SweepSpec; plan: SweepPlan; include?: (point: GridPoint) => boolean; selected: number }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -24,10 +25,16 @@ export async function loadPlan(path: string, where?: string, maxCells: number = 
   if (!(Number.isInteger(maxCells) && maxCells > 0)) throw new UsageError(`--max-cells must be a positive integer, got ${maxCells}`);
   const spec = parseSpec(text, path, { maxCells });
   const include = where ? parseWhere(where) : undefined;
-  const cells = expandGrid(spec);
-  const selected = include ? cells.filter(include).length : cells.length;
-  if (selected === 0) throw new UsageError(`--where '${where}' selects none of the ${cells.length} cells of ${path}`);
-  return { spec, plan: { sweep: spec.name, cells, spec: spec as unknown as Record<string, unknown>, specHash: specHash(spec), settingsHash: specSettingsHash(spec) }, include, selected };
+  const grid = planGrid(spec);
+  const selected = include ? countSelected(grid, include) : grid.size;
+  if (selected === 0) throw new UsageError(`--where '${where}' selects none of the ${grid.size} cells of ${path}`);
+  return { spec, plan: { sweep: spec.name, grid, spec: spec as unknown as Record<string, unknown>, specHash: specHash(spec), settingsHash: specSettingsHash(spec) }, include, selected };
+}
+
+function countSelected(grid: GridPlan, include: (point: GridPoint) => boolean): number {
+  let selected = 0;
+  for (let i = 0; i < grid.size; i++) if (include(grid.pointAt(i))) selected++;
+  return selected;
 }
 
 export function positiveIntegers(args: Record<string, unknown>, names: readonly string[]): void {

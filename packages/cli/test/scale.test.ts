@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
-import { scenario, start } from './nats-support.js';
+import { scenario } from './nats-support.js';
+import { start } from './support.js';
 
 const WIDTHS = 100;
 const SEEDS = 1000;

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HESSWEEP_VERSION, cellId, failedRow, specSettingsHash, type Cell, type ResultRow, type SweepSpec } from '@hessweep/grid';
+import { HESSWEEP_VERSION, cellId, failedRow, specSettingsHash, type GridPlan, type GridPoint, type ResultRow, type SweepSpec } from '@hessweep/grid';
 import type { CellTask, ExhaustedCell, Queue, ResultDelivery } from '@hessweep/queue';
 import {
   acquireSweepLock, cellStates, damagedPartsError, describeCause, readManifest, removeTemps, scanParts, StorageError, SweepOwnedError,
@@ -14,8 +14,8 @@ export class SweepError extends Error {
 
 export interface SweepPlan {
   sweep: string;
-  /** Every cell of the spec, in run order. */
-  cells: Cell[];
+  /** Every cell of the spec, in run order: a compact plan, each cell made when its task is. */
+  grid: GridPlan;
   spec: Record<string, unknown>;
   specHash: string;
   settingsHash: string;
@@ -25,8 +25,8 @@ export interface SweepOptions {
   out: string;
   /** What this process is, for the directory lock (shown to a second process that is refused). */
   command?: string;
-  /** Run only these cells of the plan (a `--where` slice); default all. */
-  include?: (cell: Cell) => boolean;
+  /** Run only the cells at these grid points (a `--where` slice); default all. */
+  include?: (point: GridPoint) => boolean;
   /** Rerun cells whose last row is `failed`. */
   retryFailed?: boolean;
   /** Accept a spec whose settings differ from the manifest's. */
@@ -91,23 +91,13 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
   });
   try {
     const done = await prepare(paths, plan, options);
-    const wanted = plan.cells.filter((cell) => options.include?.(cell) ?? true);
-    const todo = new Map<string, Cell>();
-    let skipped = 0;
-    const progress: SweepProgress = { total: wanted.length, ok: 0, failed: 0, skipped: 0, startedAt: Date.now() };
-    for (const cell of wanted) {
-      const id = cellId(cell);
-      const state: CellState | undefined = done.get(id);
-      if (state === 'ok' || (state === 'failed' && !options.retryFailed)) {
-        skipped++;
-        progress[state]++;
-      } else {
-        todo.set(id, cell);
-      }
-    }
-    progress.skipped = skipped;
-    if (skipped) options.onNote?.(`${skipped} of ${wanted.length} cells already have rows; running the other ${todo.size}`);
+    const { wanted, queued, ok, failed } = selectCells(plan.grid, done, options);
+    const skipped = ok + failed;
+    const progress: SweepProgress = { total: wanted, ok, failed, skipped, startedAt: Date.now() };
+    if (skipped) options.onNote?.(`${skipped} of ${wanted} cells already have rows; running the other ${queued.length}`);
     options.onProgress?.({ ...progress });
+    /** Ids of the queued cells, added as their tasks are made. */
+    const todo = new Set<string>();
 
     // A writer stalled past its lease (suspended, swapped out) may have been replaced before its heartbeats
     // noticed: it checks before each part, or it would write rows its successor writes too, or acknowledge
@@ -118,8 +108,8 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
     };
     const writer = new PartWriter(paths.parts, { sweep: plan.sweep, specHash: plan.specHash, version: HESSWEEP_VERSION }, confirm, (error) => stop.abort(error));
     try {
-      if (todo.size > 0) {
-        await queue.enqueue(tasksOf(plan.sweep, todo));
+      if (queued.length > 0) {
+        await queue.enqueue(tasksOf(plan, queued, todo), stepNotes(options.onNote, 'queueing', queued.length));
         const recorded = new Set<string>();
         for await (const event of untilAborted(queue.results(plan.sweep), stop.signal)) {
           const delivery = event.type === 'row' ? event : exhaustedRow(plan.sweep, event);
@@ -149,11 +139,11 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
     return {
       sweep: plan.sweep,
       dir: paths.dir,
-      total: wanted.length,
+      total: wanted,
       skipped,
       ok: progress.ok,
       failed: progress.failed,
-      remaining: wanted.length - progress.ok - progress.failed,
+      remaining: wanted - progress.ok - progress.failed,
       parts: writer.parts,
     };
   } finally {
@@ -214,7 +204,7 @@ async function prepare(paths: SweepPaths, plan: SweepPlan, options: SweepOptions
     spec_hash: plan.specHash,
     spec_hashes: [...new Set([...history, plan.specHash])],
     settings_hash: plan.settingsHash,
-    cell_count: plan.cells.length,
+    cell_count: plan.grid.size,
     versions: { hessweep: HESSWEEP_VERSION, node: process.version },
     created: existing?.created ?? now,
     updated: now,
@@ -239,21 +229,59 @@ function exhaustedRow(sweep: string, cell: ExhaustedCell): ResultDelivery {
   return { type: 'row', row: failedRow(cell.task.cell, context, error), ack: cell.ack };
 }
 
-function* tasksOf(sweep: string, cells: Map<string, Cell>): Generator<CellTask> {
-  for (const [cellId, cell] of cells) yield { sweep, cellId, cell };
+/**
+ * The cells of the plan this run is responsible for (`include`), and of those the indices to queue: the cells
+ * without a row, or with a failed one when retrying. Cell ids are computed only when there are rows to
+ * check them against (a first run queues without them).
+ */
+function selectCells(grid: GridPlan, done: Map<string, CellState>, options: SweepOptions): { wanted: number; queued: Uint32Array; ok: number; failed: number } {
+  const queued = new Uint32Array(grid.size);
+  const counts = { wanted: 0, queued: 0, ok: 0, failed: 0 };
+  const note = stepNotes(options.onNote, 'checking against the rows on disk', grid.size);
+  for (let i = 0; i < grid.size; i++) {
+    if (i % 10_000 === 0) note(i);
+    if (options.include && !options.include(grid.pointAt(i))) continue;
+    counts.wanted++;
+    const state = done.size > 0 ? done.get(grid.idAt(i)) : undefined;
+    if (state === 'ok' || (state === 'failed' && !options.retryFailed)) counts[state]++;
+    else queued[counts.queued++] = i;
+  }
+  note(grid.size);
+  return { wanted: counts.wanted, queued: queued.subarray(0, counts.queued), ok: counts.ok, failed: counts.failed };
+}
+
+/** The tasks of the cells at `indices`, each made as the queue reads it; each id is added to `ids`. */
+function* tasksOf(plan: SweepPlan, indices: Uint32Array, ids: Set<string>): Generator<CellTask> {
+  for (const i of indices) {
+    const cell = plan.grid.cellAt(i);
+    const id = cellId(cell);
+    ids.add(id);
+    yield { sweep: plan.sweep, cellId: id, cell };
+  }
+}
+
+/**
+ * Progress of a long step as notes, `<what>: N of TOTAL cells`, every few seconds: the first only once the
+ * step has taken that long (a small grid gets none), and a last one at the end of a step that got any.
+ */
+function stepNotes(onNote: ((message: string) => void) | undefined, what: string, total: number, everyMs = 2000): (done: number) => void {
+  let last = Date.now();
+  let noted: number | undefined;
+  return (done) => {
+    const due = Date.now() - last >= everyMs || (noted !== undefined && done === total);
+    if (!onNote || !due || done === noted) return;
+    last = Date.now();
+    noted = done;
+    onNote(`${what}: ${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} cells`);
+  };
 }
 
 /** `source` until `signal` aborts (then the loop ends without waiting for the next item). */
 async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
-  const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
-  aborted.catch(() => undefined);
   try {
     while (!signal.aborted) {
-      const next = await Promise.race([iterator.next(), aborted]).catch((error) => {
-        if (signal.aborted) return { done: true as const, value: undefined };
-        throw error;
-      });
+      const next = await nextUnlessAborted(iterator, signal);
       if (next.done) return;
       yield next.value;
     }
@@ -261,6 +289,29 @@ async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): 
     // Not awaited: a generator's return waits for its pending next, which may never come.
     void iterator.return?.();
   }
+}
+
+/**
+ * The iterator's next item, or done once `signal` aborts. The abort listener lives for one item only: racing
+ * each item against one abort promise for the whole run left a reaction on that promise per item, and each
+ * kept its item reachable (a sweep held every row it had written, about 1 kB a cell, until it ended).
+ */
+function nextUnlessAborted<T>(iterator: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve({ done: true, value: undefined });
+    signal.addEventListener('abort', onAbort, { once: true });
+    iterator.next().then(
+      (next) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(next);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) resolve({ done: true, value: undefined });
+        else reject(error);
+      },
+    );
+  });
 }
 
 /**

@@ -4,23 +4,31 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { DEFAULT_MEASURE, DEFAULT_TRAIN, failedRow, specHash, type Cell, type ResultRow, type SweepSpec } from '@hessweep/grid';
-import { InProcessQueue, type Queue } from '@hessweep/queue';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import {
+  cellId, DEFAULT_MEASURE, DEFAULT_TRAIN, expandGrid, failedRow, parseSpec, parseWhere, planGrid, specHash, specSettingsHash, type Cell, type ResultRow,
+  type SweepSpec,
+} from '@hessweep/grid';
+import { InProcessQueue, type CellTask, type Queue } from '@hessweep/queue';
 import { readResultFile, scanParts } from '@hessweep/results';
 import { runSweep, SweepError, type SweepPlan } from '../src/index.js';
 
 const cell = (seed: number): Cell => ({ dataset: 'synthetic', width: 4, depth: 1, seed, sample_size: 32, train: DEFAULT_TRAIN, measure: DEFAULT_MEASURE, data: {} });
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+/** A plan of the cells `cell(seed)`, in the order given. */
 const plan = (seeds: number[], settings = 'settings'): SweepPlan => {
   const spec = { seeds, settings };
-  return { sweep: 's', cells: seeds.map(cell), spec, specHash: specHash(spec as unknown as SweepSpec), settingsHash: sha256(settings) };
+  const grid = planGrid({ grids: [{ dataset: ['synthetic'], width: [4], depth: [1], seed: seeds, sample_size: [32] }], train: DEFAULT_TRAIN, measure: DEFAULT_MEASURE, data: {} });
+  return { sweep: 's', grid, spec, specHash: specHash(spec as unknown as SweepSpec), settingsHash: sha256(settings) };
 };
 const okRow = (c: Cell): ResultRow => ({ ...failedRow(c, { sweep: 's', worker: 'w', attempt: 1, backend: 'fake' }, ''), status: 'ok', error: null });
 
-/** Answers every queued cell with `answer(cell)` rows (a list, to simulate redeliveries). */
-async function serve(queue: InProcessQueue, answer: (c: Cell) => ResultRow[]): Promise<void> {
+/** Answers every queued cell with `answer(cell)` rows (a list, to simulate redeliveries); `served` gets each task. */
+async function serve(queue: InProcessQueue, answer: (c: Cell) => ResultRow[], served: CellTask[] = []): Promise<void> {
   while (!queue.closed) {
     for await (const delivery of queue.pull(1)) {
+      served.push(delivery.task);
       for (const row of answer(delivery.task.cell)) await queue.publishResult(row, delivery.id);
       await delivery.ack();
     }
@@ -127,6 +135,83 @@ test('a redelivered row is acked only once the first row of its cell is on disk,
     await assert.rejects(runSweep(refused.queue, plan([0, 1, 2, 3]), { out, confirmHold: async () => { throw lost; } }), (e) => e === lost);
     assert.deepEqual(refused.acked, []);
     assert.equal((await rowsIn(out)).length, 2);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('a --where slice and the rows on disk decide which cells are queued, in run order, with their ids', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'hessweep-coord-'));
+  try {
+    const spec = parseSpec(
+      'name: s\ngrids:\n  - {dataset: synthetic, width: [2, 4, 8], depth: [1, 2], seed: [1, 0], sample_size: 16}\n  - {dataset: synthetic, width: 4, depth: [2, 3], seed: 0, sample_size: 16}',
+      's.yaml',
+    );
+    const sweepPlan: SweepPlan = { sweep: 's', grid: planGrid(spec), spec: spec as unknown as Record<string, unknown>, specHash: specHash(spec), settingsHash: specSettingsHash(spec) };
+
+    // A first run gives every cell of depth 1 a row: ok, but failed for width 8 seed 0.
+    const first = new InProcessQueue();
+    const serving = serve(first, (c) => [c.width === 8 && c.seed === 0 ? failedRow(c, { sweep: 's', worker: 'w', attempt: 3, backend: 'fake' }, 'boom') : okRow(c)]);
+    await runSweep(first, sweepPlan, { out, include: parseWhere('depth=1') });
+    await first.close();
+    await serving;
+
+    const second = new InProcessQueue();
+    const served: CellTask[] = [];
+    const serving2 = serve(second, (c) => [okRow(c)], served);
+    const outcome = await runSweep(second, sweepPlan, { out, include: parseWhere('width>=4') });
+    await second.close();
+    await serving2;
+    const slice = expandGrid(spec).filter((c) => c.width >= 4);
+    assert.equal(slice.length, 9); // widths 4 and 8 × depths 1 and 2 × 2 seeds, and (4, 3) of seed 0 from the second grid
+    const expected = slice.filter((c) => c.depth !== 1);
+    assert.deepEqual(served.map((t) => t.cell), expected);
+    assert.deepEqual(served.map((t) => t.cellId), expected.map(cellId));
+    assert.deepEqual({ total: outcome.total, skipped: outcome.skipped, ok: outcome.ok, failed: outcome.failed }, { total: 9, skipped: 4, ok: 8, failed: 1 });
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('a delivery is not kept once its row is on disk and acked: memory does not grow with the rows of a run', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const out = await mkdtemp(join(tmpdir(), 'hessweep-coord-'));
+  try {
+    const seeds = Array.from({ length: 50 }, (_, i) => i);
+    const delivered: WeakRef<object>[] = [];
+    let acked = 0;
+    let kept = -1;
+    const queue: Queue = {
+      closed: false,
+      enqueue: async (tasks) => [...tasks].length,
+      pull: async function* () {},
+      publishResult: async () => {},
+      close: async () => {},
+      async *results() {
+        for (const seed of seeds) {
+          if (seed === seeds.length - 1) {
+            // Every earlier row is durable and acked before the last is handed out; then none should be reachable.
+            const deadline = Date.now() + 10_000;
+            while (acked < seed) {
+              assert.ok(Date.now() < deadline, `only ${acked} of ${seed} rows were acked within 10 s`);
+              await new Promise((resolve) => setTimeout(resolve, 5));
+            }
+            await new Promise((resolve) => setImmediate(resolve));
+            gc();
+            // The loop still holds the row it took last, while it waits for the next.
+            kept = delivered.slice(0, -1).filter((ref) => ref.deref() !== undefined).length;
+          }
+          const delivery = { type: 'row' as const, row: okRow(cell(seed)), ack: async () => void acked++ };
+          delivered.push(new WeakRef(delivery));
+          yield delivery;
+        }
+        await new Promise(() => {}); // a live stream: nothing more, and no end
+      },
+    };
+    const outcome = await runSweep(queue, plan(seeds), { out });
+    assert.equal(outcome.ok, seeds.length);
+    assert.equal(kept, 0, `${kept} of ${seeds.length - 2} written and acked deliveries were still reachable`);
   } finally {
     await rm(out, { recursive: true, force: true });
   }

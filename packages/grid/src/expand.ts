@@ -1,18 +1,22 @@
-import { cellId } from './canonical.js';
 import { dataSourceFor, datasetShape } from './datasets.js';
 import { SpecError } from './errors.js';
 import type { SweepSpec } from './spec.js';
 import { closest, describe } from './suggest.js';
-import { DATASETS, type Cell, type DatasetName } from './types.js';
+import { DATASETS, type Cell, type DataSource, type DatasetName } from './types.js';
 
 /**
  * Relative cost of a cell: samples × multiply-adds of one forward pass × epochs, with the input
  * dimension and class count of its dataset (a features file counts as 1 × 1).
  */
 export function cellCost(cell: Cell): number {
-  const { inputDim, classes } = datasetShape(cell.dataset, cell.data);
-  const h = cell.width;
-  return cell.sample_size * (inputDim * h + cell.depth * h * h + h * classes) * cell.train.epochs;
+  return pointCost(cell, cell.data, cell.train.epochs);
+}
+
+/** `cellCost` of the cell at a grid point (its seed does not count) with this data source and epoch count. */
+export function pointCost(point: Omit<GridPoint, 'seed'>, data: DataSource, epochs: number): number {
+  const { inputDim, classes } = datasetShape(point.dataset, data);
+  const h = point.width;
+  return point.sample_size * (inputDim * h + point.depth * h * h + h * classes) * epochs;
 }
 
 /** One point of a grid: the values of its five axes. */
@@ -20,53 +24,13 @@ export type GridPoint = Pick<Cell, 'dataset' | 'width' | 'depth' | 'seed' | 'sam
 
 /**
  * The cell at one grid point under a spec's settings: its train and measure settings and the data-source
- * fields its dataset reads. Every cell, of a sweep or of `hessweep cell`, is put together here.
+ * fields its dataset reads. Every cell, of a sweep or of `hessweep cell`, is put together here. The cell
+ * shares the `train` and `measure` objects it is given, so that a million queued cells of a plan share one
+ * frozen copy (`planGrid`) instead of carrying a million (cells are never modified; they travel as copies).
  */
 export function makeCell(point: GridPoint, settings: Pick<SweepSpec, 'train' | 'measure' | 'data'>): Cell {
-  return { ...point, train: { ...settings.train }, measure: { ...settings.measure }, data: dataSourceFor(point.dataset, settings.data) };
-}
-
-/**
- * Every cell of the sweep: the union of its cartesian grids, without duplicates (by cell id). The order
- * spreads partial results over the grid: seed by seed (all cells of the first seed, in order of first
- * appearance in the spec, before any of the next), and within a seed the cheapest cells first
- * (`cellCost`), ties broken by dataset (in `DATASETS` order), width, depth and sample size.
- * Each cell is `makeCell` of its grid point and the spec.
- */
-export function expandGrid(spec: SweepSpec): Cell[] {
-  const seen = new Set<string>();
-  const entries: { cell: Cell; cost: number; seedRank: number }[] = [];
-  const seedRank = new Map<number, number>();
-  for (const grid of spec.grids) for (const seed of grid.seed) if (!seedRank.has(seed)) seedRank.set(seed, seedRank.size);
-
-  for (const grid of spec.grids) {
-    for (const dataset of grid.dataset) {
-      for (const width of grid.width) {
-        for (const depth of grid.depth) {
-          for (const seed of grid.seed) {
-            for (const sample_size of grid.sample_size) {
-              const cell = makeCell({ dataset, width, depth, seed, sample_size }, spec);
-              const id = cellId(cell);
-              if (seen.has(id)) continue;
-              seen.add(id);
-              entries.push({ cell, cost: cellCost(cell), seedRank: seedRank.get(seed)! });
-            }
-          }
-        }
-      }
-    }
-  }
-
-  entries.sort(
-    (a, b) =>
-      a.seedRank - b.seedRank ||
-      a.cost - b.cost ||
-      DATASETS.indexOf(a.cell.dataset) - DATASETS.indexOf(b.cell.dataset) ||
-      a.cell.width - b.cell.width ||
-      a.cell.depth - b.cell.depth ||
-      a.cell.sample_size - b.cell.sample_size,
-  );
-  return entries.map((e) => e.cell);
+  const { dataset, width, depth, seed, sample_size } = point;
+  return { dataset, width, depth, seed, sample_size, train: settings.train, measure: settings.measure, data: dataSourceFor(dataset, settings.data) };
 }
 
 /** Fields a `--where` clause may test. */
@@ -76,15 +40,15 @@ type WhereField = (typeof WHERE_FIELDS)[number];
 const CLAUSE = /^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*(!=|<=|>=|==|=|<|>)\s*(.*?)\s*$/;
 
 /**
- * A cell filter from an expression such as `width=16,depth<=5,dataset=mnist`: clauses joined by commas
- * all have to hold. A clause is FIELD OP VALUE with FIELD one of dataset, width, depth, seed,
+ * A grid-point filter (a cell is a grid point too) from an expression such as `width=16,depth<=5,dataset=mnist`:
+ * clauses joined by commas all have to hold. A clause is FIELD OP VALUE with FIELD one of dataset, width, depth, seed,
  * sample_size (`sample-size` is read as `sample_size`) and OP one of = != < <= > >= (`==` reads as `=`);
  * numbers compare numerically, a dataset only with = or !=. `=` and `!=` take alternatives separated by
  * `|` (`width=4|8`). Every bad clause is reported at once in a `SpecError` for `--where`.
  */
-export function parseWhere(expr: string): (cell: Cell) => boolean {
+export function parseWhere(expr: string): (point: GridPoint) => boolean {
   const problems: string[] = [];
-  const tests: ((cell: Cell) => boolean)[] = [];
+  const tests: ((point: GridPoint) => boolean)[] = [];
   if (expr.trim() === '') throw new SpecError('--where', ['empty expression (expected e.g. width=16,depth<=5)']);
 
   for (const [index, clause] of expr.split(',').entries()) {
@@ -137,7 +101,7 @@ export function parseWhere(expr: string): (cell: Cell) => boolean {
         continue;
       }
       const set = new Set(alternatives as DatasetName[]);
-      tests.push(op === '=' ? (cell) => set.has(cell.dataset) : (cell) => !set.has(cell.dataset));
+      tests.push(op === '=' ? (point) => set.has(point.dataset) : (point) => !set.has(point.dataset));
       continue;
     }
 
@@ -148,28 +112,28 @@ export function parseWhere(expr: string): (cell: Cell) => boolean {
       continue;
     }
     const x = numbers[0];
-    const get = (cell: Cell) => cell[field];
+    const get = (point: GridPoint) => point[field];
     switch (op) {
       case '=':
-        tests.push((cell) => numbers.includes(get(cell)));
+        tests.push((point) => numbers.includes(get(point)));
         break;
       case '!=':
-        tests.push((cell) => !numbers.includes(get(cell)));
+        tests.push((point) => !numbers.includes(get(point)));
         break;
       case '<':
-        tests.push((cell) => get(cell) < x);
+        tests.push((point) => get(point) < x);
         break;
       case '<=':
-        tests.push((cell) => get(cell) <= x);
+        tests.push((point) => get(point) <= x);
         break;
       case '>':
-        tests.push((cell) => get(cell) > x);
+        tests.push((point) => get(point) > x);
         break;
       case '>=':
-        tests.push((cell) => get(cell) >= x);
+        tests.push((point) => get(point) >= x);
         break;
     }
   }
   if (problems.length > 0) throw new SpecError('--where', problems);
-  return (cell) => tests.every((test) => test(cell));
+  return (point) => tests.every((test) => test(point));
 }

@@ -10,7 +10,8 @@ export { SPEC_KEYS, GRID_KEYS, TRAIN_KEYS, MEASURE_KEYS, SYNTHETIC_KEYS, DEFAULT
 export { SpecError } from './errors.js';
 export { parseSpec, readSpec, cellFromFlags, specHash, specSettingsHash, type ParseOptions } from './validate.js';
 export { DATASET_SIZES, SYNTHETIC_DEFAULTS, trainingSetSize, datasetShape, dataSourceFor } from './datasets.js';
-export { expandGrid, makeCell, cellCost, parseWhere, WHERE_FIELDS, type GridPoint } from './expand.js';
+export { makeCell, cellCost, pointCost, parseWhere, WHERE_FIELDS, type GridPoint } from './expand.js';
+export { planGrid, expandGrid, GridPlan, type PlanSource } from './plan.js';
 export { SETTINGS, SETTING_NAMES, isRequired, parameterCount, type Setting, type SettingName, type Check } from './settings.js';
 export { LIMITS, FLOAT32_MAX } from './limits.js';
 export { editDistance, closest, didYouMean } from './suggest.js';

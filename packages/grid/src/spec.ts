@@ -16,7 +16,7 @@ export interface GridAxes {
  * cartesian grids whose union is the sweep, e.g. the paper's "widths at depth 5" plus "depths at width 16").
  * `grids` always holds the grids; `grid` is the single grid of a `grid:` spec and, for a `grids:` spec,
  * the envelope: each axis lists every value some grid uses, in order of first appearance. The cells are
- * `expandGrid(spec)`, which is not the envelope's product when there are several grids.
+ * `planGrid(spec)`, which is not the envelope's product when there are several grids.
  */
 export interface SweepSpec {
   /** [A-Za-z0-9_-]+: used in file names and NATS subjects. */

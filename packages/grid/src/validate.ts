@@ -4,7 +4,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { canonicalJson } from './canonical.js';
 import { SpecError } from './errors.js';
-import { expandGrid } from './expand.js';
+import { expandGrid } from './plan.js';
 import { LIMITS } from './limits.js';
 import {
   FLAG_DIALECT, SETTINGS, SETTING_NAMES, SPEC_DIALECT, batchProblem, count, paramsProblem, samplesProblem, topKProblem,

@@ -96,6 +96,10 @@ export class InProcessQueue implements Queue {
   }
 
   async *pull(max: number, signal?: AbortSignal): AsyncIterable<Delivery> {
+    // A turn of the event loop per pull, as a real engine's delivery takes: a worker whose cells finish
+    // without I/O (a dry run) would otherwise hand cells round in promise callbacks alone and starve every
+    // file write and signal until the queue ran dry (the coordinator then held every row in memory).
+    await new Promise<void>((resolve) => setImmediate(resolve));
     let item = await this.cells.take(signal);
     for (let taken = 0; item && taken < max; taken++) {
       yield this.delivery(item);

@@ -82,3 +82,41 @@ test('an aborted slot takes no cell even when one is queued', async () => {
   assert.equal(await next(q, stop.signal), null);
   assert.equal((await next(q))?.task.cellId, 'c1', 'the cell stays queued for others');
 });
+
+test('a long queue hands out cells first in, first out while cells keep coming', async () => {
+  const q = new InProcessQueue();
+  const seeds = Array.from({ length: 8000 }, (_, i) => i);
+  const taken: number[] = [];
+  const takeSome = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const delivery = await next(q, AbortSignal.timeout(10_000));
+      assert.ok(delivery, `cell ${taken.length} was not handed out within 10 s`);
+      taken.push(delivery.task.cell.seed);
+      await delivery.ack();
+    }
+  };
+  assert.equal(await q.enqueue(seeds.slice(0, 5000).map((s) => task(s))), 5000);
+  await takeSome(3000);
+  assert.equal(await q.enqueue(seeds.slice(5000).map((s) => task(s))), 3000);
+  await takeSome(4000);
+  assert.equal(await q.enqueue([task(8000)]), 1);
+  await takeSome(1001);
+  assert.deepEqual(taken, [...seeds, 8000]);
+  await q.close();
+  assert.equal(await next(q), null);
+});
+
+test('handing out cells lets the event loop turn: a worker whose cells need no I/O starves no file write or signal', async () => {
+  const q = new InProcessQueue();
+  await q.enqueue(Array.from({ length: 1000 }, (_, i) => task(i)));
+  let takenWhenTurned: number | undefined;
+  let taken = 0;
+  setImmediate(() => (takenWhenTurned = taken));
+  for (let i = 0; i < 1000; i++) {
+    const delivery = await next(q, AbortSignal.timeout(10_000));
+    assert.ok(delivery, `cell ${i} was not handed out within 10 s`);
+    await delivery.ack();
+    taken++;
+  }
+  assert.ok(takenWhenTurned !== undefined && takenWhenTurned < 1000, `the event loop turned only after ${takenWhenTurned ?? 'all'} of 1000 cells`);
+});

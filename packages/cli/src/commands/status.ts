@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { existsSync, statSync } from 'node:fs';
-import { cellId, expandGrid, type SweepSpec } from '@hessweep/grid';
+import { planGrid, type SweepSpec } from '@hessweep/grid';
 import {
   describeOwner, findWinners, inspectLock, quarantineParts, readManifest, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths, utf8At,
   utf8Bytes, winningBatches,
@@ -54,22 +54,20 @@ async function directoryStatus(args: StatusArgs & { dir: string }): Promise<numb
       if (mask[j] !== ROW_LOST) rows.set(utf8At(ids, idBytes, j)!, { ok: mask[j] === ROW_OK, error: utf8At(errors, errorBytes, j) });
     }
   }
-  const cells = expandGrid(manifest.spec as unknown as SweepSpec);
-  const describe = (i: number) => {
-    const c = cells[i]!;
-    return { cell_id: cellId(c), dataset: c.dataset, width: c.width, depth: c.depth, seed: c.seed, sample_size: c.sample_size };
-  };
+  const grid = planGrid(manifest.spec as unknown as SweepSpec);
+  const describe = (i: number, cell_id: string) => ({ cell_id, ...grid.pointAt(i) });
   const missing: ReturnType<typeof describe>[] = [];
   const failed: (ReturnType<typeof describe> & { error: string | null })[] = [];
   let ok = 0;
-  cells.forEach((cell, i) => {
-    const row = rows.get(cellId(cell));
-    if (!row) missing.push(describe(i));
+  for (let i = 0; i < grid.size; i++) {
+    const id = grid.idAt(i);
+    const row = rows.get(id);
+    if (!row) missing.push(describe(i, id));
     else if (row.ok) ok++;
-    else failed.push({ ...describe(i), error: row.error });
-  });
+    else failed.push({ ...describe(i, id), error: row.error });
+  }
   const owner = lock?.live && lock.owner ? describeOwner(lock.owner) : null;
-  const report = { sweep: manifest.sweep, cells: cells.length, ok, failed: failed.length, missing: missing.length, updated: manifest.updated, writer: owner };
+  const report = { sweep: manifest.sweep, cells: grid.size, ok, failed: failed.length, missing: missing.length, updated: manifest.updated, writer: owner };
   const damagedList = damaged.map((d) => ({ file: d.name, reason: d.reason }));
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ ...report, missing_cells: missing, failed_cells: failed, damaged_files: damagedList, quarantined })}\n`);
