@@ -6,6 +6,7 @@ import {
   acquireSweepLock, cellStates, damagedPartsError, describeCause, readManifest, removeTemps, scanParts, StorageError, SweepOwnedError,
   SweepStoreError, sweepPaths, writeManifest, writeResultFile, type CellState, type LockOwner, type Manifest, type SweepPaths,
 } from '@hessweep/results';
+import { SweepCompaction } from './compaction.js';
 
 /** A refusal the user can act on (changed spec, bad results directory): one message, exit code 2. */
 export class SweepError extends Error {
@@ -116,7 +117,8 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
       if (!(await lock.held())) throw stop.signal.reason;
       await options.confirmHold?.();
     };
-    const writer = new PartWriter(paths.parts, { sweep: plan.sweep, specHash: plan.specHash, version: HESSWEEP_VERSION }, confirm, (error) => stop.abort(error));
+    const compaction = new SweepCompaction(paths.parts, { confirm, expectedRows: plan.cells.length, onNote: options.onNote });
+    const writer = new PartWriter(paths.parts, { sweep: plan.sweep, specHash: plan.specHash, version: HESSWEEP_VERSION }, confirm, compaction, (error) => stop.abort(error));
     try {
       if (todo.size > 0) {
         await queue.enqueue(tasksOf(plan.sweep, todo));
@@ -143,8 +145,10 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
       }
     } finally {
       await writer.close();
+      await compaction.settle();
     }
     if (stop.signal.aborted) throw stop.signal.reason;
+    if (wanted.length === progress.ok + progress.failed) await compaction.finish();
     return {
       sweep: plan.sweep,
       dir: paths.dir,
@@ -277,6 +281,8 @@ class PartWriter {
     private readonly meta: { sweep: string; specHash: string; version: string },
     /** Throws when this process may no longer write the sweep. */
     private readonly confirm: () => Promise<void>,
+    /** Takes turns with the part writes (compaction.ts). */
+    private readonly compaction: SweepCompaction,
     private readonly onFailure: (error: Error) => void,
   ) {}
 
@@ -302,10 +308,13 @@ class PartWriter {
       while (this.buffer.length > 0 && !this.failure) {
         const batch = this.buffer;
         this.buffer = [];
-        await this.confirm();
-        const name = `part-${Date.now().toString().padStart(14, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.arrow`;
-        await writeResultFile(join(this.dir, name), batch.map((d) => d.row), this.meta);
+        await this.compaction.exclusive(async () => {
+          await this.confirm();
+          const name = `part-${Date.now().toString().padStart(14, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.arrow`;
+          await writeResultFile(join(this.dir, name), batch.map((d) => d.row), this.meta);
+        });
         this.parts++;
+        this.compaction.partWritten();
         const ids = batch.map((d) => d.row.cell_id);
         for (const id of ids) this.durable.add(id);
         await Promise.all([...batch, ...ids.flatMap((id) => this.duplicates.get(id) ?? [])].map((d) => d.ack()));
