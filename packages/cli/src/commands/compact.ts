@@ -52,8 +52,8 @@ export async function compactCommand(args: CompactArgs): Promise<number> {
     const seconds = (performance.now() - started) / 1000;
     const leftovers = result.leftoversRemoved > 0 ? `, ${result.leftoversRemoved} leftover part(s) of an interrupted compaction removed` : '';
     process.stdout.write(
-      `${dir}: ${result.partsBefore} parts → ${result.partsAfter} parts, ${result.rows.toLocaleString('en-US')} rows, ` +
-        `${mib(result.bytesBefore)} → ${mib(result.bytesAfter)} (${result.merges} merge${result.merges === 1 ? '' : 's'}${leftovers}, ${seconds.toFixed(1)} s)\n`,
+      `${dir}: ${count(result.partsBefore, 'part')} → ${count(result.partsAfter, 'part')}, ${count(result.rows, 'row')}, ` +
+        `${size(result.bytesBefore)} → ${size(result.bytesAfter)} (${count(result.merges, 'merge')}${leftovers}, ${seconds.toFixed(1)} s)\n`,
     );
     return 0;
   } finally {
@@ -65,4 +65,5 @@ function describeMerge(p: CompactionProgress): string {
   return `[${p.merge}/${p.merges}] merging ${p.parts} parts (${p.rows.toLocaleString('en-US')} rows) into ${p.name}`;
 }
 
-const mib = (bytes: number) => `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+const count = (n: number, noun: string) => `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
+const size = (bytes: number) => (bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`);
