@@ -127,7 +127,7 @@ function dueNewest(parts: readonly PlanPart[], run: readonly number[], target: n
   let from = run.length;
   while (from > 0 && parts[run[from - 1]!]!.rows < small) from--;
   const newest = run.slice(from);
-  const oldest = Math.min(...newest.map((i) => parts[i]!.mtimeMs));
+  const oldest = newest.reduce((min, i) => Math.min(min, parts[i]!.mtimeMs), Number.POSITIVE_INFINITY);
   return newest.length >= policy.runParts || now - oldest >= policy.maxAgeMs ? newest : [];
 }
 
@@ -221,18 +221,21 @@ function checkPolicy(policy: CompactionPolicy): void {
   }
 }
 
+/** Parts described at once: their footers are small reads, worth overlapping. */
+const DESCRIBE_AHEAD = 16;
+
 /** PartInfo of each name, from `known` when it was described before with the same size and time. */
 async function describeParts(partsDir: string, names: readonly string[], known = new Map<string, PartInfo>()): Promise<PartInfo[]> {
-  const parts: PartInfo[] = [];
-  for (const name of names) {
+  const describe = async (name: string): Promise<PartInfo> => {
     const path = join(partsDir, name);
     const { size, mtimeMs } = await stat(path);
     const seen = known.get(name);
-    const info = seen && seen.bytes === size && seen.mtimeMs === mtimeMs ? seen : await describePart(name, path, size, mtimeMs);
-    known.set(name, info);
-    parts.push(info);
-  }
-  for (const name of known.keys()) if (!names.includes(name)) known.delete(name);
+    return seen && seen.bytes === size && seen.mtimeMs === mtimeMs ? seen : describePart(name, path, size, mtimeMs);
+  };
+  const parts: PartInfo[] = [];
+  for (let i = 0; i < names.length; i += DESCRIBE_AHEAD) parts.push(...(await Promise.all(names.slice(i, i + DESCRIBE_AHEAD).map(describe))));
+  known.clear();
+  for (const part of parts) known.set(part.name, part);
   return parts;
 }
 
@@ -283,7 +286,7 @@ async function mergeRun(partsDir: string, members: readonly PartInfo[], name: st
 }
 
 async function removeParts(partsDir: string, names: readonly string[]): Promise<void> {
-  for (const name of names) {
+  await Promise.all(names.map(async (name) => {
     const path = join(partsDir, name);
     try {
       await unlink(path);
@@ -292,7 +295,7 @@ async function removeParts(partsDir: string, names: readonly string[]): Promise<
         throw new StorageError(path, 'remove it (its rows are in a merged part; the next compaction removes it)', error);
       }
     }
-  }
+  }));
   try {
     await syncDir(partsDir);
   } catch (error) {
@@ -302,8 +305,8 @@ async function removeParts(partsDir: string, names: readonly string[]): Promise<
 
 /**
  * The rows of `members`, in order, as record batches of at most MAX_BATCH_ROWS rows and about MAX_BATCH_BYTES:
- * one member is read at a time (each checked: complete, checksum, schema; a version-1 part comes in today's
- * types), and its batches are cut or joined to that size.
+ * members are read one after another, the next while this one is cut up (each checked: complete, checksum,
+ * schema; a version-1 part comes in today's types), and their batches are cut or joined to that size.
  */
 async function* coalesce(members: readonly PartInfo[], schema: Schema): AsyncGenerator<RecordBatch> {
   let pending: Data[][] = [];
@@ -317,8 +320,14 @@ async function* coalesce(members: readonly PartInfo[], schema: Schema): AsyncGen
     bytes = 0;
     return batch;
   };
-  for (const member of members) {
-    const table = await readPartTable(member.path);
+  // The next member is read while this one's batches are cut and joined.
+  let reading = readPartTable(members[0]!.path);
+  for (let m = 0; m < members.length; m++) {
+    const table = await reading;
+    if (m + 1 < members.length) {
+      reading = readPartTable(members[m + 1]!.path);
+      reading.catch(() => undefined); // reported when awaited
+    }
     for (const batch of table.batches) {
       const size = batch.data.byteLength;
       for (let at = 0; at < batch.numRows;) {
