@@ -92,7 +92,8 @@ export function targetRows(rows: number, policy: CompactionPolicy): number {
  * except one per stretch, so the parts number at most 2 × rows / target + stretches ≤ targetParts / 2 +
  * stretches, whatever the rows. During a sweep (not final) the unfilled run waits, except that its newest
  * parts of under target / runParts rows are merged once there are runParts of them or the oldest is
- * maxAgeMs old: at most about runParts small parts wait, and a row is written about three times in all.
+ * maxAgeMs old: about runParts small parts wait at most, and a row is written two to five times in all
+ * (DESIGN.md §4.5 has the numbers).
  */
 export function planCompaction(parts: readonly PlanPart[], options: PlanOptions): number[][] {
   const { policy } = options;
