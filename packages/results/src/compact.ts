@@ -181,23 +181,21 @@ export async function compactParts(partsDir: string, options: CompactOptions = {
   if (leftovers.length > 0) names = names.filter((n) => !leftovers.includes(n));
   const parts = before.filter((p) => !leftovers.includes(p.name));
   const key = (p: PartInfo) => `${p.sweep}\n${p.specHash}\n${p.version}`;
-  const runs = planCompaction(parts.map((p) => ({ rows: p.rows, mtimeMs: p.mtimeMs, key: key(p) })), {
+  const merges = planCompaction(parts.map((p) => ({ rows: p.rows, mtimeMs: p.mtimeMs, key: key(p) })), {
     policy, final: options.final ?? true, expectedRows: options.expectedRows,
-  }).slice(0, options.maxMerges ?? Number.POSITIVE_INFINITY);
+  })
+    .flatMap((run) => {
+      const members = run.map((i) => parts[i]!);
+      const name = mergedName(names, members.at(-1)!.name);
+      return name === null ? [] : [{ members, name }];
+    })
+    .slice(0, options.maxMerges ?? Number.POSITIVE_INFINITY);
 
-  let merges = 0;
   const result = new Set(names);
-  for (const run of runs) {
-    const members = run.map((i) => parts[i]!);
-    const last = members.at(-1)!.name;
-    const name = mergedPartName(last);
-    const next = names[names.indexOf(last) + 1];
-    // The name must sort right after the run (it does for the writer's names; a hand-named part may not allow it).
-    if (name === null || name <= last || (next !== undefined && name >= next) || result.has(name)) continue;
+  for (const [i, { members, name }] of merges.entries()) {
     await options.confirm?.();
-    options.onProgress?.({ merge: merges + 1, merges: runs.length, parts: members.length, rows: members.reduce((s, m) => s + m.rows, 0), name });
+    options.onProgress?.({ merge: i + 1, merges: merges.length, parts: members.length, rows: members.reduce((s, m) => s + m.rows, 0), name });
     await mergeRun(partsDir, members, name);
-    merges++;
     for (const m of members) result.delete(m.name);
     result.add(name);
   }
@@ -208,9 +206,19 @@ export async function compactParts(partsDir: string, options: CompactOptions = {
     rows: after.reduce((s, p) => s + p.rows, 0),
     bytesBefore: before.reduce((s, p) => s + p.bytes, 0),
     bytesAfter: after.reduce((s, p) => s + p.bytes, 0),
-    merges,
+    merges: merges.length,
     leftoversRemoved: leftovers.length,
   };
+}
+
+/**
+ * The name of the part merged from a run ending with `last`, or null if it would not sort right after the run,
+ * before the next part of `names` (the writer's names always allow it; a hand-named part may not).
+ */
+function mergedName(names: readonly string[], last: string): string | null {
+  const name = mergedPartName(last);
+  const next = names[names.indexOf(last) + 1];
+  return name !== null && name > last && (next === undefined || name < next) && !names.includes(name) ? name : null;
 }
 
 function checkPolicy(policy: CompactionPolicy): void {
