@@ -1,6 +1,6 @@
 import type { Data } from 'apache-arrow';
 import {
-  findWinners, openSweepForReading, ROW_FAILED, ROW_LOST, utf8At, utf8Bytes, validity, winningBatches, type ColumnName,
+  findWinners, openSweepForReading, readConsistently, ROW_FAILED, ROW_LOST, utf8At, utf8Bytes, validity, winningBatches, type ColumnName,
 } from '@hessweep/results';
 import { CurveAccumulator, welfordStat } from './stats.js';
 import { GROUP_FIELDS, type GroupField, type Stat, type SummaryRow } from './types.js';
@@ -152,7 +152,10 @@ export function checkBy(by: readonly string[]): GroupField[] {
  */
 export async function aggregate(sweepDir: string, by: readonly GroupField[] = DEFAULT_BY): Promise<AggregateResult> {
   const fields = checkBy(by);
-  const { parts: paths } = await openSweepForReading(sweepDir);
+  return readConsistently(sweepDir, async () => aggregateParts((await openSweepForReading(sweepDir)).parts, fields));
+}
+
+async function aggregateParts(paths: readonly string[], fields: GroupField[]): Promise<AggregateResult> {
   const winners = await findWinners(paths);
   const root: Level = new Map();
   const groups: Group[] = [];

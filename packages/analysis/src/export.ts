@@ -4,7 +4,7 @@ import {
   Compression, Table as WasmTable, transformParquetStream, writeParquet, WriterPropertiesBuilder, type RecordBatch as WasmRecordBatch,
 } from 'parquet-wasm';
 import {
-  COLUMN_NAMES, COLUMNS, findWinners, openSweepForReading, readPartTable, ResultFileError, ROW_LOST, utf8At, utf8Bytes, validity, writeFileAtomic,
+  COLUMN_NAMES, COLUMNS, findWinners, openSweepForReading, readConsistently, readPartTable, ResultFileError, ROW_LOST, utf8At, utf8Bytes, validity, writeFileAtomic,
 } from '@hessweep/results';
 import { AnalysisError } from './aggregate.js';
 import { csvCell } from './summary-file.js';
@@ -31,9 +31,12 @@ const ROW_GROUP_ROWS = 16 * 1024;
  */
 export async function exportSweep(sweepDir: string, to: ExportFormat, outPath?: string): Promise<ExportResult> {
   if (!EXPORT_FORMATS.includes(to)) throw new AnalysisError(`unknown export format "${to}"; use ${EXPORT_FORMATS.join(' or ')}`);
-  const { parts: paths } = await openSweepForReading(sweepDir);
-  const { masks } = await findWinners(paths);
   const path = outPath ?? join(sweepDir, `export.${to}`);
+  return readConsistently(sweepDir, async () => exportParts((await openSweepForReading(sweepDir)).parts, to, path));
+}
+
+async function exportParts(paths: readonly string[], to: ExportFormat, path: string): Promise<ExportResult> {
+  const { masks } = await findWinners(paths);
   let rows = 0;
   /** The winning rows of part p as an Arrow table (runs of kept rows sliced out, no copy), with `schema`. */
   const winningTable = async (p: number, schema?: Schema): Promise<Table> => {

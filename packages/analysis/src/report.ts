@@ -5,7 +5,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResultRow } from '@hessweep/grid';
-import { findWinners, openSweepForReading, readColumns, winningRows, writeFileAtomic, type Manifest } from '@hessweep/results';
+import { findWinners, openSweepForReading, readColumns, readConsistently, winningRows, writeFileAtomic, type Manifest } from '@hessweep/results';
 import { aggregate, DEFAULT_BY, type AggregateResult } from './aggregate.js';
 import { buildFigures, compareKeys, type Figure, type FigureSet } from './figures.js';
 import type { GroupField, Stat, SummaryRow } from './types.js';
@@ -40,9 +40,11 @@ type Row = ResultRow;
  * then renamed), and removes `.svg` files of earlier reports that this one no longer draws.
  */
 export async function writeReport(sweepDir: string, options: ReportOptions = {}): Promise<ReportResult> {
-  const { manifest, parts } = await openSweepForReading(sweepDir, { requireManifest: true });
+  const { manifest, cells, rowsRead, computeSeconds } = await readConsistently(sweepDir, async () => {
+    const view = await openSweepForReading(sweepDir, { requireManifest: true });
+    return { manifest: view.manifest, ...(await readCells(view.parts)) };
+  });
   const summary = await aggregate(sweepDir, DEFAULT_BY);
-  const { cells, rowsRead, computeSeconds } = await readCells(parts);
   const set = await buildFigures(cells, summary.rows, {
     smoothing: options.smoothing,
     logDensity: options.logDensity,

@@ -13,6 +13,7 @@ import { doctorCommand, doctorOptions } from './commands/doctor.js';
 import { aggregateCommand, aggregateOptions } from './commands/aggregate.js';
 import { exportCommand, exportOptions } from './commands/export.js';
 import { reportCommand, reportOptions } from './commands/report.js';
+import { compactCommand, compactOptions } from './commands/compact.js';
 import { describeFailure, EXIT } from './errors.js';
 import { redactOutput } from './redact.js';
 
@@ -49,6 +50,9 @@ await yargs(hideBin(process.argv))
   )
   .command('report <dir>', 'write <dir>/report/index.html: figures, summary, failed cells, provenance', reportOptions, (args) => run(() => reportCommand(args)))
   .command('export <dir>', "export a sweep's rows to Parquet or CSV", exportOptions, (args) => run(() => exportCommand(args)))
+  .command('compact <dir>', "merge a sweep directory's small part files into large ones (refused while it is being written)", compactOptions, (args) =>
+    run(() => compactCommand(args)),
+  )
   .command('doctor', 'check this node: backends, GPU, datasets, and with --nats the server and JetStream', doctorOptions, (args) =>
     run(() => doctorCommand(args)),
   )

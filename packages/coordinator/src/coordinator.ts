@@ -6,6 +6,7 @@ import {
   acquireSweepLock, cellStates, damagedPartsError, describeCause, readManifest, removeTemps, scanParts, StorageError, SweepOwnedError,
   SweepStoreError, sweepPaths, writeManifest, writeResultFile, type CellState, type LockOwner, type Manifest, type SweepPaths,
 } from '@hessweep/results';
+import { SweepCompaction } from './compaction.js';
 
 /** A refusal the user can act on (changed spec, bad results directory): one message, exit code 2. */
 export class SweepError extends Error {
@@ -106,12 +107,23 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
       if (!(await lock.held())) throw stop.signal.reason;
       await options.confirmHold?.();
     };
-    const writer = new PartWriter(paths.parts, { sweep: plan.sweep, specHash: plan.specHash, version: HESSWEEP_VERSION }, confirm, (error) => stop.abort(error));
+    const compaction = new SweepCompaction(paths.parts, { confirm, expectedRows: plan.grid.size, onNote: options.onNote });
+    const writer = new PartWriter(paths.parts, { sweep: plan.sweep, specHash: plan.specHash, version: HESSWEEP_VERSION }, confirm, compaction, (error) => stop.abort(error));
     try {
       if (queued.length > 0) {
-        await queue.enqueue(tasksOf(plan, queued, todo), stepNotes(options.onNote, 'queueing', queued.length));
         const recorded = new Set<string>();
-        for await (const event of untilAborted(queue.results(plan.sweep), stop.signal)) {
+        // Rows are written while a large grid is still being queued; the run is over once every cell was
+        // queued and each has its row.
+        const allQueued = new AbortController();
+        let enqueued = false;
+        queue.enqueue(tasksOf(plan, queued, todo), stepNotes(options.onNote, 'queueing', queued.length)).then(
+          () => {
+            enqueued = true;
+            if (recorded.size === todo.size) allQueued.abort();
+          },
+          (error: Error) => stop.abort(error),
+        );
+        for await (const event of untilAborted(queue.results(plan.sweep), AbortSignal.any([stop.signal, allQueued.signal]))) {
           const delivery = event.type === 'row' ? event : exhaustedRow(plan.sweep, event);
           const id = delivery.row.cell_id;
           if (!todo.has(id)) {
@@ -129,13 +141,15 @@ export async function runSweep(queue: Queue, plan: SweepPlan, options: SweepOpti
           writer.add(delivery);
           progress[delivery.row.status]++;
           options.onProgress?.({ ...progress, row: delivery.row });
-          if (recorded.size === todo.size) break;
+          if (enqueued && recorded.size === todo.size) break;
         }
       }
     } finally {
       await writer.close();
+      await compaction.settle();
     }
     if (stop.signal.aborted) throw stop.signal.reason;
+    if (wanted === progress.ok + progress.failed) await compaction.finish();
     return {
       sweep: plan.sweep,
       dir: paths.dir,
@@ -336,6 +350,8 @@ class PartWriter {
     private readonly meta: { sweep: string; specHash: string; version: string },
     /** Throws when this process may no longer write the sweep. */
     private readonly confirm: () => Promise<void>,
+    /** Takes turns with the part writes (compaction.ts). */
+    private readonly compaction: SweepCompaction,
     private readonly onFailure: (error: Error) => void,
   ) {}
 
@@ -361,10 +377,13 @@ class PartWriter {
       while (this.buffer.length > 0 && !this.failure) {
         const batch = this.buffer;
         this.buffer = [];
-        await this.confirm();
-        const name = `part-${Date.now().toString().padStart(14, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.arrow`;
-        await writeResultFile(join(this.dir, name), batch.map((d) => d.row), this.meta);
+        await this.compaction.exclusive(async () => {
+          await this.confirm();
+          const name = `part-${Date.now().toString().padStart(14, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.arrow`;
+          await writeResultFile(join(this.dir, name), batch.map((d) => d.row), this.meta);
+        });
         this.parts++;
+        this.compaction.partWritten();
         const ids = batch.map((d) => d.row.cell_id);
         for (const id of ids) this.durable.add(id);
         await Promise.all([...batch, ...ids.flatMap((id) => this.duplicates.get(id) ?? [])].map((d) => d.ack()));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -11,8 +11,9 @@ import {
   type SweepSpec,
 } from '@hessweep/grid';
 import { InProcessQueue, type CellTask, type Queue } from '@hessweep/queue';
-import { readResultFile, scanParts } from '@hessweep/results';
+import { readResultFile, scanParts, writeResultFile } from '@hessweep/results';
 import { runSweep, SweepError, type SweepPlan } from '../src/index.js';
+import { SweepCompaction } from '../src/compaction.js';
 
 const cell = (seed: number): Cell => ({ dataset: 'synthetic', width: 4, depth: 1, seed, sample_size: 32, train: DEFAULT_TRAIN, measure: DEFAULT_MEASURE, data: {} });
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -212,6 +213,71 @@ test('a delivery is not kept once its row is on disk and acked: memory does not 
     const outcome = await runSweep(queue, plan(seeds), { out });
     assert.equal(outcome.ok, seeds.length);
     assert.equal(kept, 0, `${kept} of ${seeds.length - 2} written and acked deliveries were still reachable`);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('a finished sweep ends with its parts merged, every row kept', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'hessweep-coord-'));
+  try {
+    const seeds = Array.from({ length: 150 }, (_, i) => i);
+    const queue = new InProcessQueue();
+    const serving = serve(queue, (c) => [okRow(c)]);
+    const outcome = await runSweep(queue, plan(seeds), { out });
+    await queue.close();
+    await serving;
+    assert.equal(outcome.ok, 150);
+    // 150 rows are far below a merged part's aim (4,096 rows): whatever the parts written, one is left.
+    assert.equal((await scanParts(join(out, 's', 'parts'), { sweep: 's' })).parts.length, 1);
+    assert.deepEqual((await rowsIn(out)).map((r) => r.seed).sort((a, b) => a - b), seeds);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('compaction during a run takes turns with part writes, merges the newest small parts once 64 have gathered, and stops at a failure', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'hessweep-coord-'));
+  try {
+    const parts = join(out, 'parts');
+    await mkdir(parts);
+    const meta = { sweep: 's', specHash: 'a'.repeat(64), version: '0.2.0' };
+    let n = 0;
+    const writeParts = async (count: number) => {
+      for (let i = 0; i < count; i++, n++) {
+        await writeResultFile(join(parts, `part-${String(1_700_000_000_000 + n).padStart(14, '0')}-1-${String(n).padStart(6, '0')}.arrow`), [okRow(cell(n))], meta);
+      }
+    };
+    const count = async () => (await readdir(parts)).length;
+    const notes: string[] = [];
+    const compaction = new SweepCompaction(parts, { confirm: async () => undefined, expectedRows: 1000, onNote: (m) => notes.push(m) });
+
+    // 63 small parts: not yet. The 64th: all merge, and a write queued meanwhile waits for the merge.
+    await writeParts(63);
+    compaction.partWritten();
+    await compaction.settle();
+    assert.equal(await count(), 63);
+    await writeParts(1);
+    compaction.partWritten();
+    const seenByWrite = await compaction.exclusive(count);
+    assert.equal(seenByWrite, 1);
+
+    // Three more: not due during the run; merged at its end.
+    await writeParts(3);
+    compaction.partWritten();
+    await compaction.settle();
+    assert.equal(await count(), 4);
+    await compaction.finish();
+    assert.equal(await count(), 1);
+    assert.deepEqual(notes, [`compacted ${parts}: 4 part files → 1`]);
+
+    // Losing the right to write stops compaction, with a note; the parts stay.
+    await writeParts(2);
+    const stopped = new SweepCompaction(parts, { confirm: async () => { throw new Error('the lock was taken over'); }, expectedRows: 1000, onNote: (m) => notes.push(m) });
+    await stopped.finish();
+    assert.match(notes.at(-1)!, /^compaction stopped: the lock was taken over; no row is lost/);
+    assert.equal(await count(), 3);
+    assert.deepEqual((await scanParts(parts, { sweep: 's' })).parts.flatMap((p) => readResultFile(p).rows.map((r) => r.seed)), Array.from({ length: 69 }, (_, i) => i));
   } finally {
     await rm(out, { recursive: true, force: true });
   }

@@ -7,6 +7,16 @@ export class ResultFileError extends Error {
   }
 }
 
+/**
+ * A part file that was listed and then gone when it was opened: a compaction merged it into a larger part
+ * (written durably before it removed this one), so a fresh listing holds its rows. Readers list again.
+ */
+export class PartGoneError extends ResultFileError {
+  constructor(path: string, options?: { cause?: unknown }) {
+    super(path, 'removed while being read (merged by a compaction); list the parts again', options);
+  }
+}
+
 /** A row whose value does not fit its column; refused before anything is written. */
 export class ResultRowError extends Error {
   override readonly name = 'ResultRowError';

@@ -2,8 +2,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { DataType, makeData, Message, tableFromIPC, type Data, type Schema, type Table } from 'apache-arrow';
 // The IPC file footer (schema and record-batch blocks); apache-arrow exposes its modules by path.
-import { Footer } from 'apache-arrow/ipc/metadata/file';
-import { ResultFileError } from './errors.js';
+import { Footer, type FileBlock } from 'apache-arrow/ipc/metadata/file';
+import type { RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
+import { PartGoneError, ResultFileError } from './errors.js';
 import { META_BATCHES_CRC, type ColumnName } from './schema.js';
 
 /** Leading and trailing magic of the IPC file format; a file cut short loses the trailing one. */
@@ -31,10 +32,11 @@ const damaged = (path: string, detail = 'not a complete Arrow IPC file (truncate
  */
 export function batchesChecksum(path: string, bytes: Uint8Array): string {
   const region = batchRegion(path, footerOf(path, bytes), bytes.length);
-  return hex(crc32(bytes.subarray(region.start, region.end)));
+  return checksumHex(crc32(bytes.subarray(region.start, region.end)));
 }
 
-const hex = (crc: number) => (crc >>> 0).toString(16).padStart(8, '0');
+/** A CRC-32 as the 8 hex digits a result file carries. */
+export const checksumHex = (crc: number): string => (crc >>> 0).toString(16).padStart(8, '0');
 
 function footerOf(path: string, bytes: Uint8Array): Footer {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -73,7 +75,7 @@ export function decodeIpcFile(path: string, bytes: Uint8Array): Table {
   const expected = footer.schema.metadata.get(META_BATCHES_CRC);
   if (expected !== undefined) {
     const region = batchRegion(path, footer, bytes.length);
-    if (hex(crc32(bytes.subarray(region.start, region.end))) !== expected) throw damaged(path, CHECKSUM_MISMATCH);
+    if (checksumHex(crc32(bytes.subarray(region.start, region.end))) !== expected) throw damaged(path, CHECKSUM_MISMATCH);
   }
   try {
     return tableFromIPC(bytes);
@@ -105,6 +107,7 @@ export class IpcFileReader {
     try {
       handle = await open(path, 'r');
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new PartGoneError(path, { cause: err });
       throw new ResultFileError(path, `cannot read result file: ${(err as Error).message}`, { cause: err });
     }
     try {
@@ -139,7 +142,7 @@ export class IpcFileReader {
     for (let at = region.start; at < region.end; at += CHUNK) {
       crc = crc32(await this.read(at, Math.min(CHUNK, region.end - at)), crc);
     }
-    if (hex(crc) !== expected) throw damaged(this.path, CHECKSUM_MISMATCH);
+    if (checksumHex(crc) !== expected) throw damaged(this.path, CHECKSUM_MISMATCH);
   }
 
   /** The whole file, decoded (and its checksum checked). */
@@ -166,35 +169,48 @@ export class IpcFileReader {
     return readExactly(this.path, this.handle, position, length);
   }
 
+  /** Rows in the file: the sum of its record batches' lengths, read from their headers alone. */
+  async numRows(): Promise<number> {
+    let rows = 0;
+    for (const block of this.footer.recordBatches()) rows += (await this.batchHeader(block)).header.length;
+    return rows;
+  }
+
+  /** The header of one record batch (its message metadata) and where its body starts. */
+  private async batchHeader(block: FileBlock): Promise<{ header: RecordBatchHeader; bodyStart: number; bodyLength: number }> {
+    const { size, path } = this;
+    const offset = Number(block.offset);
+    const prefix = await this.read(offset, 8);
+    let metaLength = prefix.readInt32LE(0);
+    let metaStart = offset + 4;
+    if (metaLength === -1) {
+      metaLength = prefix.readInt32LE(4);
+      metaStart = offset + 8;
+    }
+    if (metaLength <= 0 || metaStart + metaLength > size) throw damaged(path);
+    let message: Message;
+    try {
+      message = Message.decode(await this.read(metaStart, metaLength));
+    } catch (err) {
+      throw damaged(path, `corrupt Arrow IPC file: ${(err as Error).message}`);
+    }
+    if (!message.isRecordBatch()) throw damaged(path);
+    const bodyStart = offset + block.metaDataLength;
+    if (bodyStart + message.bodyLength > size) throw damaged(path);
+    return { header: message.header(), bodyStart, bodyLength: message.bodyLength };
+  }
+
   private async columnsByBuffers(names: readonly ColumnName[]): Promise<ColumnBatch[]> {
-    const { footer, size, path } = this;
+    const { footer, path } = this;
     if (footer.numDictionaries > 0) throw new NeedsFullRead(); // result files have none
     const missing = names.filter((n) => !this.schema.fields.some((f) => f.name === n));
     if (missing.length > 0) throw new ResultFileError(path, `missing required columns: ${missing.join(', ')}`);
     const wanted = locate(this.schema, names);
     const batches: ColumnBatch[] = [];
     for (const block of footer.recordBatches()) {
-      const offset = Number(block.offset);
-      const prefix = await this.read(offset, 8);
-      let metaLength = prefix.readInt32LE(0);
-      let metaStart = offset + 4;
-      if (metaLength === -1) {
-        metaLength = prefix.readInt32LE(4);
-        metaStart = offset + 8;
-      }
-      if (metaLength <= 0 || metaStart + metaLength > size) throw damaged(path);
-      let message: Message;
-      try {
-        message = Message.decode(await this.read(metaStart, metaLength));
-      } catch (err) {
-        throw damaged(path, `corrupt Arrow IPC file: ${(err as Error).message}`);
-      }
-      if (!message.isRecordBatch()) throw damaged(path);
-      const header = message.header();
+      const { header, bodyStart, bodyLength } = await this.batchHeader(block);
       if (header.compression !== null) throw new NeedsFullRead();
-      const bodyStart = offset + block.metaDataLength;
-      if (bodyStart + message.bodyLength > size) throw damaged(path);
-      if (header.buffers.some((r) => r.offset < 0 || r.offset + r.length > message.bodyLength)) throw damaged(path);
+      if (header.buffers.some((r) => r.offset < 0 || r.offset + r.length > bodyLength)) throw damaged(path);
       const columns = new Map<string, Data>();
       await Promise.all(wanted.map(async (w) => {
         columns.set(w.name, await loadColumn(w.type, header.nodes, header.buffers, w.node, w.buffer, bodyStart, (p, l) => this.read(p, l)));

@@ -15,6 +15,8 @@ export const META_SPEC_HASH = 'hessweep.spec_hash';
 export const META_SCHEMA_VERSION = 'hessweep.schema_version';
 /** The sweep the rows belong to: a part copied in from another sweep is refused by it. */
 export const META_SWEEP = 'hessweep.sweep';
+/** In a part merged by compaction: the names of the parts it replaced (JSON), so leftovers of a crash are known. */
+export const META_MERGED_FROM = 'hessweep.merged_from';
 /** CRC-32 (8 hex digits) of the file's record-batch bytes: a flipped bit anywhere in the rows is found by it. */
 export const META_BATCHES_CRC = 'hessweep.batches_crc32';
 

@@ -14,7 +14,7 @@ import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Table } from 'apache-arrow';
 import type { ResultRow } from '@hessweep/grid';
-import { describeCause, ResultFileError, SweepStoreError } from './errors.js';
+import { describeCause, PartGoneError, ResultFileError, SweepStoreError } from './errors.js';
 import { IpcFileReader, utf8At, utf8Bytes, type ColumnBatch } from './ipc.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { checkResultSchema, decodeResultFile, tableRows, withCurrentTypes } from './reader.js';
@@ -37,6 +37,61 @@ const PART_FILE = /^part-.*\.arrow$/;
 
 export function isPartFileName(name: string): boolean {
   return PART_FILE.test(name) && !name.includes('.tmp-');
+}
+
+/**
+ * A part merged by compaction (compact.ts) is named after the last part it replaced, plus a generation:
+ * `part-….c000001.arrow`, so it sorts right after that part, where the rows it holds were.
+ */
+const MERGED_PART = /^(part-.*)\.c(\d{6})\.arrow$/;
+
+export function mergedPartName(last: string): string | null {
+  const merged = MERGED_PART.exec(last);
+  const base = merged ? merged[1]! : last.slice(0, -'.arrow'.length);
+  const generation = merged ? Number(merged[2]) + 1 : 1;
+  return generation > 999_999 ? null : `${base}.c${String(generation).padStart(6, '0')}.arrow`;
+}
+
+export function isMergedPartName(name: string): boolean {
+  return MERGED_PART.test(name);
+}
+
+/** How often a reader lists or reads again when compaction keeps changing the parts under it, before giving up. */
+const READ_ATTEMPTS = 20;
+
+/**
+ * The part file names of `partsDir`, sorted, from a listing that a second one confirms. A listing is not an
+ * instant: a compaction could put its merged file in place and remove the parts it replaced while the
+ * directory is being read, and a listing could miss both. The second listing shows such a change: a listed
+ * part is gone, or a merged part appeared; the listing is then repeated. New parts of a running writer
+ * (sorting after every listed name) are no such change. Null when `partsDir` does not exist.
+ */
+export async function listPartNames(partsDir: string): Promise<string[] | null> {
+  let previous = await readPartNames(partsDir);
+  for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+    const names = await readPartNames(partsDir);
+    if (previous === null || names === null) return names;
+    if (sameParts(previous, names)) return names;
+    previous = names;
+  }
+  throw new SweepStoreError(`${partsDir}: the part files kept changing while being listed (a compaction running?); try again`);
+}
+
+async function readPartNames(partsDir: string): Promise<string[] | null> {
+  try {
+    return (await readdir(partsDir)).filter(isPartFileName).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new SweepStoreError(`${partsDir}: cannot list the part files: ${describeCause(error)}`);
+  }
+}
+
+/** Whether `next` lists what `previous` did, give or take parts written since (sorting after all of `previous`). */
+function sameParts(previous: readonly string[], next: readonly string[]): boolean {
+  const before = new Set(previous);
+  const last = previous.at(-1) ?? '';
+  if (previous.some((name) => !next.includes(name))) return false;
+  return next.every((name) => before.has(name) || (name > last && !isMergedPartName(name)));
 }
 
 /** A file (or directory) under `parts/` that looks like a part but cannot be used as one. */
@@ -69,16 +124,27 @@ export interface PartExpectation {
  * the reason, never read as rows.
  */
 export async function scanParts(partsDir: string, expect: PartExpectation = {}): Promise<PartScan> {
-  let names: string[];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await scanPartsOnce(partsDir, expect);
+    } catch (error) {
+      if (!(error instanceof PartGoneError) || attempt === READ_ATTEMPTS) throw vanished(partsDir, error);
+    }
+  }
+}
+
+async function scanPartsOnce(partsDir: string, expect: PartExpectation): Promise<PartScan> {
+  const names = await listPartNames(partsDir);
+  if (names === null) return { parts: [], specHashes: new Set(), damaged: [], temps: [] };
+  let entries: string[];
   try {
-    names = await readdir(partsDir);
+    entries = await readdir(partsDir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { parts: [], specHashes: new Set(), damaged: [], temps: [] };
     throw new SweepStoreError(`${partsDir}: cannot list the part files: ${describeCause(error)}`);
   }
-  const scan: PartScan = { parts: [], specHashes: new Set(), damaged: [], temps: names.filter((n) => n.includes('.tmp-')).sort() };
+  const scan: PartScan = { parts: [], specHashes: new Set(), damaged: [], temps: entries.filter((n) => n.includes('.tmp-')).sort() };
   let sweep = expect.sweep;
-  for (const name of names.filter(isPartFileName).sort()) {
+  for (const name of names) {
     const path = join(partsDir, name);
     try {
       const found = await checkPart(path, sweep, expect.specHashes);
@@ -86,11 +152,33 @@ export async function scanParts(partsDir: string, expect: PartExpectation = {}):
       if (found.specHash !== undefined) scan.specHashes.add(found.specHash);
       scan.parts.push(path);
     } catch (error) {
-      if (!(error instanceof ResultFileError)) throw error;
+      if (!(error instanceof ResultFileError) || error instanceof PartGoneError) throw error;
       scan.damaged.push({ name, path, reason: error.message.slice(path.length + 2) });
     }
   }
   return scan;
+}
+
+/**
+ * Runs `read` (which lists the parts of `dir` and reads them) again from the start when a part it listed is
+ * gone by the time it opens it: a compaction merged that part, and wrote the merged part durably before
+ * removing it, so a fresh listing holds every row. Readers take no lock; this is how they tolerate a
+ * compaction running beside them.
+ */
+export async function readConsistently<T>(dir: string, read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (!(error instanceof PartGoneError) || attempt === READ_ATTEMPTS) throw vanished(dir, error);
+    }
+  }
+}
+
+/** A read that lost its parts to compaction too often says so; any other error is passed on as it is. */
+function vanished(dir: string, error: unknown): unknown {
+  if (!(error instanceof PartGoneError)) return error;
+  return new SweepStoreError(`${dir}: part files kept being merged away while being read (a compaction running?); try again`);
 }
 
 /** Checks one part file (see scanParts); returns the sweep its rows belong to and the spec it was written under. */
@@ -100,7 +188,7 @@ async function checkPart(path: string, sweep: string | undefined, specHashes: re
     checkResultSchema(path, reader.schema);
     await reader.verify();
     const metadata = reader.schema.metadata;
-    const owner = metadata.get(META_SWEEP) ?? (await legacySweepName(reader));
+    const owner = await partSweep(reader);
     if (sweep !== undefined && owner !== sweep) throw new ResultFileError(path, `rows of sweep "${owner}", not of "${sweep}" (copied from another sweep?)`);
     const hash = metadata.get(META_SPEC_HASH);
     if (specHashes !== undefined && specHashes.length > 0 && (hash === undefined || !specHashes.includes(hash))) {
@@ -110,6 +198,11 @@ async function checkPart(path: string, sweep: string | undefined, specHashes: re
   } finally {
     await reader.close();
   }
+}
+
+/** The sweep a part's rows belong to: its metadata says, or for a part of hessweep 0.1, its rows' `sweep` column. */
+export async function partSweep(reader: IpcFileReader): Promise<string> {
+  return reader.schema.metadata.get(META_SWEEP) ?? (await legacySweepName(reader));
 }
 
 /** Parts of hessweep 0.1 carry no sweep name in their metadata: their rows' `sweep` column says it, and must agree. */
@@ -382,6 +475,7 @@ export async function readPartTable(path: string): Promise<Table> {
   try {
     bytes = await readFile(path);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new PartGoneError(path, { cause: err });
     throw new ResultFileError(path, `cannot read result file: ${describeCause(err)}`, { cause: err });
   }
   return withCurrentTypes(decodeResultFile(path, bytes));

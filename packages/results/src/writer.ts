@@ -1,8 +1,10 @@
-import { makeData, RecordBatch, Struct, Table, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { crc32 } from 'node:zlib';
+import { makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, tableToIPC, vectorFromArray } from 'apache-arrow';
+import type { ArrayBufferViewInput } from 'apache-arrow/util/buffer';
 import type { ResultRow } from '@hessweep/grid';
 import { writeFileAtomic } from './atomic.js';
 import { ResultRowError } from './errors.js';
-import { batchesChecksum } from './ipc.js';
+import { batchesChecksum, checksumHex } from './ipc.js';
 import { arrowType, COLUMN_NAMES, COLUMNS, META_BATCHES_CRC, resultSchema, type ColumnKind, type ResultMeta } from './schema.js';
 
 const INT32_MIN = -(2 ** 31);
@@ -77,4 +79,77 @@ export function encodeResultFile(rows: readonly ResultRow[], meta: ResultMeta): 
 export async function writeResultFile(path: string, rows: readonly ResultRow[], meta: ResultMeta): Promise<void> {
   const bytes = encodeResultFile(rows, meta);
   await writeFileAtomic(path, (write) => write(bytes));
+}
+
+/**
+ * Writes record batches of the result schema as one result file, streamed: each batch is encoded and handed to
+ * the durable write (writeFileAtomic) as it comes, so none is held after it is written. `schema` carries the
+ * file's metadata but no checksum: the CRC-32 of the batches is summed as they go out and put in the footer,
+ * which is where an IPC file written by apache-arrow keeps its schema (it writes no leading schema message).
+ * No batch at all makes a file of one empty batch.
+ */
+export async function writeResultBatches(path: string, schema: Schema, batches: AsyncIterable<RecordBatch>): Promise<void> {
+  await writeFileAtomic(path, async (write) => {
+    const writer = new ChecksummedFileWriter(schema);
+    let written = false;
+    for await (const batch of batches) {
+      writer.write(batch);
+      written = true;
+      for (const chunk of writer.take()) await write(chunk);
+    }
+    if (!written) writer.write(emptyBatch(schema));
+    writer.close();
+    for (const chunk of writer.take()) await write(chunk);
+  });
+}
+
+/** A record batch of no rows with every column of `schema`. */
+function emptyBatch(schema: Schema): RecordBatch {
+  const children = schema.fields.map((f) => vectorFromArray([], f.type).data[0]!);
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: 0, nullCount: 0, children }));
+}
+
+/**
+ * An IPC file writer that hands out its bytes as they are produced (`take`) instead of queueing them in a
+ * stream, sums the CRC-32 of the record-batch bytes (everything after the leading magic, up to the footer),
+ * and writes the footer with the checksum added to the schema's metadata.
+ */
+class ChecksummedFileWriter extends RecordBatchFileWriter {
+  private chunks: Uint8Array[] = [];
+  private crc = 0;
+  private summing = false;
+
+  constructor(private readonly fileSchema: Schema) {
+    super();
+  }
+
+  /** The bytes written since the last call. */
+  take(): Uint8Array[] {
+    const chunks = this.chunks;
+    this.chunks = [];
+    return chunks;
+  }
+
+  protected override _writeSchema(schema: Schema): this {
+    super._writeSchema(schema);
+    this.summing = true;
+    return this;
+  }
+
+  protected override _write(chunk: ArrayBufferViewInput): this {
+    if (!this._started) return this;
+    const view = chunk as ArrayBufferView;
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    if (bytes.byteLength === 0) return this;
+    this.chunks.push(bytes);
+    this._position += bytes.byteLength;
+    if (this.summing) this.crc = crc32(bytes, this.crc);
+    return this;
+  }
+
+  protected override _writeFooter(): this {
+    this.summing = false;
+    const metadata = new Map([...this.fileSchema.metadata, [META_BATCHES_CRC, checksumHex(this.crc)]]);
+    return super._writeFooter(new Schema(this.fileSchema.fields, metadata));
+  }
 }

@@ -2,44 +2,22 @@
  * The sweep store's rules, one by one, on real files: which part files count, which row stands for a cell,
  * what a manifest must hold, who may write a directory, and that version-1 files are still read.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, utimes } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { RecordBatch, Schema, Table, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
-import { specHash, type ResultRow, type SweepSpec } from '@hessweep/grid';
+import { tableFromIPC } from 'apache-arrow';
+import { specHash, type SweepSpec } from '@hessweep/grid';
 import {
   acquireSweepLock, cellStates, findWinners, inspectLock, openSweepForReading, quarantineParts, readManifest, readPartTable,
-  readResultFile, ROW_FAILED, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths, SweepStoreError, tableRows, toTable,
+  readResultFile, ROW_FAILED, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths, SweepStoreError, tableRows,
   validateManifest, writeResultFile, type Manifest,
 } from '../src/index.js';
-
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'hessweep-store-'));
-  dirs.push(dir);
-  return dir;
-};
-after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-
-const meta = { sweep: 's', specHash: 'a'.repeat(64), version: '0.2.0' };
-
-/** A row of cell `id` with `status`; the rest is filler of the right types. */
-function row(id: string, status: 'ok' | 'failed', over: Partial<ResultRow> = {}): ResultRow {
-  const stage = { load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, bound_s: 0, total_s: 1 };
-  return {
-    ...stage, cell_id: id, sweep: 's', status, error: status === 'ok' ? null : `error of ${id}`, dataset: 'synthetic', width: 4, depth: 1, seed: 0,
-    sample_size: 10, epochs: 1, batch_size: 64, optimizer: 'adam', lr: 1e-3, bias: false, init: 'uniform', permutations: 1,
-    n_params: null, train_loss: null, train_accuracy: null, loss_diff_k: null, loss_diff: null, loss_diff_slope: null, hessian_top: null,
-    hessian_residuals: null, hessian_iters: null, ggn_top: null, ggn_residuals: null, ggn_iters: null, hessian_trace: null, ggn_trace: null,
-    hessian_trace_hutchinson: null, hessian_trace_se: null, density_x: null, density_y: null, bound: null, m_w: null, m_x: null,
-    backend: 'none', worker: 'w', attempt: 1, finished_at: '2026-12-01T10:00:00.000Z', ...over,
-  };
-}
+import { meta, row, tempDir, writeLegacyPart } from './fixtures.js';
 
 test('the row that stands for a cell is its last ok row, else its last failed row (part-name order, then row order)', async () => {
   const parts = tempDir();
@@ -170,15 +148,8 @@ test('one writer per directory: a live holder refuses others, a dead or silent o
 
 test('version-1 part files (finished_at as text, no sweep or checksum in the metadata) are still read, and exported in the current types', async () => {
   const dir = tempDir();
-  const current = toTable([row('a', 'ok'), row('b', 'failed')], meta);
-  const legacySchema = new Schema(
-    current.schema.fields.map((f) => (f.name === 'finished_at' ? f.clone({ type: new Utf8() }) : f)),
-    new Map([['hessweep.version', '0.1.0'], ['hessweep.spec_hash', 'c'.repeat(16)], ['hessweep.schema_version', '1']]),
-  );
-  const text = vectorFromArray(['2026-12-01T10:00:00.000Z', '2026-12-01T11:30:00.500Z'], new Utf8());
-  const legacy = current.setChild('finished_at', text);
   const path = join(dir, 'part-0.arrow');
-  writeFileSync(path, tableToIPC(new Table(legacySchema, legacy.batches.map((b) => new RecordBatch(legacySchema, b.data))), 'file'));
+  writeLegacyPart(path, [row('a', 'ok', { finished_at: '2026-12-01T10:00:00.000Z' }), row('b', 'failed', { finished_at: '2026-12-01T11:30:00.500Z' })]);
 
   const scan = await scanParts(dir, { sweep: 's' });
   assert.deepEqual(scan.damaged, []);

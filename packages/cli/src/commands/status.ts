@@ -2,8 +2,8 @@ import type { Argv } from 'yargs';
 import { existsSync, statSync } from 'node:fs';
 import { planGrid, type SweepSpec } from '@hessweep/grid';
 import {
-  describeOwner, findWinners, inspectLock, quarantineParts, readManifest, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths, utf8At,
-  utf8Bytes, winningBatches,
+  describeOwner, findWinners, inspectLock, quarantineParts, readConsistently, readManifest, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths,
+  utf8At, utf8Bytes, winningBatches, type Manifest, type PartScan, type SweepPaths,
 } from '@hessweep/results';
 import { UsageError } from '../errors.js';
 import { closeNats, connectNats, NatsQueue, type SweepRecord, type WorkerRecord } from '@hessweep/queue';
@@ -36,8 +36,8 @@ async function directoryStatus(args: StatusArgs & { dir: string }): Promise<numb
   const paths = sweepPaths(args.dir);
   const manifest = await readManifest(paths.manifest);
   if (!manifest) throw new UsageError(`${args.dir}: no manifest.json here; give the sweep's directory, <out>/<name>`);
-  const scan = await scanParts(paths.parts, { sweep: manifest.sweep, specHashes: manifest.spec_hashes });
   const lock = await inspectLock(paths);
+  const { scan, rows } = await readConsistently(args.dir, () => winningCells(paths, manifest));
   let quarantined: string[] = [];
   if (args.quarantine && scan.damaged.length > 0) {
     if (lock?.live && lock.owner) throw new SweepOwnedError(`not quarantining while ${args.dir} is being written by ${describeOwner(lock.owner)}`);
@@ -45,15 +45,6 @@ async function directoryStatus(args: StatusArgs & { dir: string }): Promise<numb
   }
   const damaged = args.quarantine ? [] : scan.damaged;
 
-  const rows = new Map<string, { ok: boolean; error: string | null }>();
-  for await (const { batch, mask } of winningBatches(scan.parts, await findWinners(scan.parts), ['cell_id', 'error'])) {
-    const ids = batch.columns.get('cell_id')!;
-    const errors = batch.columns.get('error')!;
-    const [idBytes, errorBytes] = [utf8Bytes(ids), utf8Bytes(errors)];
-    for (let j = 0; j < batch.numRows; j++) {
-      if (mask[j] !== ROW_LOST) rows.set(utf8At(ids, idBytes, j)!, { ok: mask[j] === ROW_OK, error: utf8At(errors, errorBytes, j) });
-    }
-  }
   const grid = planGrid(manifest.spec as unknown as SweepSpec);
   const describe = (i: number, cell_id: string) => ({ cell_id, ...grid.pointAt(i) });
   const missing: ReturnType<typeof describe>[] = [];
@@ -86,6 +77,21 @@ async function directoryStatus(args: StatusArgs & { dir: string }): Promise<numb
   if (quarantined.length) out.push(`moved ${quarantined.length} part file(s) into ${paths.quarantine}; their cells run again on the next resume`);
   process.stdout.write(`${out.join('\n')}\n`);
   return damaged.length > 0 ? 2 : 0;
+}
+
+/** The parts of a sweep directory and the row standing for each cell (its state and error). */
+async function winningCells(paths: SweepPaths, manifest: Manifest): Promise<{ scan: PartScan; rows: Map<string, { ok: boolean; error: string | null }> }> {
+  const scan = await scanParts(paths.parts, { sweep: manifest.sweep, specHashes: manifest.spec_hashes });
+  const rows = new Map<string, { ok: boolean; error: string | null }>();
+  for await (const { batch, mask } of winningBatches(scan.parts, await findWinners(scan.parts), ['cell_id', 'error'])) {
+    const ids = batch.columns.get('cell_id')!;
+    const errors = batch.columns.get('error')!;
+    const [idBytes, errorBytes] = [utf8Bytes(ids), utf8Bytes(errors)];
+    for (let j = 0; j < batch.numRows; j++) {
+      if (mask[j] !== ROW_LOST) rows.set(utf8At(ids, idBytes, j)!, { ok: mask[j] === ROW_OK, error: utf8At(errors, errorBytes, j) });
+    }
+  }
+  return { scan, rows };
 }
 
 /** Sweeps on a NATS server: counts per state from the coordinator's record and the queue, workers seen, rate, ETA. */
