@@ -1,0 +1,79 @@
+// Analysis at scale through the real CLI: `hessweep aggregate`, `hessweep report` and `hessweep export --to
+// parquet` on a synthetic sweep of 1,000,000 result rows (100 part files × 10,000 rows; see synthetic-sweep.js),
+// each in its own process under /usr/bin/time -v: wall time, peak RSS, exit status, and the size of what it
+// wrote (the report page, the export file). Targets at 1,000,000 cells: report ≤ 60 s and ≤ 2 GB peak RSS with
+// a page ≤ 5 MB; export ≤ 120 s.
+// Usage: npm run bench -- report [--rows 1000000] [--parts 100] [--dir DIR (reused if complete)] [--keep]
+//          [--cli packages/cli/dist/src/main.js (another build's, to compare)] [--commands aggregate,report,export]
+//          [--timeout 900 (seconds per command)]
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { syntheticSweep } from './synthetic-sweep.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    parts: { type: 'string', default: '100' },
+    dir: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    cli: { type: 'string', default: join(root, 'packages/cli/dist/src/main.js') },
+    commands: { type: 'string', default: 'aggregate,report,export' },
+    timeout: { type: 'string', default: '900' },
+  },
+});
+
+const COMMANDS = {
+  aggregate: (dir) => ({ args: ['aggregate', dir, '--format', 'arrow'], output: join(dir, 'summary.arrow') }),
+  report: (dir) => ({ args: ['report', dir], output: join(dir, 'report', 'index.html') }),
+  export: (dir) => ({ args: ['export', dir, '--to', 'parquet'], output: join(dir, 'export.parquet') }),
+};
+
+const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+const sizeOf = (path) => (existsSync(path) ? statSync(path).size : null);
+
+/** Runs the CLI once under /usr/bin/time -v: wall seconds, peak RSS, exit status, the last line of stderr. */
+function measure(args) {
+  const timeout = Number(values.timeout) * 1000;
+  const started = performance.now();
+  const out = spawnSync('/usr/bin/time', ['-v', process.execPath, resolve(values.cli), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, timeout, killSignal: 'SIGKILL' });
+  const wall = (performance.now() - started) / 1000;
+  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(out.stderr ?? '')?.[1] ?? Number.NaN);
+  const said = (out.stderr ?? '').split('\n').filter((l) => l && !/^\t|Command being timed|Command exited/.test(l)).at(-1) ?? '';
+  const status = out.error?.code === 'ETIMEDOUT' ? `killed after ${values.timeout} s` : `exit ${out.status}`;
+  return { wall, rssKb, status, said };
+}
+
+if (!existsSync('/usr/bin/time')) {
+  console.error('report bench: needs /usr/bin/time (GNU time) for the peak RSS of each command');
+  process.exit(2);
+}
+const rows = Number(values.rows);
+const parts = Number(values.parts);
+const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'hessweep-bench-report-'));
+try {
+  await syntheticSweep(dir, rows, parts);
+  const partsDir = join(dir, 'parts');
+  const bytes = readdirSync(partsDir).reduce((s, n) => s + statSync(join(partsDir, n)).size, 0);
+  console.log(`results: ${(bytes / 2 ** 30).toFixed(2)} GiB of part files; CLI: ${values.cli}`);
+  for (const name of values.commands.split(',')) {
+    const command = COMMANDS[name];
+    if (!command) throw new Error(`unknown command ${name}; give some of ${Object.keys(COMMANDS).join(', ')}`);
+    const { args, output } = command(dir);
+    rmSync(output, { force: true });
+    const { wall, rssKb, status, said } = measure(args);
+    const written = sizeOf(output);
+    console.log(
+      `${name.padEnd(9)} ${wall.toFixed(1).padStart(7)} s  peak RSS ${(rssKb / 2 ** 20).toFixed(2)} GiB  ${status}` +
+        `${written === null ? '  (wrote nothing)' : `  ${output.slice(dir.length + 1)} ${mib(written)}`}` +
+        `${status === 'exit 0' ? '' : `\n          ${said.slice(0, 300)}`}`,
+    );
+  }
+} finally {
+  if (!values.keep && !values.dir) rmSync(dir, { recursive: true, force: true });
+  else console.log(`kept ${dir}`);
+}
