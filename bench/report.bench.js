@@ -1,7 +1,7 @@
 // Analysis at scale through the real CLI: `hessweep aggregate`, `hessweep report` and `hessweep export --to
 // parquet` on a synthetic sweep of 1,000,000 result rows (100 part files × 10,000 rows; see synthetic-sweep.js),
-// each in its own process under /usr/bin/time -v: wall time, peak RSS, exit status, and the size of what it
-// wrote (the report page, the export file). Targets at 1,000,000 cells: report ≤ 60 s and ≤ 2 GB peak RSS with
+// each in its own process under /usr/bin/time -v: wall time, CPU time (user + system), peak RSS, exit status,
+// and the size of what it wrote (the report page, the export file). Targets at 1,000,000 cells: report ≤ 60 s and ≤ 2 GB peak RSS with
 // a page ≤ 5 MB; export ≤ 120 s.
 // Usage: npm run bench -- report [--rows 1000000] [--parts 100] [--dir DIR (reused if complete)] [--keep]
 //          [--cli packages/cli/dist/src/main.js (another build's, to compare)] [--commands aggregate,report,export]
@@ -43,9 +43,11 @@ function measure(args) {
   const out = spawnSync('/usr/bin/time', ['-v', process.execPath, resolve(values.cli), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, timeout, killSignal: 'SIGKILL' });
   const wall = (performance.now() - started) / 1000;
   const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(out.stderr ?? '')?.[1] ?? Number.NaN);
+  // CPU seconds (user + system) say what wall time would be on an idle machine, whatever else runs on it.
+  const cpu = ['User', 'System'].reduce((s, kind) => s + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(out.stderr ?? '')?.[1] ?? Number.NaN), 0);
   const said = (out.stderr ?? '').split('\n').filter((l) => l && !/^\t|Command being timed|Command exited/.test(l)).at(-1) ?? '';
   const status = out.error?.code === 'ETIMEDOUT' ? `killed after ${values.timeout} s` : `exit ${out.status}`;
-  return { wall, rssKb, status, said };
+  return { wall, cpu, rssKb, status, said };
 }
 
 if (!existsSync('/usr/bin/time')) {
@@ -65,10 +67,10 @@ try {
     if (!command) throw new Error(`unknown command ${name}; give some of ${Object.keys(COMMANDS).join(', ')}`);
     const { args, output } = command(dir);
     rmSync(output, { force: true });
-    const { wall, rssKb, status, said } = measure(args);
+    const { wall, cpu, rssKb, status, said } = measure(args);
     const written = sizeOf(output);
     console.log(
-      `${name.padEnd(9)} ${wall.toFixed(1).padStart(7)} s  peak RSS ${(rssKb / 2 ** 20).toFixed(2)} GiB  ${status}` +
+      `${name.padEnd(9)} ${wall.toFixed(1).padStart(7)} s wall  ${cpu.toFixed(1).padStart(7)} s CPU  peak RSS ${(rssKb / 2 ** 20).toFixed(2)} GiB  ${status}` +
         `${written === null ? '  (wrote nothing)' : `  ${output.slice(dir.length + 1)} ${mib(written)}`}` +
         `${status === 'exit 0' ? '' : `\n          ${said.slice(0, 300)}`}`,
     );
