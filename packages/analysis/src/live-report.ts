@@ -165,19 +165,13 @@ export class LiveReport {
     return { written: result !== null, rebuilt, status, result, warnings };
   }
 
-  /** Folds what changed in `parts/` into the state; returns whether anything did. Throws RebuildNeeded. */
+  /**
+   * Folds what changed in `parts/` into the state; returns whether anything did. New parts first: a compaction's
+   * merged part takes over the rows of the small parts it replaces, which may be gone already. Throws RebuildNeeded.
+   */
   private async foldChanges(partsDir: string, names: readonly string[], expect: PartExpectation, warnings: string[]): Promise<boolean> {
     const state = this.state!;
-    const listed = new Set(names);
     let changed = false;
-    for (const name of [...state.present]) {
-      if (listed.has(name)) continue;
-      const index = state.names.indexOf(name);
-      if (state.table.masks[index]!.some((m) => m !== ROW_LOST)) throw new RebuildNeeded(); // rows gone, not moved
-      state.data.dropTally(join(partsDir, name));
-      state.present.delete(name);
-      changed = true;
-    }
     const known = new Set(state.names);
     const fresh = names.filter((n) => !known.has(n) && !this.damaged.has(n));
     const last = state.names.at(-1);
@@ -191,6 +185,15 @@ export class LiveReport {
         continue;
       }
       await this.foldPart(path, name);
+      changed = true;
+    }
+    const listed = new Set(names);
+    for (const name of [...state.present]) {
+      if (listed.has(name)) continue;
+      const index = state.names.indexOf(name);
+      if (state.table.masks[index]!.some((m) => m !== ROW_LOST)) throw new RebuildNeeded(); // rows gone, not moved
+      state.data.dropTally(join(partsDir, name));
+      state.present.delete(name);
       changed = true;
     }
     return changed;

@@ -103,6 +103,18 @@ test('a compaction (a merged part written, then the small ones removed) moves ro
   assert.equal(after.rebuilt, false);
   assert.deepEqual([after.status.done, after.status.failed], [20, 2]);
   assert.equal(live.snapshot()!.rows.rows, merged.length);
+
+  // Again, with the merged part written and the small ones removed before the next update sees either.
+  const again = [gridRow(cells[3]!), gridRow(cells[4]!)]; // the rows these cells have already, written again
+  await writeResultFile(join(dir, 'parts', 'part-000002y1.arrow'), again.slice(0, 1), meta);
+  await writeResultFile(join(dir, 'parts', 'part-000002y2.arrow'), again.slice(1), meta);
+  assert.equal((await step('small parts')).rebuilt, false);
+  await writeResultFile(join(dir, 'parts', 'part-000002z.arrow'), again, meta);
+  unlinkSync(join(dir, 'parts', 'part-000002y1.arrow'));
+  unlinkSync(join(dir, 'parts', 'part-000002y2.arrow'));
+  const swapped = await step('merged in, small out, in one update');
+  assert.equal(swapped.rebuilt, false);
+  assert.deepEqual([swapped.status.done, live.snapshot()!.rows.rows], [20, merged.length + again.length]);
 });
 
 test('a cell computed again with other values, a part out of name order, a part deleted with its rows: read afresh', async () => {
