@@ -101,22 +101,31 @@ async function benchSpec() {
   return { spec, hash: grid.specHash(spec), settingsHash: grid.specSettingsHash(spec), version: grid.HESSWEEP_VERSION };
 }
 
-async function generate(dir, rows, parts) {
-  const { writeResultFile, writeManifest } = await lib('results');
-  const { spec, hash, settingsHash, version } = await benchSpec();
-  const perPart = Math.ceil(rows / parts);
+/** Retries among `rows` rows (the rest are first attempts, one per cell). */
+const retriesOf = (rows) => Math.floor(rows * 0.005);
+
+/** Every planned cell, in the (seeded) order their first rows arrive; `next` continues the same random source. */
+async function arrivalOrder() {
   const next = await rng(1);
-  // First attempts: cells in a shuffled order (rows arrive as cells finish), 1% failed; the last rows are
-  // retries, now ok, of half the failed cells (in the last part files: "failed, then ok").
-  const failedCells = [];
-  const retries = Math.floor(rows * 0.005);
-  const cells = rows - retries;
-  if (cells > PLANNED_CELLS) throw new Error(`at most ${PLANNED_CELLS} cells in this grid`);
   const order = new Uint32Array(PLANNED_CELLS).map((_, i) => i);
   for (let i = PLANNED_CELLS - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
     [order[i], order[j]] = [order[j], order[i]];
   }
+  return { order, next };
+}
+
+async function generate(dir, rows, parts) {
+  const { writeResultFile, writeManifest } = await lib('results');
+  const { spec, hash, settingsHash, version } = await benchSpec();
+  const perPart = Math.ceil(rows / parts);
+  // First attempts: cells in a shuffled order (rows arrive as cells finish), 1% failed; the last rows are
+  // retries, now ok, of half the failed cells (in the last part files: "failed, then ok").
+  const failedCells = [];
+  const retries = retriesOf(rows);
+  const cells = rows - retries;
+  if (cells > PLANNED_CELLS) throw new Error(`at most ${PLANNED_CELLS} cells in this grid`);
+  const { order, next } = await arrivalOrder();
   mkdirSync(join(dir, 'parts'), { recursive: true });
   const now = new Date().toISOString();
   await writeManifest(join(dir, 'manifest.json'), {
@@ -161,4 +170,18 @@ export async function syntheticSweep(dir, rows, parts) {
   console.log(`writing ${rows.toLocaleString('en-US')} rows in ${parts} part files under ${dir}`);
   await generate(dir, rows, parts);
   writeFileSync(complete, stamp);
+}
+
+/**
+ * Writes `count` ok rows of cells that have none yet in a sweep made by syntheticSweep(dir, rows, …) to
+ * parts/`name`, as a worker that finished them would: the rows a live report sees land.
+ */
+export async function writeNewCells(dir, rows, count, name) {
+  const { writeResultFile } = await lib('results');
+  const { hash, version } = await benchSpec();
+  const { order, next } = await arrivalOrder();
+  const first = rows - retriesOf(rows);
+  if (first + count > PLANNED_CELLS) throw new Error(`only ${PLANNED_CELLS - first} cells have no row`);
+  const batch = Array.from({ length: count }, (_, i) => row(order[first + i], 'ok', 1, next));
+  await writeResultFile(join(dir, 'parts', name), batch, { sweep: SWEEP, specHash: hash, version });
 }
