@@ -228,7 +228,7 @@ export class LiveReport {
     const mask = state.table.masks[index]!;
     let base = 0;
     for (const batch of batches) {
-      state.data.add(batch, mask.subarray(base, base + batch.numRows), counted.subarray(base, base + batch.numRows));
+      await state.data.add(batch, mask.subarray(base, base + batch.numRows), { path, base }, counted.subarray(base, base + batch.numRows));
       base += batch.numRows;
     }
     state.data.tally(path, batches);

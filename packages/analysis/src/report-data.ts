@@ -2,11 +2,11 @@
  * What `hessweep report` reads from a sweep, gathered in one streaming pass over the rows that stand for
  * cells (the aggregation, one spectral density per group, a fixed-size sample for the bound scatter, seconds
  * per stage) and tallies over every row of each part (rows, compute seconds, attempts, backends, workers).
- * Memory is O(groups × (curve + density points) + failed cells + parts), not O(cells).
+ * Memory is O(groups × (curve + density points) + failed cells + parts), not O(cells). The densities, the
+ * widest columns of a part, are read only for the rows that become their group's pick.
  */
-import type { Data } from 'apache-arrow';
 import {
-  findWinners, hashBytes, readColumns, ROW_LOST, ROW_OK, utf8At, utf8Bytes, validity, winningBatches, type ColumnBatch, type ColumnName,
+  findWinners, hashBytes, readColumns, readListRows, ROW_LOST, ROW_OK, utf8At, utf8Bytes, validity, winningBatches, type ColumnBatch, type ColumnName,
   type WinnerTable,
 } from '@hessweep/results';
 import { Aggregation, DEFAULT_BY, NO_GROUP, type AggregateResult } from './aggregate.js';
@@ -23,8 +23,8 @@ const SAMPLE_SEED = 0x2545f491;
 /** The columns of every row that the tallies read. */
 const TALLY_COLUMNS: ColumnName[] = ['total_s', 'attempt', 'backend', 'worker'];
 
-/** Every column the report reads. */
-export const REPORT_COLUMNS: readonly ColumnName[] = [...new Set<ColumnName>([...Aggregation.COLUMNS, 'density_x', 'density_y', ...STAGES, ...TALLY_COLUMNS])];
+/** Every column the report reads whole (densities are read row by row). */
+export const REPORT_COLUMNS: readonly ColumnName[] = [...new Set<ColumnName>([...Aggregation.COLUMNS, ...STAGES, ...TALLY_COLUMNS])];
 
 /** The rows of one part file, whichever cell they stand for: how many, their compute time, who computed them. */
 export interface RowTally {
@@ -131,12 +131,18 @@ class CellSample {
   }
 }
 
-/** The lowest-seed ok cell with a density of one group (ties: the smaller cell id). */
+/** The lowest-seed ok cell of one group (ties: the smaller cell id), and its density (null: it has none). */
 interface DensityPick {
   seed: number;
   cellId: string;
-  x: Float64Array;
-  y: Float64Array;
+  x: Float64Array | null;
+  y: Float64Array | null;
+}
+
+/** Where a batch's rows are: the part file, and the row in it of the batch's first row. */
+export interface BatchPlace {
+  path: string;
+  base: number;
 }
 
 /** Mean and max seconds of one stage over the ok cells. */
@@ -157,14 +163,6 @@ export interface ReportSnapshot {
   rows: RowTally;
 }
 
-/** Reads a list<float64> cell (null or empty: none) as a copy. */
-function floatList(data: Data): (i: number) => Float64Array | null {
-  const valid = validity(data);
-  const offsets = data.valueOffsets as Int32Array;
-  const values = data.children[0]!.values as Float64Array;
-  return (i) => (valid(i) && offsets[i + 1]! > offsets[i]! ? values.slice(offsets[i]!, offsets[i + 1]!) : null);
-}
-
 /**
  * The report's running state: rows that stand for cells go in with `add` (as Aggregation.add), every row of
  * a part with `tally`. A failed cell can be taken out again (`removeFailed`); an ok cell cannot.
@@ -179,8 +177,11 @@ export class ReportData {
   private readonly stageSums = new Float64Array(3 * STAGES.length);
   private readonly tallies = new Map<string, RowTally>();
 
-  /** Takes in the rows of `batch` that stand for their cells (see Aggregation.add; the batch has REPORT_COLUMNS). */
-  add(batch: ColumnBatch, mask: Uint8Array, skip?: Uint8Array): void {
+  /**
+   * Takes in the rows of `batch` that stand for their cells (see Aggregation.add; the batch has REPORT_COLUMNS),
+   * then reads from `place` the densities of the rows that became their group's pick.
+   */
+  async add(batch: ColumnBatch, mask: Uint8Array, place: BatchPlace, skip?: Uint8Array): Promise<void> {
     const groupOf = this.aggregation.add(batch, mask, skip);
     const ids = batch.columns.get('cell_id')!;
     const idBytes = ids.values as Uint8Array;
@@ -195,8 +196,8 @@ export class ReportData {
     const bounds = batch.columns.get('bound')!;
     const boundValid = validity(bounds);
     const boundValues = bounds.values as Float64Array;
-    const densityX = floatList(batch.columns.get('density_x')!);
-    const densityY = floatList(batch.columns.get('density_y')!);
+    /** Group → the row of this batch that is its pick now. */
+    const picked = new Map<number, number>();
     const stageValues = STAGES.map((s) => batch.columns.get(s)!.values as Float64Array);
 
     for (let j = 0; j < batch.numRows; j++) {
@@ -219,10 +220,18 @@ export class ReportData {
       }
       const pick = this.densities[group];
       if (pick === undefined || seeds[j]! < pick.seed || (seeds[j] === pick.seed && idAt(j) < pick.cellId)) {
-        const [x, y] = [densityX(j), densityY(j)];
-        if (x && y) this.densities[group] = { seed: seeds[j]!, cellId: idAt(j), x, y };
+        this.densities[group] = { seed: seeds[j]!, cellId: idAt(j), x: null, y: null };
+        picked.set(group, j);
       }
     }
+    if (picked.size > 0) await this.readDensities(place, picked);
+  }
+
+  private async readDensities(place: BatchPlace, picked: Map<number, number>): Promise<void> {
+    const wanted = [...picked].sort((a, b) => a[1] - b[1]);
+    const rows = wanted.map(([, j]) => place.base + j);
+    const [xs, ys] = await Promise.all([readListRows(place.path, 'density_x', rows), readListRows(place.path, 'density_y', rows)]);
+    wanted.forEach(([group], i) => Object.assign(this.densities[group]!, { x: xs[i], y: ys[i] }));
   }
 
   /** Takes a failed cell out (a later row stands for it). */
@@ -244,7 +253,7 @@ export class ReportData {
     const summary = this.aggregation.result(parts);
     const densities: DensityCell[] = [];
     this.densities.forEach((pick, group) => {
-      if (!pick) return;
+      if (!pick?.x || !pick.y) return;
       const [dataset, width, depth, sampleSize] = this.aggregation.keyOf(group);
       densities.push({ cell_id: pick.cellId, dataset: String(dataset), width: Number(width), depth: Number(depth), sample_size: Number(sampleSize), seed: pick.seed, x: pick.x, y: pick.y });
     });
@@ -287,7 +296,7 @@ export async function readReportData(
       flush();
       [part, base, batches] = [p, 0, []];
     }
-    data.add(batch, mask);
+    await data.add(batch, mask, { path: paths[p]!, base });
     seen?.(p, base, batch, winners.masks[p]!.length);
     batches.push(batch);
     base += batch.numRows;

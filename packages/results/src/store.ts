@@ -385,6 +385,16 @@ export async function readColumns(path: string, names: readonly ColumnName[]): P
   }
 }
 
+/** Items of some rows (ascending row numbers) of a list<float64> column of one part file (see IpcFileReader.listRows). */
+export async function readListRows(path: string, name: ColumnName, rows: readonly number[]): Promise<(Float64Array | null)[]> {
+  const reader = await IpcFileReader.open(path);
+  try {
+    return await reader.listRows(name, rows);
+  } finally {
+    await reader.close();
+  }
+}
+
 /**
  * Starts up to `ahead` reads before they are needed (the disk and the thread pool work while this thread
  * computes), in order; `get(i)` waits for read i and starts the next ones.
