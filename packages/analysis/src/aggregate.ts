@@ -1,6 +1,6 @@
 import type { Data } from 'apache-arrow';
 import {
-  findWinners, openSweepForReading, readConsistently, ROW_FAILED, ROW_LOST, utf8At, utf8Bytes, validity, winningBatches, type ColumnName,
+  findWinners, openSweepForReading, readConsistently, ROW_FAILED, ROW_LOST, utf8At, utf8Bytes, validity, winningBatches, type ColumnBatch, type ColumnName,
 } from '@hessweep/results';
 import { CurveAccumulator, welfordStat } from './stats.js';
 import { GROUP_FIELDS, type GroupField, type Stat, type SummaryRow } from './types.js';
@@ -71,10 +71,11 @@ function firstItems(data: Data): (i: number) => number {
 }
 
 
+/** One group's accumulators: the state a summary row is made from. */
 interface Group {
   key: (string | number)[];
   ok: number;
-  failed: { cell_id: string; seed: number; error: string | null }[];
+  failed: number;
   /** Welford state (n, mean, M2) of each STAT_FIELDS entry, in that order: 3 numbers per Stat. */
   stats: Float64Array;
   curve: CurveAccumulator | null;
@@ -114,8 +115,8 @@ class DatasetIds {
   }
 }
 
-/** Groups found by their key fields' values (dataset as its id), one Map level per field: no key string per row. */
-type Level = Map<number, Level | Group>;
+/** Group indexes found by their key fields' values (dataset as its id), one Map level per field: no key string per row. */
+type Level = Map<number, Level | number>;
 
 function compareKeys(a: readonly (string | number)[], b: readonly (string | number)[]): number {
   for (let i = 0; i < a.length; i++) {
@@ -137,11 +138,15 @@ export function checkBy(by: readonly string[]): GroupField[] {
   return [...by] as GroupField[];
 }
 
+/** The group of each row of a batch that Aggregation.add took in; NO_GROUP for the rows it left out. */
+export const NO_GROUP = -1;
+
 /**
- * Aggregates a sweep's results over the cells of each group (default: the seeds of each dataset × width ×
- * depth × sample size), streaming over the part files one at a time: pass 1 decides which row of each cell
- * counts (the sweep store's findWinners), pass 2 feeds the winning ok rows into per-group Welford accumulators and per-k curve
- * accumulators. Memory is O(groups × curve points + failed cells + one part file), whatever the row count.
+ * The running aggregation of a sweep: rows that stand for their cells go in (ok rows into per-group Welford
+ * accumulators and per-k curve accumulators, failed rows into the failed list), the summary comes out. Memory
+ * is O(groups × curve points + failed cells), whatever the number of rows. A failed cell's entry can be taken
+ * out again when a later row stands for the cell (`report --watch` folds parts as they land); an ok row's
+ * contribution never is (a watcher that sees one replaced aggregates afresh).
  *
  * Per cell: λ_max = hessian_top[0], GGN λ_max = ggn_top[0], trace = hessian_trace, bound_ratio = bound / λ_max.
  * A null or non-finite value (NaN, ±∞) is left out of its Stat, so a Stat's n can be below seeds_ok.
@@ -150,20 +155,41 @@ export function checkBy(by: readonly string[]): GroupField[] {
  * band uses the number of cells that gave a value there.
  * Failed cells are counted (seeds_failed) and listed, never averaged in.
  */
-export async function aggregate(sweepDir: string, by: readonly GroupField[] = DEFAULT_BY): Promise<AggregateResult> {
-  const fields = checkBy(by);
-  return readConsistently(sweepDir, async () => aggregateParts((await openSweepForReading(sweepDir)).parts, fields));
-}
+export class Aggregation {
+  /** The columns `add` reads. */
+  static readonly COLUMNS: readonly ColumnName[] = USED_COLUMNS;
+  readonly by: GroupField[];
+  private readonly root: Level = new Map();
+  private readonly groups: Group[] = [];
+  private readonly datasets = new DatasetIds();
+  private readonly failed = new Map<string, { cell: FailedCell; group: Group }>();
+  private okCells = 0;
 
-async function aggregateParts(paths: readonly string[], fields: GroupField[]): Promise<AggregateResult> {
-  const winners = await findWinners(paths);
-  const root: Level = new Map();
-  const groups: Group[] = [];
-  const datasets = new DatasetIds();
-  const failed: FailedCell[] = [];
+  constructor(by: readonly GroupField[] = DEFAULT_BY) {
+    this.by = checkBy(by);
+  }
 
-  // Pass 2 over the winning rows.
-  for await (const { batch, mask } of winningBatches(paths, winners, USED_COLUMNS)) {
+  /** Distinct cells taken in: ok and failed. */
+  get cells(): number {
+    return this.okCells + this.failed.size;
+  }
+
+  /** Failed cells taken in (and not taken out again). */
+  get failedCells(): number {
+    return this.failed.size;
+  }
+
+  /** The key values of group `index` (as `add` returned it), in `by` order. */
+  keyOf(index: number): readonly (string | number)[] {
+    return this.groups[index]!.key;
+  }
+
+  /**
+   * Takes in the rows of `batch` that `mask` marks ROW_OK or ROW_FAILED, except those `skip` marks non-zero
+   * (rows already counted where they stood before). Returns each row's group index, NO_GROUP where not taken.
+   */
+  add(batch: ColumnBatch, mask: Uint8Array, skip?: Uint8Array): Int32Array {
+    const groupOf = new Int32Array(batch.numRows).fill(NO_GROUP);
     const col = (name: ColumnName) => batch.columns.get(name)!;
     const ints: Record<Exclude<GroupField, 'dataset'>, Int32Array> = {
       width: col('width').values as Int32Array, depth: col('depth').values as Int32Array,
@@ -188,42 +214,27 @@ async function aggregateParts(paths: readonly string[], fields: GroupField[]): P
     const dOffsets = d.valueOffsets as Int32Array;
     const dValues = d.children[0]!.values as Float64Array;
     const keyOf = (field: GroupField, j: number): number =>
-      field === 'dataset' ? datasets.idOf(datasetBytes, datasetOffsets[j]!, datasetOffsets[j + 1]!) : ints[field][j]!;
+      field === 'dataset' ? this.datasets.idOf(datasetBytes, datasetOffsets[j]!, datasetOffsets[j + 1]!) : ints[field][j]!;
 
     for (let j = 0; j < batch.numRows; j++) {
       const state = mask[j]!;
-      if (state === ROW_LOST) continue;
-      let level = root;
-      let group: Group | undefined;
-      for (let f = 0; f < fields.length; f++) {
-        const key = keyOf(fields[f]!, j);
-        const found = level.get(key);
-        if (f < fields.length - 1) {
-          if (found === undefined) level.set(key, (level = new Map()));
-          else level = found as Level;
-        } else if (found === undefined) {
-          group = {
-            key: fields.map((field) => (field === 'dataset' ? datasets.names[keyOf(field, j)]! : keyOf(field, j))),
-            ok: 0, failed: [], stats: new Float64Array(3 * STAT_FIELDS.length), curve: null,
-          };
-          level.set(key, group);
-          groups.push(group);
-        } else {
-          group = found as Group;
-        }
-      }
-      const g = group!;
+      if (state === ROW_LOST || (skip !== undefined && skip[j] !== 0)) continue;
+      const index = this.groupIndex(j, keyOf);
+      groupOf[j] = index;
+      const g = this.groups[index]!;
       if (state === ROW_FAILED) {
         const cellId = utf8At(col('cell_id'), utf8Bytes(col('cell_id')), j)!;
-        const error = utf8At(col('error'), utf8Bytes(col('error')), j);
-        g.failed.push({ cell_id: cellId, seed: ints.seed[j]!, error });
-        failed.push({
-          cell_id: cellId, dataset: datasets.names[keyOf('dataset', j)]!, width: ints.width[j]!, depth: ints.depth[j]!,
-          seed: ints.seed[j]!, sample_size: ints.sample_size[j]!, error,
-        });
+        const cell: FailedCell = {
+          cell_id: cellId, dataset: this.datasets.names[keyOf('dataset', j)]!, width: ints.width[j]!, depth: ints.depth[j]!,
+          seed: ints.seed[j]!, sample_size: ints.sample_size[j]!, error: utf8At(col('error'), utf8Bytes(col('error')), j),
+        };
+        this.removeFailed(cellId);
+        this.failed.set(cellId, { cell, group: g });
+        g.failed++;
         continue;
       }
       g.ok++;
+      this.okCells++;
       const acc = g.stats;
       const lambda = hessianTop(j);
       const bound = boundOf(j);
@@ -245,31 +256,95 @@ async function aggregateParts(paths: readonly string[], fields: GroupField[]): P
         }
       }
     }
+    return groupOf;
   }
 
-  const rows = groups.sort((a, b) => compareKeys(a.key, b.key)).map((g) => toSummaryRow(fields, g));
-  failed.sort((a, b) => compareKeys(
-    [a.dataset, a.width, a.depth, a.sample_size, a.seed, a.cell_id],
-    [b.dataset, b.width, b.depth, b.sample_size, b.seed, b.cell_id],
-  ));
-  return { by: fields, rows, failed, cells: winners.cells, parts: paths.length };
+  /** Takes a failed cell out (a later row stands for it); returns whether it was in. */
+  removeFailed(cellId: string): boolean {
+    const entry = this.failed.get(cellId);
+    if (!entry) return false;
+    entry.group.failed--;
+    this.failed.delete(cellId);
+    return true;
+  }
+
+  /** The index of the group of row j, found by its key fields' values one Map level at a time (made when new). */
+  private groupIndex(j: number, keyOf: (field: GroupField, j: number) => number): number {
+    const fields = this.by;
+    let level = this.root;
+    for (let f = 0; f < fields.length - 1; f++) {
+      const key = keyOf(fields[f]!, j);
+      let next = level.get(key) as Level | undefined;
+      if (next === undefined) level.set(key, (next = new Map()));
+      level = next;
+    }
+    const last = keyOf(fields[fields.length - 1]!, j);
+    const found = level.get(last) as number | undefined;
+    if (found !== undefined) return found;
+    this.groups.push({
+      key: fields.map((field) => (field === 'dataset' ? this.datasets.names[keyOf(field, j)]! : keyOf(field, j))),
+      ok: 0, failed: 0, stats: new Float64Array(3 * STAT_FIELDS.length), curve: null,
+    });
+    level.set(last, this.groups.length - 1);
+    return this.groups.length - 1;
+  }
+
+  /** The summary now: one row per group with a cell in it, sorted by key, and the failed cells; `parts` is recorded as read. */
+  result(parts: number): AggregateResult {
+    const failedOf = new Map<Group, SummaryRow['failed']>();
+    const failed: FailedCell[] = [];
+    for (const { cell, group } of this.failed.values()) {
+      failed.push(cell);
+      let list = failedOf.get(group);
+      if (!list) failedOf.set(group, (list = []));
+      list.push({ cell_id: cell.cell_id, seed: cell.seed, error: cell.error });
+    }
+    const rows = this.groups
+      .filter((g) => g.ok + g.failed > 0)
+      .sort((a, b) => compareKeys(a.key, b.key))
+      .map((g) => toSummaryRow(this.by, g, failedOf.get(g) ?? []));
+    failed.sort((a, b) => compareKeys(
+      [a.dataset, a.width, a.depth, a.sample_size, a.seed, a.cell_id],
+      [b.dataset, b.width, b.depth, b.sample_size, b.seed, b.cell_id],
+    ));
+    return { by: this.by, rows, failed, cells: this.cells, parts };
+  }
 }
 
-function toSummaryRow(by: readonly GroupField[], g: Group): SummaryRow {
+/**
+ * Aggregates a sweep's results over the cells of each group (default: the seeds of each dataset × width ×
+ * depth × sample size; see Aggregation), streaming over the part files: the sweep store decides which row of
+ * each cell counts (findWinners, from the `cell_id` and `status` columns), then only the columns aggregated
+ * are read from the parts that hold winning rows.
+ */
+export async function aggregate(sweepDir: string, by: readonly GroupField[] = DEFAULT_BY): Promise<AggregateResult> {
+  return readConsistently(sweepDir, async () => {
+    // Afresh on each attempt: a read that lost a part to a compaction starts again from a new listing.
+    const aggregation = new Aggregation(by);
+    const { parts: paths } = await openSweepForReading(sweepDir);
+    const winners = await findWinners(paths);
+    for await (const { batch, mask } of winningBatches(paths, winners, Aggregation.COLUMNS)) aggregation.add(batch, mask);
+    return aggregation.result(paths.length);
+  });
+}
+
+function toSummaryRow(by: readonly GroupField[], g: Group, failed: SummaryRow['failed']): SummaryRow {
   const key = {} as Record<GroupField, string | number | null>;
   by.forEach((f, i) => (key[f] = g.key[i]!));
   for (const f of GROUP_FIELDS) if (!(f in key)) key[f] = null;
-  const curve = g.curve?.result() ?? { k: [], mean: [], lo: [], hi: [] };
+  const curve = g.curve?.result() ?? { k: [], mean: [], lo: [], hi: [], min: [], max: [] };
   const stats = Object.fromEntries(STAT_FIELDS.map((f, i) => [f, welfordStat(g.stats[3 * i]!, g.stats[3 * i + 1]!, g.stats[3 * i + 2]!)])) as Record<StatField, Stat>;
   return {
     key,
     seeds_ok: g.ok,
-    seeds_failed: g.failed.length,
-    failed: g.failed.sort((a, b) => a.seed - b.seed || (a.cell_id < b.cell_id ? -1 : 1)),
+    seeds_failed: g.failed,
+    failed: failed.sort((a, b) => a.seed - b.seed || (a.cell_id < b.cell_id ? -1 : 1)),
     ...stats,
     curve_k: curve.k,
     curve_mean: curve.mean,
     curve_lo: curve.lo,
     curve_hi: curve.hi,
+    curve_min: curve.min,
+    curve_max: curve.max,
   };
 }

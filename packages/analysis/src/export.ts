@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import { Bool, RecordBatch, Table, tableToIPC, type Data, type Schema, type Vector } from 'apache-arrow';
 import {
-  Compression, Table as WasmTable, transformParquetStream, writeParquet, WriterPropertiesBuilder, type RecordBatch as WasmRecordBatch,
+  Compression, EnabledStatistics, Table as WasmTable, transformParquetStream, writeParquet, WriterPropertiesBuilder, type RecordBatch as WasmRecordBatch,
 } from 'parquet-wasm';
 import {
   COLUMN_NAMES, COLUMNS, findWinners, openSweepForReading, readConsistently, readPartTable, ResultFileError, ROW_LOST, utf8At, utf8Bytes, validity, writeFileAtomic,
+  type ColumnName,
 } from '@hessweep/results';
 import { AnalysisError } from './aggregate.js';
 import { csvCell } from './summary-file.js';
@@ -21,6 +22,22 @@ export interface ExportResult {
 
 /** Rows per Parquet row group: bounds the writer's buffer whatever the sweep's size. */
 const ROW_GROUP_ROWS = 16 * 1024;
+/**
+ * Text columns with few distinct values, dictionary-encoded in Parquet. Every other column is written plain: a
+ * dictionary of numbers that hardly repeat (curves, spectra, densities) is built and thrown away, which cost
+ * two thirds of the writer's time and saved 2% of the file.
+ */
+const DICTIONARY_COLUMNS: readonly ColumnName[] = ['sweep', 'status', 'dataset', 'optimizer', 'init', 'backend', 'worker'];
+
+/** Snappy, dictionaries for DICTIONARY_COLUMNS only, min/max statistics per column chunk (what readers skip row groups by). */
+function parquetProperties() {
+  const builder = new WriterPropertiesBuilder()
+    .setCompression(Compression.SNAPPY)
+    .setMaxRowGroupSize(ROW_GROUP_ROWS)
+    .setDictionaryEnabled(false)
+    .setStatisticsEnabled(EnabledStatistics.Chunk);
+  return DICTIONARY_COLUMNS.reduce((b, name) => b.setColumnDictionaryEnabled(name, true), builder).build();
+}
 
 /**
  * Exports every cell of a sweep, deduplicated as the analysis reads them (the last ok row of a cell wins,
@@ -82,7 +99,7 @@ async function exportParts(paths: readonly string[], to: ExportFormat, path: str
         controller.close();
       },
     });
-    const properties = new WriterPropertiesBuilder().setCompression(Compression.SNAPPY).setMaxRowGroupSize(ROW_GROUP_ROWS).build();
+    const properties = parquetProperties();
     const winners = masks.reduce((s, m) => s + m.reduce((n, v) => n + (v === ROW_LOST ? 0 : 1), 0), 0);
     if (winners === 0) {
       // Part files without rows: a Parquet file with the schema alone.

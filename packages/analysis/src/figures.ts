@@ -2,22 +2,56 @@
  * Figures of a sweep as SVG strings: Vega-Lite specs compiled to Vega and rendered headless in Node
  * (`renderer: 'none'`, `toSVG()`; no canvas, no DOM, no network).
  *
- * Each figure function takes plain data (result rows of cells, or summary rows of groups of cells) and
- * returns an SVG string. `buildFigures` picks the paper's two families from the cells of each dataset
- * (widths at a fixed depth, depths at a fixed width) and makes every figure that the sweep has data for,
- * with a note for each one it skips.
+ * Figures draw group statistics (summary rows of dataset × width × depth × sample size), never a mark per cell:
+ * the D_k curves are each group's mean with its min–max band, the metrics each group's mean with its 95%
+ * confidence interval, a density one cell per group (its lowest seed), and the bound scatter a fixed-size
+ * sample of cells. So a figure's size depends on the grid, not on the number of cells; and a figure draws at
+ * most MAX_SERIES series, so not on every axis of the grid either. `buildFigures` picks the paper's two
+ * families in each dataset (widths at a fixed depth, depths at a fixed width) and makes every figure that the
+ * sweep has data for, with a note for each one it skips.
  */
 import { parse, View } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { ResultRow } from '@hessweep/grid';
 import type { Stat, SummaryRow } from './types.js';
 
-/** What a figure needs of a result row. */
-export type CellData = Pick<
-  ResultRow,
-  | 'cell_id' | 'status' | 'dataset' | 'width' | 'depth' | 'seed' | 'sample_size'
-  | 'loss_diff_k' | 'loss_diff' | 'hessian_top' | 'ggn_top' | 'bound' | 'density_x' | 'density_y'
->;
+/** The spectral density of one ok cell (the report keeps one per group: the lowest seed's). */
+export interface DensityCell {
+  cell_id: string;
+  dataset: string;
+  width: number;
+  depth: number;
+  sample_size: number;
+  seed: number;
+  x: ArrayLike<number>;
+  y: ArrayLike<number>;
+}
+
+/** One ok cell of the bound scatter: its measured λ_max and its Theorem 1 bound, both positive. */
+export interface BoundPoint {
+  dataset: string;
+  depth: number;
+  lambda: number;
+  bound: number;
+}
+
+/** The bound scatter's points, a sample of `cells` (every ok cell with a positive λ_max and bound), and how many of those lie below y = x. */
+export interface BoundSample {
+  points: BoundPoint[];
+  cells: number;
+  below: number;
+}
+
+/** What the figures of a sweep are drawn from. */
+export interface FigureData {
+  /** The summary grouped by dataset, width, depth and sample size (DEFAULT_BY). */
+  groups: readonly SummaryRow[];
+  /** At most one per group. */
+  densities: readonly DensityCell[];
+  bound: BoundSample;
+}
+
+/** The most series a figure draws (the tableau10/category20 palettes stay readable up to here). */
+export const MAX_SERIES = 12;
 
 /** `width`: cells at one depth, varying width; `depth`: cells at one width, varying depth. */
 export type Family = 'width' | 'depth';
@@ -117,19 +151,26 @@ export interface FamilyChoice {
   fixedWidth: number | null;
 }
 
+/** A group of cells at one width and depth: `cells` of them (default 1). */
+export interface Placed {
+  width: number;
+  depth: number;
+  cells?: number;
+}
+
 /**
- * The paper's families among `cells` (one dataset): the width family is the cells at the depth that has
+ * The paper's families among `groups` (one dataset): the width family is the cells at the depth that has
  * the most cells among depths with at least two widths (ties: more widths, then the smaller depth); the depth
  * family likewise at a width.
  */
-export function chooseFamilies(cells: readonly Pick<CellData, 'width' | 'depth'>[]): FamilyChoice {
+export function chooseFamilies(groups: readonly Placed[]): FamilyChoice {
   const pick = (fixedBy: 'width' | 'depth', varying: 'width' | 'depth'): number | null => {
     const byValue = new Map<number, { count: number; values: Set<number> }>();
-    for (const c of cells) {
-      const entry = byValue.get(c[fixedBy]) ?? { count: 0, values: new Set<number>() };
-      entry.count++;
-      entry.values.add(c[varying]);
-      byValue.set(c[fixedBy], entry);
+    for (const g of groups) {
+      const entry = byValue.get(g[fixedBy]) ?? { count: 0, values: new Set<number>() };
+      entry.count += g.cells ?? 1;
+      entry.values.add(g[varying]);
+      byValue.set(g[fixedBy], entry);
     }
     let best: number | null = null;
     let bestKey: [number, number, number] = [-1, -1, 0];
@@ -149,9 +190,43 @@ export function chooseFamilies(cells: readonly Pick<CellData, 'width' | 'depth'>
 /** The value a family varies (width for the width family). */
 const varyingOf = (family: Family, c: { width: number; depth: number }) => (family === 'width' ? c.width : c.depth);
 
-/** Series label of a cell or group in a family: `h = 8`, or `h = 8, m = 1000` when sample sizes differ. */
+/** Series label of a group in a family: `h = 8`, or `h = 8, m = 1000` when sample sizes differ. */
 function familyLabel(family: Family, value: number, sampleSize: number, manySizes: boolean): string {
   return `${FAMILY_SYMBOL[family]} = ${value}${manySizes ? `, m = ${sampleSize}` : ''}`;
+}
+
+/** A summary row's place: its width, depth and sample size as numbers (DEFAULT_BY rows have all three). */
+const placeOf = (row: SummaryRow) => ({ width: Number(row.key.width), depth: Number(row.key.depth), sample_size: Number(row.key.sample_size) });
+
+/** The groups of a family that its figures draw, and what was left out (empty when nothing was). */
+export interface DrawnGroups {
+  groups: SummaryRow[];
+  leftOut: string;
+}
+
+/**
+ * At most MAX_SERIES series (varying value × sample size) of a family's groups: beyond that, only the sample size
+ * with the most cells (ties: the larger), then at most MAX_SERIES varying values, evenly spaced, both ends kept.
+ */
+export function drawnGroups(groups: readonly SummaryRow[], family: Family): DrawnGroups {
+  const series = new Set(groups.map((g) => `${varyingOf(family, placeOf(g))}|${placeOf(g).sample_size}`));
+  if (series.size <= MAX_SERIES) return { groups: [...groups], leftOut: '' };
+  const notes: string[] = [];
+  let kept = [...groups];
+  const bySize = new Map<number, number>();
+  for (const g of kept) bySize.set(placeOf(g).sample_size, (bySize.get(placeOf(g).sample_size) ?? 0) + g.seeds_ok + g.seeds_failed);
+  if (bySize.size > 1) {
+    const [size] = [...bySize].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]!;
+    kept = kept.filter((g) => placeOf(g).sample_size === size);
+    notes.push(`m = ${size} only, the sample size with the most cells (of ${bySize.size})`);
+  }
+  const values = [...new Set(kept.map((g) => varyingOf(family, placeOf(g))))].sort((a, b) => a - b);
+  if (values.length > MAX_SERIES) {
+    const chosen = new Set(Array.from({ length: MAX_SERIES }, (_, i) => values[Math.round((i * (values.length - 1)) / (MAX_SERIES - 1))]!));
+    kept = kept.filter((g) => chosen.has(varyingOf(family, placeOf(g))));
+    notes.push(`${MAX_SERIES} of ${values.length} ${family === 'width' ? 'widths' : 'depths'}, evenly spaced`);
+  }
+  return { groups: kept, leftOut: notes.join('; ') };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -170,42 +245,25 @@ export interface CurveSeries {
 }
 
 /**
- * D_k curves of the ok cells of a family, one series per value of the varying field (and sample size):
- * mean over seeds at the k every seed shares, with the min–max band over seeds, each EMA-smoothed in k order.
+ * D_k curves of a family's groups, one series per group (a value of the varying field and a sample size): the
+ * group's mean over seeds at each k of its grid with the min–max band over seeds (aggregate's per-k
+ * accumulators), each EMA-smoothed in k order. k where no seed gave a value are left out.
  */
-export function curveSeries(cells: readonly CellData[], family: Family, smoothing = 0): CurveSeries[] {
-  const ok = cells.filter((c) => c.status === 'ok' && c.loss_diff_k && c.loss_diff && c.loss_diff_k.length > 0);
-  const manySizes = new Set(ok.map((c) => c.sample_size)).size > 1;
-  const groups = new Map<string, CellData[]>();
-  for (const c of ok) {
-    const key = `${varyingOf(family, c)}|${c.sample_size}`;
-    groups.set(key, [...(groups.get(key) ?? []), c]);
-  }
+export function curveSeries(groups: readonly SummaryRow[], family: Family, smoothing = 0): CurveSeries[] {
+  const withCurve = groups.filter((g) => g.seeds_ok > 0 && g.curve_k.length > 0);
+  const manySizes = new Set(withCurve.map((g) => g.key.sample_size)).size > 1;
   const series: CurveSeries[] = [];
-  for (const group of groups.values()) {
-    const shared = group
-      .map((c) => new Set(c.loss_diff_k!))
-      .reduce((a, b) => new Set([...a].filter((k) => b.has(k))));
-    const k = [...shared].sort((a, b) => a - b);
-    const lookups = group.map((c) => new Map(c.loss_diff_k!.map((kk, i) => [kk, c.loss_diff![i]])));
-    const mean: number[] = [];
-    const lo: number[] = [];
-    const hi: number[] = [];
-    for (const kk of k) {
-      const values = lookups.map((m) => m.get(kk)!);
-      mean.push(values.reduce((s, v) => s + v, 0) / values.length);
-      lo.push(Math.min(...values));
-      hi.push(Math.max(...values));
-    }
-    const first = group[0];
+  for (const g of withCurve) {
+    const place = placeOf(g);
+    const at = g.curve_k.map((_, i) => i).filter((i) => finite(g.curve_mean[i]));
     series.push({
-      label: familyLabel(family, varyingOf(family, first), first.sample_size, manySizes),
-      order: [varyingOf(family, first), first.sample_size],
-      k,
-      mean: ema(mean, smoothing),
-      lo: ema(lo, smoothing),
-      hi: ema(hi, smoothing),
-      seeds: group.length,
+      label: familyLabel(family, varyingOf(family, place), place.sample_size, manySizes),
+      order: [varyingOf(family, place), place.sample_size],
+      k: at.map((i) => g.curve_k[i]!),
+      mean: ema(at.map((i) => g.curve_mean[i]!), smoothing),
+      lo: ema(at.map((i) => g.curve_min[i]!), smoothing),
+      hi: ema(at.map((i) => g.curve_max[i]!), smoothing),
+      seeds: g.seeds_ok,
     });
   }
   return series.sort((a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1]);
@@ -213,10 +271,10 @@ export function curveSeries(cells: readonly CellData[], family: Family, smoothin
 
 /** D_k against k on log–log axes: one line per series of `curveSeries`, with its seed band. */
 export async function lossDiffFigure(
-  cells: readonly CellData[],
+  groups: readonly SummaryRow[],
   options: { family: Family; title?: string; smoothing?: number },
 ): Promise<string> {
-  const series = curveSeries(cells, options.family, options.smoothing ?? 0);
+  const series = curveSeries(groups, options.family, options.smoothing ?? 0);
   const values = series.flatMap((s) =>
     s.k.map((k, i) => ({ series: s.label, k, mean: s.mean[i], lo: s.lo[i], hi: s.hi[i] })).filter((p) => p.k > 0 && positive(p.mean)),
   );
@@ -374,21 +432,26 @@ export async function metricFigure(
 // ---------------------------------------------------------------------------------------------------------
 // Bound against λ_max
 
-/** Theorem 1 bound against measured λ_max, one point per ok cell, log–log, with the line y = x. */
-export async function boundFigure(cells: readonly CellData[], options: { title?: string } = {}): Promise<string> {
-  const ok = cells.filter((c) => c.status === 'ok' && positive(c.hessian_top?.[0]) && positive(c.bound));
+/** The smallest and largest of `values` (by a loop: a spread of many values overflows the call stack). */
+export function extent(values: Iterable<number>): [number, number] {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+/** Theorem 1 bound against measured λ_max, one point per given cell (positive values only), log–log, with the line y = x. */
+export async function boundFigure(cells: readonly BoundPoint[], options: { title?: string } = {}): Promise<string> {
+  const ok = cells.filter((c) => positive(c.lambda) && positive(c.bound));
   const datasets = new Set(ok.map((c) => c.dataset));
-  const points = ok.map((c) => ({
-    lambda: c.hessian_top![0],
-    bound: c.bound!,
-    depth: `L = ${c.depth}`,
-    depthValue: c.depth,
-    dataset: c.dataset,
-  }));
-  const depths = [...new Set(points.sort((a, b) => a.depthValue - b.depthValue).map((p) => p.depth))];
-  const all = points.flatMap((p) => [p.lambda, p.bound]);
-  const lo = all.length ? Math.min(...all) : 1;
-  const hi = all.length ? Math.max(...all) : 10;
+  const points = ok
+    .map((c) => ({ lambda: c.lambda, bound: c.bound, depth: `L = ${c.depth}`, depthValue: c.depth, dataset: c.dataset }))
+    .sort((a, b) => a.depthValue - b.depthValue);
+  const depths = [...new Set(points.map((p) => p.depth))];
+  const [lo, hi] = points.length ? extent(points.flatMap((p) => [p.lambda, p.bound])) : [1, 10];
   const layer: unknown[] = [
     {
       name: 'identity',
@@ -429,11 +492,11 @@ export async function boundFigure(cells: readonly CellData[], options: { title?:
  * varying field. With `logY`, densities below 10⁻⁸ of a curve's peak are cut.
  */
 export async function densityFigure(
-  cells: readonly CellData[],
+  cells: readonly DensityCell[],
   options: { family: Family; title?: string; logY?: boolean },
 ): Promise<string> {
   const ok = cells
-    .filter((c) => c.status === 'ok' && c.density_x && c.density_y && c.density_x.length > 0)
+    .filter((c) => c.x.length > 0 && c.y.length > 0)
     .sort((a, b) => varyingOf(options.family, a) - varyingOf(options.family, b) || a.sample_size - b.sample_size || a.seed - b.seed);
   const manySizes = new Set(ok.map((c) => c.sample_size)).size > 1;
   const labels: string[] = [];
@@ -442,13 +505,13 @@ export async function densityFigure(
     let label = familyLabel(options.family, varyingOf(options.family, c), c.sample_size, manySizes);
     if (labels.includes(label)) label = `${label}, seed ${c.seed}`;
     labels.push(label);
-    const peak = Math.max(...c.density_y!.filter(finite));
-    c.density_x!.forEach((x, i) => {
-      const y = c.density_y![i];
-      if (!finite(x) || !finite(y)) return;
-      if (options.logY && !(y > peak * 1e-8)) return;
+    const [, peak] = extent(Array.from(c.y).filter(finite));
+    for (let i = 0; i < Math.min(c.x.length, c.y.length); i++) {
+      const [x, y] = [c.x[i]!, c.y[i]!];
+      if (!finite(x) || !finite(y)) continue;
+      if (options.logY && !(y > peak * 1e-8)) continue;
       values.push({ series: label, x, y });
-    });
+    }
   }
   return renderSvg({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -486,69 +549,70 @@ function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'x';
 }
 
+/** The dataset, width, depth and sample size of a group or cell, as one string. */
+const placeKey = (dataset: unknown, width: unknown, depth: unknown, sampleSize: unknown) => `${dataset}|${width}|${depth}|${sampleSize}`;
+
 /**
- * Every figure the sweep has data for. `cells` are the sweep's rows (one per cell; failed ones are ignored
- * by the figures), `summary` its groups (dataset × width × depth × sample size).
+ * Every figure the sweep has data for, from its groups (dataset × width × depth × sample size), one density
+ * per group and a sample of cells for the bound; each family's figures draw the same groups (drawnGroups).
  */
-export async function buildFigures(cells: readonly CellData[], summary: readonly SummaryRow[], options: FigureOptions = {}): Promise<FigureSet> {
+export async function buildFigures(data: FigureData, options: FigureOptions = {}): Promise<FigureSet> {
   const smoothing = options.smoothing ?? 0;
   ema([], smoothing); // validates
   const figures: Figure[] = [];
   const notes: string[] = [];
-  const datasets = [...new Set(cells.map((c) => c.dataset))].sort();
+  const groups = data.groups;
+  const datasets = [...new Set(groups.map((g) => String(g.key.dataset)))].sort();
   const families = new Map<string, FamilyChoice>();
   for (const dataset of datasets) {
-    const own = cells.filter((c) => c.dataset === dataset);
+    const own = groups.filter((g) => g.key.dataset === dataset).map((g) => ({ ...placeOf(g), cells: g.seeds_ok + g.seeds_failed }));
     const chosen = chooseFamilies(own);
     families.set(dataset, {
       fixedDepth: options.fixedDepth ?? chosen.fixedDepth,
       fixedWidth: options.fixedWidth ?? chosen.fixedWidth,
     });
   }
-  const ok = cells.filter((c) => c.status === 'ok');
+  const ok = groups.filter((g) => g.seeds_ok > 0);
   const smoothNote =
     smoothing > 0
       ? ` Curves EMA-smoothed over the stored k in order (β = ${smoothing}); the stored k are log-spaced, so this smooths` +
         ' far more than the paper\'s EMA over every k.'
       : '';
 
-  const inFamily = <T>(family: Family, dataset: string, items: readonly T[], get: (t: T) => { dataset: unknown; width: unknown; depth: unknown }) => {
+  /** The ok groups of a dataset's family that its figures draw (null: the dataset has no such family). */
+  const familyOf = (family: Family, dataset: string): ({ fixed: number } & DrawnGroups) | null => {
     const choice = families.get(dataset);
     const fixed = family === 'width' ? choice?.fixedDepth : choice?.fixedWidth;
-    if (fixed === null || fixed === undefined) return { fixed: null, items: [] as T[] };
-    return {
-      fixed,
-      items: items.filter((t) => {
-        const c = get(t);
-        return c.dataset === dataset && (family === 'width' ? c.depth === fixed : c.width === fixed);
-      }),
-    };
+    if (fixed === null || fixed === undefined) return null;
+    const members = ok.filter((g) => g.key.dataset === dataset && (family === 'width' ? g.key.depth === fixed : g.key.width === fixed));
+    return { fixed, ...drawnGroups(members, family) };
   };
   const fixedText = (family: Family, fixed: number) => (family === 'width' ? `depth ${fixed}` : `width ${fixed}`);
   const familyText = (family: Family) => (family === 'width' ? 'widths' : 'depths');
+  const leftOutText = (leftOut: string) => (leftOut ? ` Drawn: ${leftOut}.` : '');
 
   // D_k against k, per dataset and family.
   for (const dataset of datasets) {
     for (const family of ['width', 'depth'] as const) {
       const name = `dk-${family}-${slug(dataset)}`;
-      const { fixed, items } = inFamily(family, dataset, ok, (c) => c);
-      if (fixed === null) {
+      const drawn = familyOf(family, dataset);
+      if (drawn === null) {
         notes.push(`${name}: ${dataset} has no ${familyText(family)} family (no ${family === 'width' ? 'depth with two widths' : 'width with two depths'})`);
         continue;
       }
-      const series = curveSeries(items, family, smoothing);
+      const series = curveSeries(drawn.groups, family, smoothing);
       if (series.length === 0) {
-        notes.push(`${name}: no ok cell of ${dataset} at ${fixedText(family, fixed)} has a loss-difference curve`);
+        notes.push(`${name}: no ok cell of ${dataset} at ${fixedText(family, drawn.fixed)} has a loss-difference curve`);
         continue;
       }
-      const title = `${dataset}: Dₖ against k, ${familyText(family)} at ${fixedText(family, fixed)}`;
+      const title = `${dataset}: Dₖ against k, ${familyText(family)} at ${fixedText(family, drawn.fixed)}`;
       figures.push({
         name,
         title,
         caption:
           `${title}. Dₖ = |Lₖ₊₁ − Lₖ| averaged over permutations; line: mean over seeds, band: min–max over seeds ` +
-          `(${series.map((s) => `${s.label}: ${s.seeds}`).join('; ')} seeds). Theory: Dₖ ∝ 1/k.${smoothNote}`,
-        svg: await lossDiffFigure(items, { family, title, smoothing }),
+          `(${series.map((s) => `${s.label}: ${s.seeds}`).join('; ')} seeds). Theory: Dₖ ∝ 1/k.${leftOutText(drawn.leftOut)}${smoothNote}`,
+        svg: await lossDiffFigure(drawn.groups, { family, title, smoothing }),
       });
     }
   }
@@ -568,67 +632,70 @@ export async function buildFigures(cells: readonly CellData[], summary: readonly
   for (const set of metricSets) {
     for (const family of ['width', 'depth'] as const) {
       const name = `${set.prefix}-${family}`;
-      const parts = datasets.map((d) => ({ dataset: d, ...inFamily(family, d, summary, (r) => r.key) }));
-      const rows = parts.flatMap((p) => p.items);
-      const fixedList = parts.filter((p) => p.fixed !== null).map((p) => `${datasets.length > 1 ? `${p.dataset} ` : ''}${fixedText(family, p.fixed!)}`);
+      const parts = datasets.flatMap((d) => {
+        const drawn = familyOf(family, d);
+        return drawn ? [{ dataset: d, ...drawn }] : [];
+      });
+      const rows = parts.flatMap((p) => p.groups);
+      const fixedList = parts.map((p) => `${datasets.length > 1 ? `${p.dataset} ` : ''}${fixedText(family, p.fixed)}`);
       if (metricPoints(rows, family, set.metrics).length === 0) {
         notes.push(`${name}: ${fixedList.length ? `no finite ${set.what} in the ${familyText(family)} family` : `no ${familyText(family)} family in this sweep`}`);
         continue;
       }
+      const leftOut = parts.filter((p) => p.leftOut).map((p) => `${datasets.length > 1 ? `${p.dataset}: ` : ''}${p.leftOut}`).join('; ');
       const title = `${set.short} against ${family}${fixedList.length === 1 ? `, ${fixedList[0]}` : ''}`;
       figures.push({
         name,
         title,
-        caption: `${set.caption}, against ${family} at ${fixedList.join(', ')}: mean over seeds, error bars the 95% confidence interval (Student t) where a group has two or more seeds.`,
+        caption:
+          `${set.caption}, against ${family} at ${fixedList.join(', ')}: mean over seeds, error bars the 95% confidence interval (Student t) ` +
+          `where a group has two or more seeds.${leftOutText(leftOut)}`,
         svg: await metricFigure(rows, { family, metrics: set.metrics, title, yTitle: set.yTitle, rule: set.rule }),
       });
     }
   }
 
-  // Bound against measured λ_max.
-  const boundCells = ok.filter((c) => positive(c.hessian_top?.[0]) && positive(c.bound));
-  if (boundCells.length) {
+  // Bound against measured λ_max: a sample of the ok cells.
+  const { points, cells, below } = data.bound;
+  if (points.length) {
     const title = 'Theorem 1 bound against measured λₘₐₓ';
-    const below = boundCells.filter((c) => c.bound! < c.hessian_top![0]).length;
+    const which = points.length < cells
+      ? `a sample of ${points.length.toLocaleString('en-US')} of the ${cells.toLocaleString('en-US')} ok cells (those with the smallest seeded hash of their cell id: the same cells on every run)`
+      : `one point per ok cell (${cells.toLocaleString('en-US')})`;
     figures.push({
       name: 'bound',
       title,
       caption:
-        `${title}, one point per ok cell (${boundCells.length}), log–log; the dashed line is y = x, and a valid bound lies above it` +
-        `${below ? ` (${below} cell${below === 1 ? '' : 's'} below it)` : ''}.`,
-      svg: await boundFigure(boundCells, { title }),
+        `${title}, ${which}, log–log; the dashed line is y = x, and a valid bound lies above it` +
+        `${below ? ` (${below.toLocaleString('en-US')} of all ${cells.toLocaleString('en-US')} cell${below === 1 ? '' : 's'} below it)` : ''}.`,
+      svg: await boundFigure(points, { title }),
     });
   } else {
     notes.push('bound: no ok cell has both a measured λₘₐₓ and a bound');
   }
 
-  // Spectral densities: the lowest seed of each width (depth) in the family.
+  // Spectral densities: the lowest seed of each group drawn in the family.
+  const densityOf = new Map(data.densities.map((c) => [placeKey(c.dataset, c.width, c.depth, c.sample_size), c]));
   for (const dataset of datasets) {
     for (const family of ['width', 'depth'] as const) {
       const name = `density-${family}-${slug(dataset)}`;
-      const { fixed, items } = inFamily(family, dataset, ok, (c) => c);
-      if (fixed === null) {
+      const drawn = familyOf(family, dataset);
+      if (drawn === null) {
         notes.push(`${name}: ${dataset} has no ${familyText(family)} family`);
         continue;
       }
-      const withDensity = items.filter((c) => c.density_x?.length && c.density_y?.length);
-      const firstSeed = new Map<string, CellData>();
-      for (const c of withDensity.sort((a, b) => a.seed - b.seed)) {
-        const key = `${varyingOf(family, c)}|${c.sample_size}`;
-        if (!firstSeed.has(key)) firstSeed.set(key, c);
-      }
-      const chosen = [...firstSeed.values()];
+      const chosen = drawn.groups.flatMap((g) => densityOf.get(placeKey(g.key.dataset, g.key.width, g.key.depth, g.key.sample_size)) ?? []);
       if (chosen.length === 0) {
-        notes.push(`${name}: no ok cell of ${dataset} at ${fixedText(family, fixed)} has a spectral density`);
+        notes.push(`${name}: no ok cell of ${dataset} at ${fixedText(family, drawn.fixed)} has a spectral density`);
         continue;
       }
-      const title = `${dataset}: spectral density, ${familyText(family)} at ${fixedText(family, fixed)}`;
+      const title = `${dataset}: spectral density, ${familyText(family)} at ${fixedText(family, drawn.fixed)}`;
       figures.push({
         name,
         title,
         caption:
-          `${dataset}: spectral density of the Hessian, ${familyText(family)} at ${fixedText(family, fixed)}, by stochastic Lanczos quadrature, for the lowest seed of each ${family} ` +
-          `(seed ${[...new Set(chosen.map((c) => c.seed))].join(', ')})${options.logDensity ? '; log density axis' : ''}.`,
+          `${dataset}: spectral density of the Hessian, ${familyText(family)} at ${fixedText(family, drawn.fixed)}, by stochastic Lanczos quadrature, for the lowest seed of each ${family} ` +
+          `(seed ${[...new Set(chosen.map((c) => c.seed))].sort((a, b) => a - b).join(', ')})${options.logDensity ? '; log density axis' : ''}.${leftOutText(drawn.leftOut)}`,
         svg: await densityFigure(chosen, { family, title, logY: options.logDensity }),
       });
     }

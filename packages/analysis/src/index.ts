@@ -2,7 +2,7 @@ export type { Stat, SummaryRow, GroupField } from './types.js';
 export { GROUP_FIELDS } from './types.js';
 export { stat, Welford, CurveAccumulator, tQuantile, tCdf, t975, ci95, welfordStat, Z_975 } from './stats.js';
 export {
-  aggregate, AnalysisError, DEFAULT_BY, STAT_FIELDS, checkBy,
+  aggregate, Aggregation, AnalysisError, DEFAULT_BY, STAT_FIELDS, checkBy,
 } from './aggregate.js';
 export type { AggregateResult, FailedCell, StatField } from './aggregate.js';
 export {
@@ -12,9 +12,15 @@ export {
 export { exportSweep, EXPORT_FORMATS } from './export.js';
 export type { ExportFormat, ExportResult } from './export.js';
 export {
-  buildFigures, renderSvg, ema, chooseFamilies, curveSeries, metricPoints,
-  lossDiffFigure, metricFigure, boundFigure, densityFigure,
+  buildFigures, renderSvg, ema, chooseFamilies, curveSeries, metricPoints, drawnGroups, extent,
+  lossDiffFigure, metricFigure, boundFigure, densityFigure, MAX_SERIES,
 } from './figures.js';
-export type { CellData, Family, MetricName, Figure, FigureOptions, FigureSet, FamilyChoice, CurveSeries } from './figures.js';
-export { writeReport, scopeSvgIds } from './report.js';
-export type { ReportOptions, ReportResult } from './report.js';
+export type {
+  BoundPoint, BoundSample, DensityCell, FigureData, Family, MetricName, Figure, FigureOptions, FigureSet, FamilyChoice, CurveSeries, DrawnGroups,
+} from './figures.js';
+export { readReportData, ReportData, REPORT_COLUMNS, BOUND_SAMPLE, STAGES } from './report-data.js';
+export type { ReportSnapshot, RowTally, StageTime } from './report-data.js';
+export { writeReport, renderReport, progressText, scopeSvgIds, MAX_SUMMARY_ROWS, MAX_FAILED_ROWS } from './report.js';
+export type { ReportOptions, ReportResult, LiveStatus, RenderInput } from './report.js';
+export { LiveReport } from './live-report.js';
+export type { LiveOptions, LiveUpdate } from './live-report.js';

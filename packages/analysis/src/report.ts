@@ -1,13 +1,15 @@
 /**
  * `hessweep report`: one self-contained HTML page for a sweep (inline SVG figures, inline CSS, no scripts, no
- * network) at `<sweep>/report/index.html`, and every figure also as `<sweep>/report/<name>.svg`.
+ * network) at `<sweep>/report/index.html`, and every figure also as `<sweep>/report/<name>.svg`. Its size
+ * depends on the grid, not on the number of cells: figures draw group statistics (a fixed-size sample for the
+ * bound scatter) and the tables stop at a fixed number of rows.
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ResultRow } from '@hessweep/grid';
-import { findWinners, openSweepForReading, readColumns, readConsistently, winningRows, writeFileAtomic, type Manifest } from '@hessweep/results';
-import { aggregate, DEFAULT_BY, type AggregateResult } from './aggregate.js';
-import { buildFigures, compareKeys, type Figure, type FigureSet } from './figures.js';
+import { openSweepForReading, readConsistently, writeFileAtomic, type Manifest } from '@hessweep/results';
+import type { AggregateResult } from './aggregate.js';
+import { buildFigures, type Figure, type FigureSet } from './figures.js';
+import { readReportData, type ReportSnapshot } from './report-data.js';
 import type { GroupField, Stat, SummaryRow } from './types.js';
 
 export interface ReportOptions {
@@ -29,29 +31,62 @@ export interface ReportResult {
   figures: string[];
   /** Figures not drawn, and why. */
   notes: string[];
+  /** Bytes of index.html. */
+  bytes: number;
 }
 
-const STAGES = ['load_s', 'train_s', 'losses_s', 'curve_s', 'hessian_s', 'ggn_s', 'trace_s', 'density_s', 'bound_s', 'total_s'] as const;
+/** Rows of the summary table on the page; the rest are in `hessweep aggregate`'s summary.csv. */
+export const MAX_SUMMARY_ROWS = 1000;
+/** Rows of the failed-cells table on the page; the rest are in `hessweep aggregate --format json`. */
+export const MAX_FAILED_ROWS = 200;
 
-type Row = ResultRow;
+/** How a live report (`report --watch`) stands: shown at the top of the page, which then reloads itself. */
+export interface LiveStatus {
+  /** Cells with a row, ok or failed. */
+  done: number;
+  failed: number;
+  /** The manifest's cell_count. */
+  total: number;
+  /** Cells per second lately; null until known. */
+  rate: number | null;
+  /** Seconds until every cell has a row at that rate; null when unknown. */
+  etaSeconds: number | null;
+  /** Seconds between reloads of the page. */
+  reloadSeconds: number;
+  /** Lines about parts that could not be used (damaged, foreign). */
+  warnings: string[];
+}
 
 /**
- * Writes `<sweepDir>/report/`: each figure as `<name>.svg`, then `index.html` last (each file to a temp name,
- * then renamed), and removes `.svg` files of earlier reports that this one no longer draws.
+ * Writes `<sweepDir>/report/` from one pass over the sweep (readReportData): each figure as `<name>.svg`, then
+ * `index.html` last (each file to a temp name, then renamed), and removes `.svg` files of earlier reports that
+ * this one no longer draws.
  */
 export async function writeReport(sweepDir: string, options: ReportOptions = {}): Promise<ReportResult> {
-  const { manifest, cells, rowsRead, computeSeconds } = await readConsistently(sweepDir, async () => {
+  const { manifest, parts, data } = await readConsistently(sweepDir, async () => {
     const view = await openSweepForReading(sweepDir, { requireManifest: true });
-    return { manifest: view.manifest, ...(await readCells(view.parts)) };
+    return { ...view, ...(await readReportData(view.parts)) };
   });
-  const summary = await aggregate(sweepDir, DEFAULT_BY);
-  const set = await buildFigures(cells, summary.rows, {
+  return renderReport({ sweepDir, manifest: manifest!, snapshot: data.snapshot(parts.length), options });
+}
+
+export interface RenderInput {
+  sweepDir: string;
+  manifest: Manifest;
+  snapshot: ReportSnapshot;
+  options: ReportOptions;
+  live?: LiveStatus;
+}
+
+/** Draws the figures and writes report/ (see writeReport) for a snapshot of a sweep. */
+export async function renderReport(input: RenderInput): Promise<ReportResult> {
+  const { sweepDir, options } = input;
+  const set = await buildFigures(input.snapshot.figures, {
     smoothing: options.smoothing,
     logDensity: options.logDensity,
     fixedDepth: options.fixedDepth,
     fixedWidth: options.fixedWidth,
   });
-
   const dir = join(sweepDir, 'report');
   await mkdir(dir, { recursive: true });
   const figurePaths: string[] = [];
@@ -60,9 +95,7 @@ export async function writeReport(sweepDir: string, options: ReportOptions = {})
     await writeFileAtomic(path, (write) => write(`<?xml version="1.0" encoding="UTF-8"?>\n${figure.svg}\n`));
     figurePaths.push(path);
   }
-  const html = renderHtml({
-    sweepDir, manifest: manifest!, summary, cells, rowsRead, computeSeconds, set, options, now: options.now ?? new Date(),
-  });
+  const html = renderHtml({ ...input, set, now: options.now ?? new Date() });
   const htmlPath = join(dir, 'index.html');
   await writeFileAtomic(htmlPath, (write) => write(html));
 
@@ -70,29 +103,7 @@ export async function writeReport(sweepDir: string, options: ReportOptions = {})
   for (const name of await readdir(dir)) {
     if ((name.endsWith('.svg') && !keep.has(name)) || name.includes('.tmp-')) await rm(join(dir, name), { force: true });
   }
-  return { html: htmlPath, figures: figurePaths, notes: set.notes };
-}
-
-/**
- * The row standing for each cell (the sweep store's rule: the last ok row, else its last failed row), and
- * the compute time of every row read (retries included).
- */
-async function readCells(parts: readonly string[]): Promise<{ cells: Row[]; rowsRead: number; computeSeconds: number }> {
-  const cells: Row[] = [];
-  for await (const row of winningRows(parts, await findWinners(parts))) cells.push(row);
-  cells.sort(
-    (a, b) => compareKeys(a.dataset, b.dataset) || a.width - b.width || a.depth - b.depth || a.sample_size - b.sample_size || a.seed - b.seed,
-  );
-  let rowsRead = 0;
-  let computeSeconds = 0;
-  for (const path of parts) {
-    for (const batch of await readColumns(path, ['total_s'])) {
-      const seconds = batch.columns.get('total_s')!.values as Float64Array;
-      rowsRead += batch.numRows;
-      for (let i = 0; i < batch.numRows; i++) if (Number.isFinite(seconds[i])) computeSeconds += seconds[i]!;
-    }
-  }
-  return { cells, rowsRead, computeSeconds };
+  return { html: htmlPath, figures: figurePaths, notes: set.notes, bytes: Buffer.byteLength(html) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -169,34 +180,32 @@ dl.prov dd { margin: 0; }
 pre.spec { background: white; border: 1px solid var(--line); border-radius: 6px; padding: 12px 16px; overflow-x: auto; font-size: 12.5px; }
 code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.92em; }
 .ok { color: #2c7a3f; } .bad { color: #b3361f; }
+section#progress { margin: 14px 0 0; background: white; border: 1px solid var(--line); border-left: 4px solid var(--accent); border-radius: 6px; padding: 10px 14px; }
+section#progress .big { font-size: 18px; font-weight: 600; }
 `;
 
-interface HtmlInput {
-  sweepDir: string;
-  manifest: Manifest;
-  summary: AggregateResult;
-  cells: Row[];
-  rowsRead: number;
-  computeSeconds: number;
+interface HtmlInput extends RenderInput {
   set: FigureSet;
-  options: ReportOptions;
   now: Date;
 }
 
 const KEY_TITLE: Record<GroupField, string> = { dataset: 'dataset', width: 'width', depth: 'depth', sample_size: 'm', seed: 'seed' };
 
+/** 1234567 → `1,234,567`. */
+const count = (n: number) => n.toLocaleString('en-US');
+
 function renderHtml(input: HtmlInput): string {
-  const { manifest, summary, cells, set, options } = input;
+  const { manifest, snapshot, set, options, live } = input;
+  const { summary, okCells: ok, failedCells: failed } = snapshot;
   const name = manifest.sweep ?? (manifest.spec as { name?: string } | undefined)?.name ?? input.sweepDir;
-  const ok = cells.filter((c) => c.status === 'ok').length;
-  const failed = cells.length - ok;
-  const total = Math.max(manifest.cell_count ?? 0, cells.length);
-  const missing = Math.max(0, total - cells.length);
+  const withRow = ok + failed;
+  const total = Math.max(manifest.cell_count ?? 0, withRow);
+  const missing = Math.max(0, total - withRow);
   const h = escapeHtml;
 
   const meta = [
-    `${total} cells: <span class="ok">${ok} ok</span>, <span class="${failed ? 'bad' : ''}">${failed} failed</span>, ${missing} not run`,
-    `${summary.rows.length} group${summary.rows.length === 1 ? '' : 's'}`,
+    `${count(total)} cells: <span class="ok">${count(ok)} ok</span>, <span class="${failed ? 'bad' : ''}">${count(failed)} failed</span>, ${count(missing)} not run`,
+    `${count(summary.rows.length)} group${summary.rows.length === 1 ? '' : 's'}`,
     `report written ${h(input.now.toISOString())}`,
   ].join(' · ');
 
@@ -208,13 +217,15 @@ function renderHtml(input: HtmlInput): string {
     .map(([d, f]) => `${h(d)}: widths at depth ${f.fixedDepth ?? '–'}, depths at width ${f.fixedWidth ?? '–'}`)
     .join('; ');
   const smoothing = options.smoothing ? `EMA smoothing β = ${options.smoothing}` : 'no smoothing';
+  // Only a live report reloads itself; the finished page stays static.
+  const reload = live ? `\n<meta http-equiv="refresh" content="${live.reloadSeconds}">` : '';
 
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">${reload}
 <title>hessweep report: ${h(name)}</title>
 <style>${CSS}</style>
 </head>
@@ -222,6 +233,7 @@ function renderHtml(input: HtmlInput): string {
 <main>
 <header>
 <h1>hessweep report: ${h(name)}</h1>
+${live ? progressBlock(live, input.now) : ''}
 <p class="meta">${meta}</p>
 <p class="meta">Kiselev &amp; Grabovoy (2024), “Unraveling the Hessian”: loss-difference curves D<sub>k</sub>, Hessian spectra and the Theorem 1 bound of fully connected ReLU networks.</p>
 <nav><a href="#figures">Figures</a><a href="#summary">Summary</a><a href="#failed">Failed cells</a><a href="#provenance">Provenance</a><a href="#spec">Spec</a></nav>
@@ -238,12 +250,12 @@ ${notes}
 
 <section id="summary">
 <h2>Summary</h2>
-${summaryTable(summary)}
+${summaryTable(summary, input.sweepDir)}
 </section>
 
 <section id="failed">
 <h2>Failed cells</h2>
-${failedTable(summary)}
+${failedTable(summary, input.sweepDir)}
 </section>
 
 <section id="provenance">
@@ -261,6 +273,30 @@ ${provenance(input)}
 `;
 }
 
+/** `3 min 20 s`, `2 h 5 min`. */
+function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** One line of how a live report stands: cells done of the total, failures, rate and ETA (the page's header and the terminal's line). */
+export function progressText(live: LiveStatus): string {
+  const percent = live.total > 0 ? ` (${((100 * live.done) / live.total).toFixed(1)}%)` : '';
+  const rate = live.rate === null ? 'rate not known yet' : `${formatNumber(live.rate)} cells/s`;
+  const eta = live.done >= live.total ? 'every cell has a row' : live.etaSeconds === null ? 'ETA not known yet' : `ETA ${formatDuration(live.etaSeconds)}`;
+  return `${count(live.done)} / ${count(live.total)} cells done${percent} · ${count(live.failed)} failed · ${rate} · ${eta}`;
+}
+
+function progressBlock(live: LiveStatus, now: Date): string {
+  const warnings = live.warnings.map((w) => `<br><span class="bad">${escapeHtml(w)}</span>`).join('');
+  return `<section id="progress">
+<span class="big">${escapeHtml(progressText(live))}</span>
+<br><span class="meta">Live report, updated ${escapeHtml(now.toISOString())}; this page reloads itself every ${live.reloadSeconds} s while <code>hessweep report --watch</code> runs.</span>${warnings}
+</section>`;
+}
+
 function figureBlock(f: Figure, n: number): string {
   return `<figure class="figure" id="fig-${f.name}">
 <div class="plot">${scopeSvgIds(f.svg, `fig-${f.name}`)}</div>
@@ -268,7 +304,12 @@ function figureBlock(f: Figure, n: number): string {
 </figure>`;
 }
 
-function summaryTable(summary: AggregateResult): string {
+/** The line under a table cut at `shown` of `all` rows, saying where the rest are. */
+function moreLine(shown: number, all: number, what: string, where: string): string {
+  return all > shown ? `<p class="meta">… and ${count(all - shown)} more ${what} (${count(shown)} of ${count(all)} shown): ${where}.</p>` : '';
+}
+
+function summaryTable(summary: AggregateResult, sweepDir: string): string {
   const keys = summary.by;
   const stats: [keyof SummaryRow, string][] = [
     ['lambda_max', 'λ<sub>max</sub>'],
@@ -283,7 +324,8 @@ function summaryTable(summary: AggregateResult): string {
     '<th>seeds ok</th><th>failed</th>',
     ...stats.map(([, t]) => `<th>${t}</th>`),
   ].join('');
-  const body = summary.rows
+  const shown = summary.rows.slice(0, MAX_SUMMARY_ROWS);
+  const body = shown
     .map((r) => {
       const cells = [
         ...keys.map((k) => `<td class="${typeof r.key[k] === 'number' ? '' : 'text'}">${escapeHtml(String(r.key[k] ?? '–'))}</td>`),
@@ -299,12 +341,14 @@ function summaryTable(summary: AggregateResult): string {
 <tbody>
 ${body}
 </tbody>
-</table></div>`;
+</table></div>
+${moreLine(shown.length, summary.rows.length, 'groups', `<code>hessweep aggregate ${escapeHtml(sweepDir)}</code> writes every group to summary.csv and summary.arrow`)}`;
 }
 
-function failedTable(summary: AggregateResult): string {
+function failedTable(summary: AggregateResult, sweepDir: string): string {
   if (summary.failed.length === 0) return '<p class="meta">None: every cell with a row finished.</p>';
-  const rows = summary.failed
+  const shown = summary.failed.slice(0, MAX_FAILED_ROWS);
+  const rows = shown
     .map(
       (f) =>
         `<tr><td class="text"><code>${escapeHtml(f.cell_id)}</code></td><td class="text">${escapeHtml(f.dataset)}</td><td>${f.width}</td><td>${f.depth}</td><td>${f.sample_size}</td><td>${f.seed}</td><td class="error">${escapeHtml(f.error ?? '(no error recorded)')}</td></tr>`,
@@ -315,43 +359,42 @@ function failedTable(summary: AggregateResult): string {
 <tbody>
 ${rows}
 </tbody>
-</table></div>`;
+</table></div>
+${moreLine(shown.length, summary.failed.length, 'failed cells', `<code>hessweep aggregate ${escapeHtml(sweepDir)} --format json</code> lists every one`)}`;
 }
 
-function countBy<T>(items: readonly T[], key: (t: T) => string): [string, number][] {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
+/** Counts by name, most first; names of equal count alphabetically. */
+function byCount(counts: ReadonlyMap<string, number>): [string, number][] {
   return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
 
 function provenance(input: HtmlInput): string {
-  const { manifest, cells, rowsRead, computeSeconds } = input;
+  const { manifest, snapshot } = input;
+  const { rows, stages, okCells } = snapshot;
+  const cells = okCells + snapshot.failedCells;
   const h = escapeHtml;
-  const ok = cells.filter((c) => c.status === 'ok');
   const versions = Object.entries(manifest.versions ?? {}).map(([k, v]) => `${h(k)} ${h(String(v))}`).join(', ') || '–';
-  const backends = countBy(cells, (c) => c.backend || '?').map(([b, n]) => `${h(b)} (${n})`).join(', ') || '–';
-  const workers = countBy(cells, (c) => c.worker || '?');
+  const backends = byCount(rows.backends).map(([b, n]) => `${h(b)} (${count(n)})`).join(', ') || '–';
+  const workers = byCount(rows.workers);
   const workerText = workers.length
-    ? `${workers.length}: ${workers.slice(0, 12).map(([w, n]) => `${h(w)} (${n})`).join(', ')}${workers.length > 12 ? `, … ${workers.length - 12} more` : ''}`
+    ? `${workers.length}: ${workers.slice(0, 12).map(([w, n]) => `${h(w)} (${count(n)})`).join(', ')}${workers.length > 12 ? `, … ${workers.length - 12} more` : ''}`
     : '–';
-  const attempts = cells.length ? Math.max(...cells.map((c) => c.attempt ?? 1)) : 0;
-  const stageRows = STAGES.map((s) => {
-    const values = ok.map((c) => c[s]).filter((v) => Number.isFinite(v));
-    const mean = values.length ? values.reduce((a, b) => a + b, 0) / values.length : Number.NaN;
-    return `<tr><td class="text">${s.replace(/_s$/, '')}</td><td>${formatNumber(mean)}</td><td>${formatNumber(values.length ? Math.max(...values) : Number.NaN)}</td></tr>`;
-  }).join('');
+  const attempts = rows.maxAttempt;
+  const stageRows = stages
+    .map((s) => `<tr><td class="text">${s.stage.replace(/_s$/, '')}</td><td>${formatNumber(s.mean)}</td><td>${formatNumber(s.max)}</td></tr>`)
+    .join('');
   return `<dl class="prov">
 <dt>sweep directory</dt><dd><code>${h(input.sweepDir)}</code></dd>
 <dt>versions</dt><dd>${versions}</dd>
 <dt>spec hash</dt><dd><code>${h(manifest.spec_hash ?? '–')}</code></dd>
 <dt>created</dt><dd>${h(manifest.created ?? '–')}</dd>
 <dt>updated</dt><dd>${h(manifest.updated ?? '–')}</dd>
-<dt>backends</dt><dd>${backends}</dd>
-<dt>workers</dt><dd>${workerText}</dd>
-<dt>rows read</dt><dd>${rowsRead} (for ${cells.length} cells; at most ${attempts} attempt${attempts === 1 ? '' : 's'} per cell)</dd>
-<dt>total compute</dt><dd>${formatSeconds(computeSeconds)} over every row read</dd>
+<dt>backends (rows)</dt><dd>${backends}</dd>
+<dt>workers (rows)</dt><dd>${workerText}</dd>
+<dt>rows read</dt><dd>${count(rows.rows)} (for ${count(cells)} cells; at most ${attempts} attempt${attempts === 1 ? '' : 's'} per cell)</dd>
+<dt>total compute</dt><dd>${formatSeconds(rows.seconds)} over every row read</dd>
 </dl>
-<h3>Seconds per stage, over the ${ok.length} ok cells</h3>
+<h3>Seconds per stage, over the ${count(okCells)} ok cells</h3>
 <div class="table-wrap" style="max-width: 420px"><table class="stages">
 <thead><tr><th class="text">stage</th><th>mean s</th><th>max s</th></tr></thead>
 <tbody>${stageRows}</tbody>

@@ -187,17 +187,17 @@ export function welfordStat(n: number, mean: number, m2: number): Stat {
 /**
  * Accumulators for a whole curve at once, on a fixed k grid: per k, the count and the sums of (x − c) and
  * (x − c)², shifted by c = the first value seen at that k (the "shifted data" variance algorithm: as stable
- * as Welford when c is a typical value, and only adds and a multiply per point, no division). Typed arrays,
- * 4 numbers per k whatever the number of cells.
+ * as Welford when c is a typical value, and only adds and a multiply per point, no division), and the min and
+ * max. Typed arrays, 6 numbers per k whatever the number of cells.
  */
 export class CurveAccumulator {
-  /** Per grid point i: [4i] count, [4i+1] shift c, [4i+2] Σ(x − c), [4i+3] Σ(x − c)², adjacent for locality. */
+  /** Per grid point i, adjacent for locality: [6i] count, [6i+1] shift c, [6i+2] Σ(x − c), [6i+3] Σ(x − c)², [6i+4] min, [6i+5] max. */
   readonly acc: Float64Array;
   private readonly grid: Int32Array | Float64Array;
   private readonly index: Map<number, number>;
 
   constructor(readonly k: readonly number[]) {
-    this.acc = new Float64Array(4 * k.length);
+    this.acc = new Float64Array(6 * k.length);
     this.grid = k.every((v) => v === (v | 0)) ? Int32Array.from(k) : Float64Array.from(k);
     this.index = new Map(k.map((v, i) => [v, i]));
   }
@@ -216,8 +216,16 @@ export class CurveAccumulator {
       if (x - x !== 0) continue; // NaN or ±Infinity
       const i = same ? j : this.index.get(ks[kStart + j]!);
       if (i === undefined) continue;
-      const b = 4 * i;
-      if (acc[b] === 0) acc[b + 1] = x;
+      const b = 6 * i;
+      if (acc[b] === 0) {
+        acc[b + 1] = x;
+        acc[b + 4] = x;
+        acc[b + 5] = x;
+      } else if (x < acc[b + 4]!) {
+        acc[b + 4] = x;
+      } else if (x > acc[b + 5]!) {
+        acc[b + 5] = x;
+      }
       const d = x - acc[b + 1]!;
       acc[b]!++;
       acc[b + 2]! += d;
@@ -227,24 +235,25 @@ export class CurveAccumulator {
 
   /** The Stat at grid point i. */
   statAt(i: number): Stat {
-    const b = 4 * i;
+    const b = 6 * i;
     const n = this.acc[b]!;
     if (n === 0) return welfordStat(0, 0, 0);
     const s1 = this.acc[b + 2]!;
     return welfordStat(n, this.acc[b + 1]! + s1 / n, this.acc[b + 3]! - (s1 * s1) / n);
   }
 
-  /** Per-k mean and the band mean ± ci95 (NaN where fewer than two cells gave a value). */
-  result(): { k: number[]; mean: number[]; lo: number[]; hi: number[] } {
-    const mean: number[] = [];
-    const lo: number[] = [];
-    const hi: number[] = [];
+  /** Per-k mean, the band mean ± ci95 (NaN where fewer than two cells gave a value), and the min and max. */
+  result(): { k: number[]; mean: number[]; lo: number[]; hi: number[]; min: number[]; max: number[] } {
+    const out = { k: Array.from(this.k), mean: [] as number[], lo: [] as number[], hi: [] as number[], min: [] as number[], max: [] as number[] };
     for (let i = 0; i < this.k.length; i++) {
       const s = this.statAt(i);
-      mean.push(s.mean);
-      lo.push(s.mean - s.ci95);
-      hi.push(s.mean + s.ci95);
+      const seen = this.acc[6 * i]! > 0;
+      out.mean.push(s.mean);
+      out.lo.push(s.mean - s.ci95);
+      out.hi.push(s.mean + s.ci95);
+      out.min.push(seen ? this.acc[6 * i + 4]! : Number.NaN);
+      out.max.push(seen ? this.acc[6 * i + 5]! : Number.NaN);
     }
-    return { k: [...this.k], mean, lo, hi };
+    return out;
   }
 }

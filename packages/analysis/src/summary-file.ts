@@ -206,7 +206,8 @@ export function formatTable(result: AggregateResult): string {
     meanCi(r.lambda_max), meanCi(r.ggn_lambda_max), meanCi(r.trace), meanCi(r.loss_diff_slope),
     meanCi(r.train_accuracy), meanCi(r.bound_ratio),
   ]);
-  const widths = header.map((h, i) => Math.max([...h].length, ...body.map((b) => [...b[i]!].length)));
+  // A loop, not Math.max(...): a spread of one argument per group overflows the call stack on a big sweep.
+  const widths = header.map((h, i) => body.reduce((w, b) => Math.max(w, [...b[i]!].length), [...h].length));
   const pad = (s: string, i: number) => {
     const fill = ' '.repeat(widths[i]! - [...s].length);
     const left = i < result.by.length && !numericKey[i];

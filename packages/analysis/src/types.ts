@@ -31,4 +31,7 @@ export interface SummaryRow {
   curve_mean: number[];
   curve_lo: number[];
   curve_hi: number[];
+  /** Min and max of D_k over the group's ok cells at each k (the report's band); not in the summary files. */
+  curve_min: number[];
+  curve_max: number[];
 }

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  boundFigure, buildFigures, chooseFamilies, curveSeries, densityFigure, ema, lossDiffFigure, metricFigure, metricPoints,
-  type CellData,
+  boundFigure, buildFigures, chooseFamilies, curveSeries, densityFigure, drawnGroups, ema, extent, lossDiffFigure, MAX_SERIES, metricFigure,
+  metricPoints, type BoundPoint, type DensityCell, type FigureData,
 } from '../src/figures.js';
 import { formatNumber, formatStat, scopeSvgIds } from '../src/report.js';
 import { welfordStat } from '../src/stats.js';
@@ -13,6 +13,24 @@ import type { GroupField, Stat, SummaryRow } from '../src/types.js';
 
 const K = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144];
 
+/** What these tests know of a cell: the values the figures are drawn from. */
+interface CellData {
+  cell_id: string;
+  status: 'ok' | 'failed';
+  dataset: string;
+  width: number;
+  depth: number;
+  seed: number;
+  sample_size: number;
+  loss_diff_k: number[] | null;
+  loss_diff: number[] | null;
+  hessian_top: number[] | null;
+  ggn_top: number[] | null;
+  bound: number | null;
+  density_x: number[] | null;
+  density_y: number[] | null;
+}
+
 function cell(dataset: string, width: number, depth: number, seed: number, status: 'ok' | 'failed' = 'ok'): CellData {
   const scale = 0.01 * (1 + width / 16 + depth / 4) * (1 + 0.1 * seed);
   const density_x = Array.from({ length: 32 }, (_, i) => -0.1 + (0.3 * i) / 31);
@@ -20,7 +38,7 @@ function cell(dataset: string, width: number, depth: number, seed: number, statu
   return {
     cell_id: `${dataset}-${width}-${depth}-${seed}`,
     status,
-    dataset: dataset as CellData['dataset'],
+    dataset,
     width,
     depth,
     seed,
@@ -51,7 +69,10 @@ function paperLikeCells(dataset = 'synthetic'): CellData[] {
   return cells;
 }
 
-/** A tiny local aggregation: one summary row per dataset × width × depth × sample size. */
+/**
+ * A tiny local aggregation: one summary row per dataset × width × depth × sample size, its curve the plain mean,
+ * min and max over the ok cells at each k that every one of them has.
+ */
 function summarize(cells: readonly CellData[]): SummaryRow[] {
   const stat = (values: number[]): Stat => {
     let n = 0;
@@ -72,6 +93,10 @@ function summarize(cells: readonly CellData[]): SummaryRow[] {
   }
   return [...groups.values()].map((g) => {
     const ok = g.filter((c) => c.status === 'ok');
+    const curves = ok.filter((c) => c.loss_diff_k && c.loss_diff);
+    const k = curves.length ? curves[0].loss_diff_k!.filter((kk) => curves.every((c) => c.loss_diff_k!.includes(kk))) : [];
+    const at = (c: CellData, kk: number) => c.loss_diff![c.loss_diff_k!.indexOf(kk)];
+    const values = k.map((kk) => curves.map((c) => at(c, kk)));
     const key: Record<GroupField, string | number | null> = {
       dataset: g[0].dataset, width: g[0].width, depth: g[0].depth, sample_size: g[0].sample_size, seed: null,
     };
@@ -88,12 +113,35 @@ function summarize(cells: readonly CellData[]): SummaryRow[] {
       train_accuracy: stat(ok.map(() => 0.9)),
       bound: stat(ok.map((c) => c.bound!)),
       bound_ratio: stat(ok.map((c) => c.bound! / c.hessian_top![0])),
-      curve_k: [],
-      curve_mean: [],
-      curve_lo: [],
-      curve_hi: [],
+      curve_k: k,
+      curve_mean: values.map((v) => v.reduce((a, b) => a + b, 0) / v.length),
+      curve_lo: values.map(() => Number.NaN),
+      curve_hi: values.map(() => Number.NaN),
+      curve_min: values.map((v) => v.reduce((a, b) => (b < a ? b : a))),
+      curve_max: values.map((v) => v.reduce((a, b) => (b > a ? b : a))),
     };
   });
+}
+
+const densityOf = (c: CellData): DensityCell => ({
+  cell_id: c.cell_id, dataset: c.dataset, width: c.width, depth: c.depth, sample_size: c.sample_size, seed: c.seed, x: c.density_x!, y: c.density_y!,
+});
+const boundOf = (c: CellData): BoundPoint => ({ dataset: c.dataset, depth: c.depth, lambda: c.hessian_top![0], bound: c.bound! });
+
+/** What the report would gather from these cells: the groups, each group's lowest-seed density, every ok cell for the bound. */
+function figureData(cells: readonly CellData[]): FigureData {
+  const ok = cells.filter((c) => c.status === 'ok');
+  const lowest = new Map<string, CellData>();
+  for (const c of ok) {
+    const key = `${c.dataset}|${c.width}|${c.depth}|${c.sample_size}`;
+    if (c.density_x && (!lowest.has(key) || c.seed < lowest.get(key)!.seed)) lowest.set(key, c);
+  }
+  const points = ok.filter((c) => c.hessian_top && c.bound).map(boundOf);
+  return {
+    groups: summarize(cells),
+    densities: [...lowest.values()].map(densityOf),
+    bound: { points, cells: points.length, below: points.filter((p) => p.bound < p.lambda).length },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -160,9 +208,9 @@ test('chooseFamilies picks the most common depth among cells varying width, and 
   assert.deepEqual(chooseFamilies(full), { fixedDepth: 1, fixedWidth: 4 });
 });
 
-test('curveSeries: mean and min–max over seeds at shared k, EMA applied in k order', () => {
+test('curveSeries: a series per group, its mean and min–max over seeds at each k, EMA applied in k order', () => {
   const cells = paperLikeCells().filter((c) => c.depth === 3);
-  const raw = curveSeries(cells, 'width');
+  const raw = curveSeries(summarize(cells), 'width');
   assert.deepEqual(raw.map((s) => s.label), ['h = 4', 'h = 8', 'h = 16']);
   for (const s of raw) {
     assert.deepEqual(s.k, K);
@@ -171,32 +219,65 @@ test('curveSeries: mean and min–max over seeds at shared k, EMA applied in k o
     s.k.forEach((_, i) => {
       const v = group.map((c) => c.loss_diff![i]);
       assert.ok(Math.abs(s.mean[i] - (v[0] + v[1]) / 2) < 1e-15);
-      assert.equal(s.lo[i], Math.min(...v));
-      assert.equal(s.hi[i], Math.max(...v));
+      assert.equal(s.lo[i], v[0] < v[1] ? v[0] : v[1]);
+      assert.equal(s.hi[i], v[0] < v[1] ? v[1] : v[0]);
     });
   }
-  const smooth = curveSeries(cells, 'width', 0.9);
+  const smooth = curveSeries(summarize(cells), 'width', 0.9);
   smooth.forEach((s, j) => {
     assert.deepEqual(s.mean, ema(raw[j].mean, 0.9));
     assert.deepEqual(s.lo, ema(raw[j].lo, 0.9));
     assert.deepEqual(s.hi, ema(raw[j].hi, 0.9));
   });
-  // Curves stored at different k: only the shared k are used.
-  const odd = { ...cells[0], seed: 7, loss_diff_k: [1, 3, 8, 144, 200], loss_diff: [1, 1, 1, 1, 1] };
-  const shared = curveSeries([...cells.filter((c) => c.width === 4), odd], 'width');
-  assert.deepEqual(shared[0].k, [1, 3, 8, 144]);
-  assert.equal(shared[0].seeds, 3);
+  // A k where no seed gave a value (mean NaN) is left out; a group with no ok cell draws nothing.
+  const [first, ...rest] = summarize(cells);
+  const holed = { ...first, curve_mean: first.curve_mean.map((m, i) => (i === 2 ? Number.NaN : m)) };
+  const failedOnly = { ...rest[0], seeds_ok: 0 };
+  const series = curveSeries([holed, failedOnly], 'width');
+  assert.equal(series.length, 1);
+  assert.deepEqual(series[0].k, K.filter((_, i) => i !== 2));
+  // Several sample sizes: the label names m.
+  const sized = curveSeries(summarize([...cells, ...cells.map((c) => ({ ...c, sample_size: 600 }))]), 'width');
+  assert.deepEqual(sized.map((s) => s.label).slice(0, 2), ['h = 4, m = 300', 'h = 4, m = 600']);
+});
+
+test('drawnGroups: every group up to MAX_SERIES series; beyond, the sample size with the most cells, then evenly spaced values', () => {
+  const widths = Array.from({ length: 16 }, (_, i) => 4 * (i + 1));
+  const sizes = [100, 200, 300];
+  // m = 200 has the most cells (three seeds against two).
+  const cells = widths.flatMap((w) => sizes.flatMap((m) => (m === 200 ? [0, 1, 2] : [0, 1]).map((seed) => ({ ...cell('synthetic', w, 3, seed), sample_size: m }))));
+  const groups = summarize(cells);
+  const drawn = drawnGroups(groups, 'width');
+  assert.ok(drawn.groups.every((g) => g.key.sample_size === 200));
+  const drawnWidths = drawn.groups.map((g) => Number(g.key.width)).sort((a, b) => a - b);
+  // Ranks round(i · 15 / 11), i = 0 … 11, of the 16 widths.
+  assert.deepEqual(drawnWidths, [0, 1, 3, 4, 5, 7, 8, 10, 11, 12, 14, 15].map((r) => widths[r]));
+  assert.equal(drawnWidths.length, MAX_SERIES);
+  assert.match(drawn.leftOut, /m = 200 only.*of 3\).*12 of 16 widths/);
+  // Twelve series or fewer: all drawn, nothing left out.
+  const few = summarize(cells.filter((c) => c.sample_size !== 300 && c.width <= 24));
+  assert.equal(new Set(few.map((g) => `${g.key.width}|${g.key.sample_size}`)).size, 12);
+  assert.deepEqual(drawnGroups(few, 'width'), { groups: few, leftOut: '' });
+});
+
+test('extent: smallest and largest by a loop, also of more values than a call can take as arguments', () => {
+  assert.deepEqual(extent([3, -1, 7, 2]), [-1, 7]);
+  const many = Float64Array.from({ length: 300_000 }, (_, i) => Math.sin(i) * i);
+  let [lo, hi] = [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+  for (const v of many) [lo, hi] = [v < lo ? v : lo, v > hi ? v : hi];
+  assert.deepEqual(extent(many), [lo, hi]);
+  assert.throws(() => Math.max(...many), RangeError, 'the spread this replaces overflows');
 });
 
 test('lossDiffFigure: one line and one seed band per width, log–log axes; smoothing changes the lines', async () => {
-  const cells = paperLikeCells().filter((c) => c.depth === 3);
+  const cells = summarize(paperLikeCells().filter((c) => c.depth === 3));
   const svg = await lossDiffFigure(cells, { family: 'width', title: 'D_k' });
   assertSvg(svg);
   assert.equal(markGroups(svg, 'line', 'curve').length, 3);
   assert.equal(items(svg, 'line', 'curve', 'path'), 3);
   assert.equal(markGroups(svg, 'area', 'band').length, 3);
   for (const label of ['h = 4', 'h = 8', 'h = 16']) assert.ok(svg.includes(label), label);
-  const depthSvg = await lossDiffFigure(paperLikeCells().filter((c) => c.width === 8), { family: 'depth' });
+  const depthSvg = await lossDiffFigure(summarize(paperLikeCells().filter((c) => c.width === 8)), { family: 'depth' });
   assertSvg(depthSvg);
   assert.equal(markGroups(depthSvg, 'line', 'curve').length, 3);
   for (const label of ['L = 1', 'L = 2', 'L = 3']) assert.ok(depthSvg.includes(label), label);
@@ -204,7 +285,7 @@ test('lossDiffFigure: one line and one seed band per width, log–log axes; smoo
   assertSvg(smoothed);
   assert.notEqual(smoothed, svg);
   // One seed: no band, still a line.
-  const single = await lossDiffFigure(cells.filter((c) => c.seed === 0), { family: 'width' });
+  const single = await lossDiffFigure(summarize(paperLikeCells().filter((c) => c.depth === 3 && c.seed === 0)), { family: 'width' });
   assert.equal(markGroups(single, 'line', 'curve').length, 3);
   assert.equal(markGroups(single, 'area', 'band').length, 0);
 });
@@ -234,14 +315,14 @@ test('metricFigure: a line per metric, a point and a CI bar per group, the refer
   assert.equal(markGroups(twoSvg, 'line', 'line').length, 4);
 });
 
-test('boundFigure: one point per ok cell and the y = x line; densityFigure: one line per cell', async () => {
-  const cells = [...paperLikeCells(), cell('synthetic', 32, 3, 0, 'failed')];
-  const svg = await boundFigure(cells, { title: 'bound' });
+test('boundFigure: one point per given cell with positive values and the y = x line; densityFigure: one line per cell', async () => {
+  const points = paperLikeCells().map(boundOf);
+  const svg = await boundFigure([...points, { dataset: 'synthetic', depth: 3, lambda: 0, bound: 1 }], { title: 'bound' });
   assertSvg(svg);
-  assert.equal(items(svg, 'symbol', 'cells', 'path'), cells.length - 1);
+  assert.equal(items(svg, 'symbol', 'cells', 'path'), points.length);
   assert.equal(items(svg, 'line', 'identity', 'path'), 1);
 
-  const chosen = paperLikeCells().filter((c) => c.depth === 3 && c.seed === 0);
+  const chosen = paperLikeCells().filter((c) => c.depth === 3 && c.seed === 0).map(densityOf);
   for (const logY of [false, true]) {
     const density = await densityFigure(chosen, { family: 'width', logY });
     assertSvg(density);
@@ -251,7 +332,7 @@ test('boundFigure: one point per ok cell and the y = x line; densityFigure: one 
 
 test('buildFigures: every figure of a two-family sweep; a width-only sweep skips the depth figures with notes', async () => {
   const cells = [...paperLikeCells(), cell('synthetic', 16, 3, 5, 'failed')];
-  const set = await buildFigures(cells, summarize(cells), { smoothing: 0.99 });
+  const set = await buildFigures(figureData(cells), { smoothing: 0.99 });
   assert.deepEqual(set.figures.map((f) => f.name), [
     'dk-width-synthetic', 'dk-depth-synthetic', 'lambda-width', 'lambda-depth', 'trace-width', 'trace-depth',
     'slope-width', 'slope-depth', 'bound', 'density-width-synthetic', 'density-depth-synthetic',
@@ -265,15 +346,15 @@ test('buildFigures: every figure of a two-family sweep; a width-only sweep skips
   assert.match(set.figures[0].caption, /β = 0\.99/);
 
   const widthsOnly = paperLikeCells().filter((c) => c.depth === 3);
-  const partial = await buildFigures(widthsOnly, summarize(widthsOnly));
+  const partial = await buildFigures(figureData(widthsOnly));
   assert.deepEqual(partial.figures.map((f) => f.name), ['dk-width-synthetic', 'lambda-width', 'trace-width', 'slope-width', 'bound', 'density-width-synthetic']);
   assert.equal(partial.notes.length, 5);
   assert.ok(partial.notes.every((n) => /depth/.test(n)), partial.notes.join('\n'));
-  await assert.rejects(buildFigures(widthsOnly, [], { smoothing: 1 }), RangeError);
+  await assert.rejects(buildFigures(figureData(widthsOnly), { smoothing: 1 }), RangeError);
 
   // Nothing finished: no figures, a note for each.
   const allFailed = paperLikeCells().map((c) => cell(c.dataset, c.width, c.depth, c.seed, 'failed'));
-  const none = await buildFigures(allFailed, summarize(allFailed));
+  const none = await buildFigures(figureData(allFailed));
   assert.deepEqual(none.figures, []);
   assert.equal(none.notes.length, 11);
 });

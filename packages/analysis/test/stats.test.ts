@@ -80,7 +80,7 @@ test('Welford equals the two-pass computation, also when merged and on badly sca
   assert.equal(skip.stat().n, 1);
 });
 
-test('the curve accumulator averages per k, ignores k off its grid, and bands by each k\'s own n', () => {
+test('the curve accumulator averages per k, ignores k off its grid, bands by each k\'s own n, and keeps min and max', () => {
   const acc = new CurveAccumulator([1, 2, 4]);
   acc.push([1, 2, 4], 0, [1, 0.5, 0.25], 0, 3);
   acc.push(Int32Array.from([9, 1, 2, 4]), 1, Float64Array.from([0, 3, 1.5, 0.75]), 1, 3);
@@ -95,6 +95,13 @@ test('the curve accumulator averages per k, ignores k off its grid, and bands by
   close(r.mean[2]!, 0.5, 1e-15, 'mean k=4');
   const s4 = stat([0.25, 0.75]);
   close(r.hi[2]! - r.lo[2]!, 2 * s4.ci95, 1e-12, 'band k=4 (n=2)');
+  // Min and max of the values pushed at each k: k=1 got 1, 3, 2; k=2 got 0.5, 1.5; k=4 got 0.25, 0.75 (NaN skipped).
+  assert.deepEqual(r.min, [1, 0.5, 0.25]);
+  assert.deepEqual(r.max, [3, 1.5, 0.75]);
+  const unseen = new CurveAccumulator([1, 2]);
+  unseen.push([1], 0, [4], 0, 1);
+  assert.deepEqual([unseen.result().min[0], unseen.result().max[0]], [4, 4]);
+  assert.ok(Number.isNaN(unseen.result().min[1]!) && Number.isNaN(unseen.result().max[1]!), 'no value at k=2: NaN');
   const single = new CurveAccumulator([1]);
   single.push([1], 0, [5], 0, 1);
   assert.equal(single.result().mean[0], 5);

@@ -11,10 +11,11 @@ export type { ResultFile } from './reader.js';
 export { IpcFileReader, utf8At, utf8Bytes, validity, type ColumnBatch } from './ipc.js';
 export { readManifest, writeManifest, validateManifest, type Manifest } from './manifest.js';
 export {
-  sweepPaths, isPartFileName, isMergedPartName, mergedPartName, listPartNames, readConsistently, scanParts, damagedPartsError, quarantineParts, removeTemps, openSweepForReading,
-  findWinners, winningBatches, winningRows, readColumns, readPartTable, cellStates, ROW_LOST, ROW_OK, ROW_FAILED,
+  sweepPaths, isPartFileName, isMergedPartName, mergedPartName, listPartNames, readConsistently, scanParts, partFileProblem, damagedPartsError, quarantineParts,
+  removeTemps, openSweepForReading, findWinners, WinnerTable, hashBytes, winningBatches, winningRows, readColumns, readListRows, readPartTable, cellStates,
+  ROW_LOST, ROW_OK, ROW_FAILED,
 } from './store.js';
-export type { SweepPaths, DamagedPart, PartScan, PartExpectation, SweepReadView, Winners, WinningBatch, CellState } from './store.js';
+export type { SweepPaths, DamagedPart, PartScan, PartExpectation, SweepReadView, Winners, Superseded, WinningBatch, CellState } from './store.js';
 export { acquireSweepLock, inspectLock, describeOwner, type LockOwner, type LockOptions, type SweepLock } from './lock.js';
 export {
   compactParts, planCompaction, targetRows, DEFAULT_COMPACTION_POLICY, type CompactionPolicy, type CompactOptions, type CompactionProgress,

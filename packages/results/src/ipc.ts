@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { DataType, makeData, Message, tableFromIPC, type Data, type Schema, type Table } from 'apache-arrow';
+import { DataType, makeData, makeVector, Message, Precision, tableFromIPC, type Data, type Float, type Schema, type Table } from 'apache-arrow';
 // The IPC file footer (schema and record-batch blocks); apache-arrow exposes its modules by path.
 import { Footer, type FileBlock } from 'apache-arrow/ipc/metadata/file';
 import type { RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
@@ -165,6 +165,25 @@ export class IpcFileReader {
     }
   }
 
+  /**
+   * Items of some rows of one list<float64> column (`rows`: row numbers in the file, ascending), each a
+   * Float64Array, or null for a null or empty list. Reads the column's list offsets and then only those rows'
+   * items, so a wide list column (the spectral densities) costs a few kilobytes for a few rows instead of its
+   * whole body. Files the column walker does not read are decoded whole instead (same result).
+   */
+  async listRows(name: ColumnName, rows: readonly number[]): Promise<(Float64Array | null)[]> {
+    try {
+      return await this.listRowsByBuffers(name, rows);
+    } catch (err) {
+      if (!(err instanceof NeedsFullRead)) throw err;
+      const vector = makeVector((await this.columns([name])).map((b) => b.columns.get(name)!));
+      return rows.map((row) => {
+        const items = vector.get(row) as { toArray(): ArrayLike<number>; length: number } | null;
+        return items && items.length > 0 ? Float64Array.from(items.toArray()) : null;
+      });
+    }
+  }
+
   private read(position: number, length: number): Promise<Buffer> {
     return readExactly(this.path, this.handle, position, length);
   }
@@ -200,17 +219,21 @@ export class IpcFileReader {
     return { header: message.header(), bodyStart, bodyLength: message.bodyLength };
   }
 
-  private async columnsByBuffers(names: readonly ColumnName[]): Promise<ColumnBatch[]> {
-    const { footer, path } = this;
-    if (footer.numDictionaries > 0) throw new NeedsFullRead(); // result files have none
+  /** Where the columns `names` are in the schema; a missing one is a ResultFileError naming it. */
+  private locateColumns(names: readonly ColumnName[]): Located[] {
+    if (this.footer.numDictionaries > 0) throw new NeedsFullRead(); // result files have none
     const missing = names.filter((n) => !this.schema.fields.some((f) => f.name === n));
-    if (missing.length > 0) throw new ResultFileError(path, `missing required columns: ${missing.join(', ')}`);
-    const wanted = locate(this.schema, names);
+    if (missing.length > 0) throw new ResultFileError(this.path, `missing required columns: ${missing.join(', ')}`);
+    return locate(this.schema, names);
+  }
+
+  private async columnsByBuffers(names: readonly ColumnName[]): Promise<ColumnBatch[]> {
+    const wanted = this.locateColumns(names);
     const batches: ColumnBatch[] = [];
-    for (const block of footer.recordBatches()) {
+    for (const block of this.footer.recordBatches()) {
       const { header, bodyStart, bodyLength } = await this.batchHeader(block);
       if (header.compression !== null) throw new NeedsFullRead();
-      if (header.buffers.some((r) => r.offset < 0 || r.offset + r.length > bodyLength)) throw damaged(path);
+      if (header.buffers.some((r) => r.offset < 0 || r.offset + r.length > bodyLength)) throw damaged(this.path);
       const columns = new Map<string, Data>();
       await Promise.all(wanted.map(async (w) => {
         columns.set(w.name, await loadColumn(w.type, header.nodes, header.buffers, w.node, w.buffer, bodyStart, (p, l) => this.read(p, l)));
@@ -218,6 +241,47 @@ export class IpcFileReader {
       batches.push({ numRows: header.length, columns });
     }
     return batches;
+  }
+
+  private async listRowsByBuffers(name: ColumnName, rows: readonly number[]): Promise<(Float64Array | null)[]> {
+    const [column] = this.locateColumns([name]);
+    const item = column!.type.children?.[0]?.type;
+    if (!DataType.isList(column!.type) || !DataType.isFloat(item) || (item as Float).precision !== Precision.DOUBLE) {
+      throw new ResultFileError(this.path, `column ${name} is ${String(column!.type)}, not a list of float64`);
+    }
+    const out: (Float64Array | null)[] = rows.map(() => null);
+    let first = 0;
+    let next = 0;
+    for (const block of this.footer.recordBatches()) {
+      if (next >= rows.length) break;
+      const { header, bodyStart } = await this.batchHeader(block);
+      const n = header.length;
+      const mine: number[] = [];
+      for (; next < rows.length && rows[next]! < first + n; next++) mine.push(next);
+      first += n;
+      if (mine.length === 0) continue;
+      if (header.nodes[column!.node + 1]!.nullCount > 0) throw new NeedsFullRead(); // null items: the full decode says what they are
+      // A list column's buffers: its validity and offsets, then its items' validity and values.
+      const [validity, offsets, , values] = header.buffers.slice(column!.buffer, column!.buffer + 4);
+      const valid = header.nodes[column!.node]!.nullCount > 0 ? await this.read(bodyStart + validity!.offset, validity!.length) : null;
+      const ends = await this.read(bodyStart + offsets!.offset, offsets!.length);
+      if (ends.length < 4 * (n + 1)) throw damaged(this.path);
+      // Many rows of the batch: one read of all its items is cheaper than a read per row.
+      const all = mine.length > n / 16 ? await this.read(bodyStart + values!.offset, values!.length) : null;
+      await Promise.all(mine.map(async (k) => {
+        const i = rows[k]! - (first - n);
+        if (valid && ((valid[i >> 3]! >> (i & 7)) & 1) === 0) return;
+        const [start, end] = [ends.readInt32LE(4 * i), ends.readInt32LE(4 * i + 4)];
+        if (end <= start) return;
+        if (start < 0 || 8 * end > values!.length) throw damaged(this.path);
+        // Both are at offset 0 of their own memory (readExactly), so aligned for a Float64Array.
+        out[k] = all
+          ? new Float64Array(all.buffer.slice(all.byteOffset + 8 * start, all.byteOffset + 8 * end))
+          : new Float64Array((await this.read(bodyStart + values!.offset + 8 * start, 8 * (end - start))).buffer, 0, end - start);
+      }));
+    }
+    if (next < rows.length) throw new ResultFileError(this.path, `no row ${rows[next]} (the file has ${first} rows)`);
+    return out;
   }
 }
 
@@ -246,9 +310,17 @@ function bufferCount(type: DataType): number | null {
 /** Thrown while reading columns when a file uses IPC features the column reader skips; the caller decodes it whole. */
 class NeedsFullRead extends Error {}
 
-/** The first field node and buffer index of each wanted column, counted depth-first over the schema. */
-function locate(schema: Schema, names: readonly string[]): { name: string; type: DataType; node: number; buffer: number }[] {
-  const out: { name: string; type: DataType; node: number; buffer: number }[] = [];
+/** A column's place in a record batch: its first field node and buffer, counted depth-first over the schema. */
+interface Located {
+  name: string;
+  type: DataType;
+  node: number;
+  buffer: number;
+}
+
+/** Where each wanted column is. */
+function locate(schema: Schema, names: readonly string[]): Located[] {
+  const out: Located[] = [];
   let node = 0;
   let buffer = 0;
   const walk = (type: DataType): void => {

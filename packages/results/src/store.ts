@@ -181,6 +181,17 @@ function vanished(dir: string, error: unknown): unknown {
   return new SweepStoreError(`${dir}: part files kept being merged away while being read (a compaction running?); try again`);
 }
 
+/** Why part file `path` cannot be used (scanParts' checks, as for a part of a sweep with `expect`), or null when it can. */
+export async function partFileProblem(path: string, expect: PartExpectation = {}): Promise<string | null> {
+  try {
+    await checkPart(path, expect.sweep, expect.specHashes);
+    return null;
+  } catch (error) {
+    if (!(error instanceof ResultFileError)) throw error;
+    return error.message.slice(path.length + 2);
+  }
+}
+
 /** Checks one part file (see scanParts); returns the sweep its rows belong to and the spec it was written under. */
 async function checkPart(path: string, sweep: string | undefined, specHashes: readonly string[] | undefined): Promise<{ sweep: string; specHash?: string }> {
   const reader = await IpcFileReader.open(path);
@@ -289,9 +300,12 @@ export interface Winners {
   cells: number;
 }
 
-/** A 32-bit hash of bytes: FNV-1a, then murmur3's finaliser so the low bits (the probe start) are well mixed. */
-function hashBytes(bytes: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
+/**
+ * A 32-bit hash of bytes: FNV-1a (from `seed`, its offset basis by default), then murmur3's finaliser so the low
+ * bits (a probe start, a sample's order) are well mixed.
+ */
+export function hashBytes(bytes: Uint8Array, start: number, end: number, seed = 0x811c9dc5): number {
+  let h = seed;
   for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -309,93 +323,128 @@ interface IdSegment {
 }
 
 /**
+ * Called when a row stops standing for its cell: row `row` of folded part `part`, whose state was `state`
+ * (ROW_OK or ROW_FAILED), superseded by row `by` of the part being folded.
+ */
+export type Superseded = (part: number, row: number, state: number, by: number) => void;
+
+/**
  * THE rule for which row stands for a cell, used by every reader of a sweep: **the last ok row; a cell with no
  * ok row is represented by its last failed row.** "Last" is in part-file name order (names begin with the
- * write time), then row order within a file. Reads only the `cell_id` and `status` columns. The ids are
- * deduplicated with an open-addressing hash table over their bytes (typed arrays, no string per row): about
- * 30 bytes per distinct cell while it runs; a 1,000,000-row sweep takes a fraction of a second.
+ * write time), then row order within a file. Parts are folded one at a time, in name order (findWinners folds
+ * a whole directory; `report --watch` folds parts as they land). Only the `cell_id` and `status` columns are
+ * needed. The ids are deduplicated with an open-addressing hash table over their bytes (typed arrays, no
+ * string per row): about 30 bytes per distinct cell; a 1,000,000-row sweep takes a fraction of a second.
  */
-export async function findWinners(paths: readonly string[]): Promise<Winners> {
-  const masks: Uint8Array[] = [];
-  const segments: IdSegment[] = [];
-  let capacity = 1 << 16;
-  let slotSegment = new Int32Array(capacity).fill(-1);
-  let slotRow = new Int32Array(capacity);
-  let slotHash = new Int32Array(capacity);
-  let slotOk = new Uint8Array(capacity);
-  let size = 0;
-  const grow = () => {
-    const [oldSegment, oldRow, oldHash, oldOk] = [slotSegment, slotRow, slotHash, slotOk];
-    capacity *= 2;
-    slotSegment = new Int32Array(capacity).fill(-1);
-    slotRow = new Int32Array(capacity);
-    slotHash = new Int32Array(capacity);
-    slotOk = new Uint8Array(capacity);
-    for (let i = 0; i < oldSegment.length; i++) {
-      if (oldSegment[i] === -1) continue;
-      let at = oldHash[i]! & (capacity - 1);
-      while (slotSegment[at] !== -1) at = (at + 1) & (capacity - 1);
-      slotSegment[at] = oldSegment[i]!;
-      slotRow[at] = oldRow[i]!;
-      slotHash[at] = oldHash[i]!;
-      slotOk[at] = oldOk[i]!;
-    }
-  };
-  const reads = prefetch(paths.length, (p) => readColumns(paths[p]!, ['cell_id', 'status']));
-  for (let p = 0; p < paths.length; p++) {
-    const batches = await reads.get(p);
+export class WinnerTable implements Winners {
+  /** masks[p]: ROW_LOST, ROW_OK or ROW_FAILED for each row of folded part p, kept current as later parts fold. */
+  readonly masks: Uint8Array[] = [];
+  /** Distinct cells folded. */
+  cells = 0;
+  private readonly segments: IdSegment[] = [];
+  private capacity = 1 << 16;
+  private slotSegment = new Int32Array(this.capacity).fill(-1);
+  private slotRow = new Int32Array(this.capacity);
+  private slotHash = new Int32Array(this.capacity);
+  private slotOk = new Uint8Array(this.capacity);
+
+  /**
+   * Folds the next part (named after every part folded so far) from its `cell_id` and `status` columns: returns
+   * its mask (also masks[part], part = the number of parts folded before it) and calls `superseded` for every
+   * earlier row, of this part or an earlier one, that one of its rows replaces.
+   */
+  foldPart(path: string, batches: readonly ColumnBatch[], superseded?: Superseded): Uint8Array {
+    const part = this.masks.length;
     const mask = new Uint8Array(batches.reduce((sum, b) => sum + b.numRows, 0));
-    masks.push(mask);
+    this.masks.push(mask);
     let base = 0;
     for (const batch of batches) {
-      const ids = batch.columns.get('cell_id')!;
-      const idBytes = ids.values as Uint8Array;
-      const idOffsets = ids.valueOffsets as Int32Array;
-      const status = batch.columns.get('status')!;
-      const statusBytes = status.values as Uint8Array;
-      const statusOffsets = status.valueOffsets as Int32Array;
-      const segment = segments.length;
-      segments.push({ bytes: idBytes, offsets: idOffsets, part: p, base });
-      for (let j = 0; j < batch.numRows; j++) {
-        if (!ids.getValid(j)) throw new ResultFileError(paths[p]!, `row ${base + j} has no cell_id`);
-        const so = statusOffsets[j]!;
-        const ok = statusOffsets[j + 1]! - so === 2 && statusBytes[so] === 0x6f && statusBytes[so + 1] === 0x6b; // 'ok'
-        const start = idOffsets[j]!;
-        const end = idOffsets[j + 1]!;
-        const hash = hashBytes(idBytes, start, end);
-        let at = hash & (capacity - 1);
-        let found = false;
-        while (slotSegment[at] !== -1) {
-          if (slotHash[at] === hash) {
-            const other = segments[slotSegment[at]!]!;
-            const os = other.offsets[slotRow[at]!]!;
-            let same = other.offsets[slotRow[at]! + 1]! - os === end - start;
-            for (let i = 0; same && i < end - start; i++) same = other.bytes[os + i] === idBytes[start + i];
-            if (same) {
-              found = true;
-              break;
-            }
-          }
-          at = (at + 1) & (capacity - 1);
-        }
-        if (found) {
-          if (!ok && slotOk[at] === 1) continue; // a failure after success: the ok row stands (mask stays 0)
-          const previous = segments[slotSegment[at]!]!;
-          masks[previous.part]![previous.base + slotRow[at]!] = ROW_LOST;
-        } else {
-          size++;
-        }
-        slotSegment[at] = segment;
-        slotRow[at] = j;
-        slotHash[at] = hash;
-        slotOk[at] = ok ? 1 : 0;
-        mask[base + j] = ok ? ROW_OK : ROW_FAILED;
-        if (!found && 2 * size > capacity) grow();
-      }
+      this.foldBatch(path, batch, part, base, superseded);
       base += batch.numRows;
     }
+    return mask;
   }
-  return { masks, cells: size };
+
+  private foldBatch(path: string, batch: ColumnBatch, part: number, base: number, superseded: Superseded | undefined): void {
+    const mask = this.masks[part]!;
+    const ids = batch.columns.get('cell_id')!;
+    const idBytes = ids.values as Uint8Array;
+    const idOffsets = ids.valueOffsets as Int32Array;
+    const status = batch.columns.get('status')!;
+    const statusBytes = status.values as Uint8Array;
+    const statusOffsets = status.valueOffsets as Int32Array;
+    const segment = this.segments.length;
+    this.segments.push({ bytes: idBytes, offsets: idOffsets, part, base });
+    for (let j = 0; j < batch.numRows; j++) {
+      if (!ids.getValid(j)) throw new ResultFileError(path, `row ${base + j} has no cell_id`);
+      const so = statusOffsets[j]!;
+      const ok = statusOffsets[j + 1]! - so === 2 && statusBytes[so] === 0x6f && statusBytes[so + 1] === 0x6b; // 'ok'
+      const start = idOffsets[j]!;
+      const end = idOffsets[j + 1]!;
+      const hash = hashBytes(idBytes, start, end);
+      const at = this.find(hash, idBytes, start, end);
+      const found = this.slotSegment[at] !== -1;
+      if (found) {
+        if (!ok && this.slotOk[at] === 1) continue; // a failure after success: the ok row stands (mask stays 0)
+        const previous = this.segments[this.slotSegment[at]!]!;
+        const row = previous.base + this.slotRow[at]!;
+        const state = this.masks[previous.part]![row]!;
+        this.masks[previous.part]![row] = ROW_LOST;
+        superseded?.(previous.part, row, state, base + j);
+      } else {
+        this.cells++;
+      }
+      this.slotSegment[at] = segment;
+      this.slotRow[at] = j;
+      this.slotHash[at] = hash;
+      this.slotOk[at] = ok ? 1 : 0;
+      mask[base + j] = ok ? ROW_OK : ROW_FAILED;
+      if (!found && 2 * this.cells > this.capacity) this.grow();
+    }
+  }
+
+  /** The slot holding the id bytes[start, end), or the empty slot where it goes. */
+  private find(hash: number, bytes: Uint8Array, start: number, end: number): number {
+    const mod = this.capacity - 1;
+    let at = hash & mod;
+    while (this.slotSegment[at] !== -1) {
+      if (this.slotHash[at] === hash) {
+        const other = this.segments[this.slotSegment[at]!]!;
+        const os = other.offsets[this.slotRow[at]!]!;
+        let same = other.offsets[this.slotRow[at]! + 1]! - os === end - start;
+        for (let i = 0; same && i < end - start; i++) same = other.bytes[os + i] === bytes[start + i];
+        if (same) return at;
+      }
+      at = (at + 1) & mod;
+    }
+    return at;
+  }
+
+  private grow(): void {
+    const [oldSegment, oldRow, oldHash, oldOk] = [this.slotSegment, this.slotRow, this.slotHash, this.slotOk];
+    this.capacity *= 2;
+    this.slotSegment = new Int32Array(this.capacity).fill(-1);
+    this.slotRow = new Int32Array(this.capacity);
+    this.slotHash = new Int32Array(this.capacity);
+    this.slotOk = new Uint8Array(this.capacity);
+    for (let i = 0; i < oldSegment.length; i++) {
+      if (oldSegment[i] === -1) continue;
+      let at = oldHash[i]! & (this.capacity - 1);
+      while (this.slotSegment[at] !== -1) at = (at + 1) & (this.capacity - 1);
+      this.slotSegment[at] = oldSegment[i]!;
+      this.slotRow[at] = oldRow[i]!;
+      this.slotHash[at] = oldHash[i]!;
+      this.slotOk[at] = oldOk[i]!;
+    }
+  }
+}
+
+/** Which row stands for each cell of `paths` (part files in name order): WinnerTable's rule over all of them. */
+export async function findWinners(paths: readonly string[]): Promise<WinnerTable> {
+  const table = new WinnerTable();
+  const reads = prefetch(paths.length, (p) => readColumns(paths[p]!, ['cell_id', 'status']));
+  for (let p = 0; p < paths.length; p++) table.foldPart(paths[p]!, await reads.get(p));
+  return table;
 }
 
 /** The winning rows' batches, part by part: `columns` of each record batch and the winners' mask over its rows. */
@@ -424,6 +473,16 @@ export async function readColumns(path: string, names: readonly ColumnName[]): P
   const reader = await IpcFileReader.open(path);
   try {
     return await reader.columns(names);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Items of some rows (ascending row numbers) of a list<float64> column of one part file (see IpcFileReader.listRows). */
+export async function readListRows(path: string, name: ColumnName, rows: readonly number[]): Promise<(Float64Array | null)[]> {
+  const reader = await IpcFileReader.open(path);
+  try {
+    return await reader.listRows(name, rows);
   } finally {
     await reader.close();
   }

@@ -10,12 +10,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { tableFromIPC } from 'apache-arrow';
+import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { specHash, type SweepSpec } from '@hessweep/grid';
 import {
-  acquireSweepLock, cellStates, findWinners, inspectLock, openSweepForReading, quarantineParts, readManifest, readPartTable,
-  readResultFile, ROW_FAILED, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths, SweepStoreError, tableRows,
-  validateManifest, writeResultFile, type Manifest,
+  acquireSweepLock, cellStates, findWinners, inspectLock, openSweepForReading, quarantineParts, readColumns, readListRows, readManifest,
+  readPartTable, readResultFile, ROW_FAILED, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths, SweepStoreError, tableRows, toTable,
+  validateManifest, WinnerTable, writeResultFile, type Manifest,
 } from '../src/index.js';
 import { meta, row, tempDir, writeLegacyPart } from './fixtures.js';
 
@@ -162,4 +162,58 @@ test('version-1 part files (finished_at as text, no sweep or checksum in the met
     const other = await scanParts(dir, { sweep: 'elsewhere' });
     if (other.damaged.length) throw new Error(other.damaged[0]!.reason);
   }, /rows of sweep "s", not of "elsewhere"/);
+});
+
+test('WinnerTable folds parts one at a time as findWinners does, naming each row a later one supersedes', async () => {
+  const parts = tempDir();
+  const ids = ['a', 'b', 'c', 'd'];
+  // Rows in write order: statuses by a fixed pattern, so every kind of succession occurs (ok after failed, failed after ok, ok after ok).
+  const layout = [[0, 1, 2], [0, 0, 3, 1], [2, 3, 0], [1, 2]].map((part, p) => part.map((i, r) => row(ids[i]!, (p + r + i) % 3 === 0 ? 'failed' : 'ok', { attempt: p + 1 })));
+  const paths = await Promise.all(layout.map(async (rows, p) => {
+    const path = join(parts, `part-${p}.arrow`);
+    await writeResultFile(path, rows, meta);
+    return path;
+  }));
+  // Brute force: the standing row of each cell, and every time one stops standing.
+  const standing = new Map<string, { part: number; row: number; ok: boolean }>();
+  const expected: [number, number, number, number, number][] = [];
+  layout.forEach((rows, p) => rows.forEach((r, i) => {
+    const before = standing.get(r.cell_id);
+    if (before?.ok && r.status !== 'ok') return;
+    if (before) expected.push([p, before.part, before.row, before.ok ? ROW_OK : ROW_FAILED, i]);
+    standing.set(r.cell_id, { part: p, row: i, ok: r.status === 'ok' });
+  }));
+  const table = new WinnerTable();
+  const seen: [number, number, number, number, number][] = [];
+  for (const [p, path] of paths.entries()) {
+    table.foldPart(path, await readColumns(path, ['cell_id', 'status']), (part, r, state, by) => seen.push([p, part, r, state, by]));
+  }
+  assert.deepEqual(seen, expected);
+  const all = await findWinners(paths);
+  assert.deepEqual(table.masks, all.masks);
+  assert.equal(table.cells, ids.length);
+  const won = layout.map((rows) => rows.map(() => ROW_LOST as number));
+  for (const s of standing.values()) won[s.part]![s.row] = s.ok ? ROW_OK : ROW_FAILED;
+  assert.deepEqual(table.masks.map((m) => [...m]), won);
+});
+
+test('readListRows reads some rows of a list column, across record batches, as a full decode has them', async () => {
+  const dir = tempDir();
+  const density = (n: number) => (n % 5 === 3 ? null : n % 7 === 4 ? [] : Array.from({ length: 1 + (n % 4) }, (_, i) => n + i / 10));
+  const rowsOf = (from: number, count: number) => Array.from({ length: count }, (_, i) => row(`c${from + i}`, 'ok', { density_x: density(from + i) }));
+  // Two record batches in one file (as another writer may write it): rows 0…39 and 40…99.
+  const path = join(dir, 'part-0.arrow');
+  writeFileSync(path, tableToIPC(new Table([...toTable(rowsOf(0, 40), meta).batches, ...toTable(rowsOf(40, 60), meta).batches]), 'file'));
+  const truth = tableFromIPC(readFileSync(path)).getChild('density_x')!;
+  const expect = (r: number) => {
+    const v = truth.get(r) as { toArray(): Float64Array; length: number } | null;
+    return v && v.length > 0 ? Array.from(v.toArray()) : null;
+  };
+  for (const rows of [[3, 41], [0, 1, 2, 4, 7, 11, 39, 40, 41, 99], Array.from({ length: 100 }, (_, i) => i)]) {
+    const got = await readListRows(path, 'density_x', rows);
+    assert.deepEqual(got.map((v) => (v ? Array.from(v) : null)), rows.map(expect), `rows ${rows.length}`);
+    assert.deepEqual(got.map((v) => (v ? Array.from(v) : null)), rows.map((r) => { const d = density(r); return d && d.length ? d : null; }));
+  }
+  await assert.rejects(readListRows(path, 'density_x', [100]), /no row 100/);
+  await assert.rejects(readListRows(path, 'loss_diff_k', [0]), /not a list of float64/);
 });
