@@ -11,7 +11,7 @@ export const MEMORY_OPTION = {
 } as const;
 
 const UNIT_POWERS: Record<string, number> = { '': 0, k: 1, m: 2, g: 3, t: 4 };
-const SIZE = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?)?$/i;
+const SIZE = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])i?b?)?$/i;
 
 /**
  * A memory size as `--memory` takes it: a number of bytes, or a number with K, M, G or T (also written Ki,

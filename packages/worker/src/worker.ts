@@ -90,6 +90,7 @@ export class Worker {
   private heartbeat: { timer: NodeJS.Timeout; everyMs: number } | null = null;
   private finished: (() => void) | null = null;
   private readonly budget: MemoryBudget;
+  private readonly estimate: (cell: Cell) => number;
   /** Bytes reserved for each runner's thread: the largest estimate among the cells it ran since it started. */
   private readonly held = new Map<CellRunner, number>();
   /** The smallest estimate of the cells that fit the budget, seen so far. */
@@ -104,6 +105,7 @@ export class Worker {
     this.name = options.name ?? `${hostname()}:${process.pid}`;
     this.record = { name: this.name, slots: options.slots, busy: 0, done: 0, sweeps: [], seen: '' };
     this.budget = new MemoryBudget(options.memory ?? Infinity);
+    this.estimate = options.estimate ?? ((cell) => cellMemory(cell).total);
   }
 
   /** Runs until the queue closes or `stop` is called; resolves when every cell taken has been published or given back. */
@@ -228,7 +230,7 @@ export class Worker {
   private async compute(delivery: Delivery, runner: CellRunner, context: CellRequest['context']): Promise<ResultRow | null> {
     const { task } = delivery;
     try {
-      const needed = (this.options.estimate ?? ((cell: Cell) => cellMemory(cell).total))(task.cell);
+      const needed = this.estimate(task.cell);
       if (needed > this.budget.total) {
         const budget = this.budget.total;
         const error = `needs about ${formatBytes(needed)} of memory (estimated from its shape), more than the ${formatBytes(budget)} this worker has for its cells: run it on workers with more memory (--memory)`;
@@ -251,6 +253,7 @@ export class Worker {
     } finally {
       // A cell waits for memory: this thread's goes back now, not when the runner is next needed.
       if (this.budget.waiting > 0) this.endThread(runner);
+      // The slot is free while the row is published.
       if (!this.abandoned) {
         this.idle.push(runner);
         this.pump();

@@ -82,7 +82,7 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
         },
       });
       if (starting.signal.aborted) return 0;
-      log(`worker ${name}: ${args.concurrency} slot(s), ${memory.describe}, serving ${args.sweep ?? 'every running sweep'}`);
+      log(`worker ${name}: ${args.concurrency} slot(s), serving ${args.sweep ?? 'every running sweep'}; ${memory.describe}`);
       try {
         await worker.run();
       } finally {
