@@ -5,6 +5,7 @@ import { HESSWEEP_VERSION } from '@hessweep/grid';
 import { cellCommand, cellOptions } from './commands/cell.js';
 import { spectrumCommand, spectrumOptions } from './commands/spectrum.js';
 import { runCommand, runOptions } from './commands/run.js';
+import { planCommand, planOptions } from './commands/plan.js';
 import { statusCommand, statusOptions } from './commands/status.js';
 import { coordinatorCommand, coordinatorOptions } from './commands/coordinator.js';
 import { workerCommand, workerOptions } from './commands/worker.js';
@@ -36,6 +37,9 @@ await yargs(hideBin(process.argv))
   .version(HESSWEEP_VERSION)
   .command('run <spec>', 'run a sweep on this machine: every cell of the spec, in parallel worker threads, resumable', runOptions, (args) =>
     run(() => runCommand(args)),
+  )
+  .command('plan <spec>', "what a sweep asks of its workers: its cells and the memory per slot of its largest cell", planOptions, (args) =>
+    run(() => planCommand(args)),
   )
   .command('status [target]', 'what a sweep directory holds (cells ok, failed, missing), or with --nats the sweeps on a server', statusOptions, (args) =>
     run(() => statusCommand(args)),

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
-import { cli, exitWithin, syntheticSpec, until } from './support.js';
+import { cli, exitWithin, hessweep, syntheticSpec, until } from './support.js';
 
 /** The compiled file is packages/cli/dist/test/deploy.test.js. */
 const root = fileURLToPath(new URL('../../../../', import.meta.url)).replace(/\/$/, '');
@@ -470,7 +470,7 @@ async function commandLines(dir: string, specDir: string): Promise<{ what: strin
     const p = k8sProcess(file);
     lines.push({ what: `k8s ${file}`, argv: p.argv, env: p.env });
   }
-  const cpu = await sbatchProcess(dir, { SLURM_CPUS_PER_TASK: '2', SLURM_NTASKS_PER_NODE: '1', NATS_URL: 'nats://login01:4222' });
+  const cpu = await sbatchProcess(dir, { SLURM_CPUS_PER_TASK: '2', SLURM_NTASKS_PER_NODE: '1', SLURM_MEM_PER_CPU: '2048', NATS_URL: 'nats://login01:4222' });
   lines.push({ what: 'sbatch (CPU)', argv: cpu.argv, env: { NATS_URL: 'nats://login01:4222' } });
   const gpu = await sbatchProcess(dir, {
     SLURM_CPUS_PER_TASK: '4',
@@ -505,6 +505,14 @@ test('the sbatch script: one task per node with the job CPUs, or one per GPU; th
     });
     assert.deepEqual(gpu.srun, ['--ntasks-per-node=4', '--cpus-per-task=4', '--kill-on-bad-exit=0', '--gpus-per-task=1']);
     assert.deepEqual(gpu.argv.slice(1), ['worker', '--concurrency', '1', '--backend', 'tensorflow', '--sweep', 'paper-mnist']);
+    // The job's memory (Slurm's MiB) goes to the worker as --memory: per CPU × CPUs, else per node ÷ tasks.
+    const perCpu = await sbatchProcess(dir, { SLURM_CPUS_PER_TASK: '8', SLURM_MEM_PER_CPU: '2048', SLURM_MEM_PER_NODE: '999999', NATS_URL: 'nats://login01:4222' });
+    assert.deepEqual(perCpu.argv.slice(1), ['worker', '--concurrency', '8', '--backend', 'auto', '--memory', '16384M']);
+    const perNode = await sbatchProcess(dir, { SLURM_CPUS_PER_TASK: '4', SLURM_NTASKS_PER_NODE: '4', SLURM_MEM_PER_NODE: '65536', NATS_URL: 'nats://login01:4222' });
+    assert.deepEqual(perNode.argv.slice(1), ['worker', '--concurrency', '4', '--backend', 'auto', '--memory', '16384M']);
+    // --mem=0 (the whole node): the worker reads its cgroup limit itself.
+    const wholeNode = await sbatchProcess(dir, { SLURM_CPUS_PER_TASK: '4', SLURM_MEM_PER_NODE: '0', NATS_URL: 'nats://login01:4222' });
+    assert.ok(!wholeNode.argv.includes('--memory'), wholeNode.argv.join(' '));
     const text = readFileSync(sbatch, 'utf8');
     for (const directive of ['--requeue', '--ntasks-per-node=1']) assert.match(text, new RegExp(`^#SBATCH ${directive}$`, 'm'));
     assert.match(text, /^##SBATCH --gpus-per-task=1$/m, 'the per-GPU variant, commented');
@@ -512,6 +520,51 @@ test('the sbatch script: one task per node with the job CPUs, or one per GPU; th
     const bare = spawnSync('bash', [sbatch], { env: { PATH: process.env.PATH, HOME: dir, HESSWEEP_ENV_FILE: join(dir, 'none') }, encoding: 'utf8' });
     assert.notEqual(bare.status, 0);
     assert.match(bare.stderr, /NATS_URL/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** Mebibytes of a Kubernetes quantity (Mi, Gi) or a Slurm size (M, G). */
+function mebibytes(quantity: string, what: string): number {
+  const match = /^(\d+)(Mi|Gi|M|G)$/.exec(quantity);
+  assert.ok(match, `${what}: ${quantity} is not a size in Mi, Gi, M or G`);
+  return Number(match[1]) * (match[2].startsWith('G') ? 1024 : 1);
+}
+
+/** `hessweep plan SPEC --memory-per-slot --slots N`, in MiB. */
+async function memoryPerSlot(spec: string, slots: number, cwd: string): Promise<number> {
+  const r = await hessweep(['plan', spec, '--memory-per-slot', '--slots', String(slots)], cwd);
+  assert.equal(r.code, 0, r.stderr);
+  return mebibytes(r.stdout.trim(), `plan ${spec}`);
+}
+
+test('the Slurm job and the Kubernetes worker ask for the memory `hessweep plan` gives their sweeps per slot', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hessweep-deploy-'));
+  try {
+    const examples = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => join(root, 'examples', f));
+    assert.ok(examples.length >= 3, examples.join(', '));
+
+    // Slurm: --mem-per-cpu covers every example at the script's CPUs per task; the header shows how to compute it.
+    const text = readFileSync(sbatch, 'utf8');
+    const cpus = Number(/^#SBATCH --cpus-per-task=(\d+)$/m.exec(text)?.[1]);
+    const perCpu = mebibytes(/^#SBATCH --mem-per-cpu=(\S+)$/m.exec(text)?.[1] ?? '', '#SBATCH --mem-per-cpu');
+    for (const spec of examples) assert.ok(perCpu >= (await memoryPerSlot(spec, cpus, dir)), `--mem-per-cpu=${perCpu}M for ${spec}`);
+    assert.match(text, /--mem-per-cpu="\$\(node \S+main\.js plan SPEC \\\n#\s+--memory-per-slot --slots 16\)"/, 'the submit line computes --mem-per-cpu');
+
+    // Kubernetes: as much memory requested as the limit, slots × the largest cell of the shipped spec and of the examples.
+    const worker = k8sProcess('worker-deployment.yaml');
+    const slots = Number(worker.argv[worker.argv.indexOf('--concurrency') + 1]);
+    const resources = obj(worker.container.resources, 'resources');
+    const requests = obj(resources.requests, 'requests');
+    const limits = obj(resources.limits, 'limits');
+    assert.equal(Number(requests.cpu), slots, 'a CPU per slot');
+    assert.equal(requests.memory, limits.memory, 'memory requested = limit');
+    const podMemory = mebibytes(str(limits.memory, 'limits.memory'), 'limits.memory');
+    await writeFile(join(dir, 'shipped.yaml'), String(obj(k8sDocs().get('spec-configmap.yaml')![0].data, 'data')['sweep.yaml']));
+    for (const spec of [join(dir, 'shipped.yaml'), ...examples]) {
+      assert.ok(podMemory >= slots * (await memoryPerSlot(spec, slots, dir)), `${podMemory}Mi for ${slots} slots of ${spec}`);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

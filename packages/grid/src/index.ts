@@ -16,3 +16,4 @@ export { SETTINGS, SETTING_NAMES, isRequired, parameterCount, type Setting, type
 export { LIMITS, FLOAT32_MAX } from './limits.js';
 export { editDistance, closest, didYouMean } from './suggest.js';
 export { processAlive } from './host.js';
+export { cellMemory, formatBytes, MEMORY_MODEL, PRODUCT_PASS_FLOATS, HUTCHINSON_BATCH, type MemoryEstimate } from './memory.js';

@@ -1,4 +1,4 @@
-import { identityColumns, type BackendChoice, type Cell, type ResultRow, type RunContext, type StageSeconds } from '@hessweep/grid';
+import { HUTCHINSON_BATCH, identityColumns, type BackendChoice, type Cell, type ResultRow, type RunContext, type StageSeconds } from '@hessweep/grid';
 import { useBackend } from './backend.js';
 import { spectralNorm, theoremOneBound } from './bound.js';
 import { Curvature, type ProductKind } from './curvature.js';
@@ -115,7 +115,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
     const trace = curvature.exactTrace();
     const estimate =
       cell.measure.trace_probes > 0
-        ? hutchinson(curvature.operator('hessian'), { probes: cell.measure.trace_probes, batch: 8, rng: stream(cell.seed, STREAM.trace) })
+        ? hutchinson(curvature.operator('hessian'), { probes: cell.measure.trace_probes, batch: HUTCHINSON_BATCH, rng: stream(cell.seed, STREAM.trace) })
         : null;
     seconds.trace_s = lap();
     report('trace', `tr H = tr G = ${trace.toPrecision(6)}${estimate ? ` (Hutchinson ${estimate.estimate.toPrecision(6)} ± ${estimate.standardError.toPrecision(2)})` : ''}`, seconds.trace_s);

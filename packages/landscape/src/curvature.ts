@@ -1,3 +1,4 @@
+import { PRODUCT_PASS_FLOATS } from '@hessweep/grid';
 import { tf } from './backend.js';
 import { layerCount, paramCount, paramOffsets, type Architecture, type Params } from './model.js';
 import type { Dataset } from './data/types.js';
@@ -5,8 +6,6 @@ import type { LinearOperator } from './spectral/operator.js';
 
 export type ProductKind = 'hessian' | 'ggn';
 
-/** Upper bound on floats in one [samples, directions × width] tensor, so batched products stay in memory. */
-const MAX_BATCH_FLOATS = 1 << 23;
 
 /**
  * The network and its data frozen at θ̂ on the tfjs backend, with the forward and backward passes over all
@@ -146,7 +145,8 @@ export class Curvature {
   products(vectors: Float64Array[], kinds: ProductKind[]): Float64Array[] {
     if (vectors.length !== kinds.length) throw new Error('products: one kind per vector');
     const widest = Math.max(...this.sizes);
-    const perPass = Math.max(1, Math.floor(MAX_BATCH_FLOATS / (this.samples * widest)));
+    // At most PRODUCT_PASS_FLOATS floats in one [samples, directions × width] tensor, so that a pass stays in memory.
+    const perPass = Math.max(1, Math.floor(PRODUCT_PASS_FLOATS / (this.samples * widest)));
     const out: Float64Array[] = [];
     for (let start = 0; start < vectors.length; start += perPass) {
       out.push(...this.productPass(vectors.slice(start, start + perPass), kinds.slice(start, start + perPass)));

@@ -1,17 +1,19 @@
 import type { Argv } from 'yargs';
 import { availableParallelism } from 'node:os';
-import { BACKENDS, type BackendChoice } from '@hessweep/grid';
+import { BACKENDS, formatBytes, type BackendChoice } from '@hessweep/grid';
 import { InProcessQueue } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { runSweep } from '@hessweep/coordinator';
 import { SweepProgressView, describeOutcome, outcomeExitCode } from '../sweep-progress.js';
 import { MAX_CELLS_OPTION, loadPlan, positiveIntegers } from '../plan.js';
+import { MEMORY_OPTION, cellMemoryBudget } from '../memory-option.js';
 
 export function runOptions(y: Argv) {
   return y
     .positional('spec', { type: 'string', demandOption: true, describe: 'sweep spec (YAML or JSON)' })
     .option('out', { type: 'string', default: 'results', describe: 'results directory; the sweep writes <out>/<name>/' })
     .option('concurrency', { type: 'number', default: availableParallelism(), describe: 'cells computed at once, one worker thread each' })
+    .option('memory', MEMORY_OPTION)
     .option('max-attempts', { type: 'number', default: 3, describe: 'attempts per cell before it is recorded as failed' })
     .option('retry-failed', { type: 'boolean', default: false, describe: 'rerun cells whose row is failed' })
     .option('force', { type: 'boolean', default: false, describe: 'run a spec whose settings changed under the same sweep name' })
@@ -26,6 +28,7 @@ type RunArgs = Awaited<ReturnType<typeof runOptions>['argv']>;
 
 export async function runCommand(args: RunArgs): Promise<number> {
   positiveIntegers(args, ['concurrency', 'max-attempts']);
+  const memory = cellMemoryBudget(args.memory);
   const { spec, plan, include } = await loadPlan(args.spec, args.where, args['max-cells']);
   const view = new SweepProgressView(args.quiet);
   const queue = new InProcessQueue();
@@ -34,8 +37,10 @@ export async function runCommand(args: RunArgs): Promise<number> {
     maxAttempts: args['max-attempts'],
     backend: (args.backend ?? spec.backend) as BackendChoice,
     createRunner: args['dry-run'] ? dryRunner : undefined,
+    memory: memory.bytes,
     onEvent: (event) => {
       if (event.type === 'retry') view.note(`cell ${event.delivery.task.cellId} attempt ${event.delivery.attempt} failed: ${event.error}; retrying`);
+      if (event.type === 'declined') view.note(`cell ${event.delivery.task.cellId} needs about ${formatBytes(event.needed)}, more than the ${formatBytes(event.budget)} for cells (--memory)`);
     },
   });
   const working = worker.run();

@@ -1,16 +1,18 @@
 import type { Argv } from 'yargs';
 import { hostname, availableParallelism } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { BACKENDS, type BackendChoice } from '@hessweep/grid';
+import { BACKENDS, formatBytes, type BackendChoice } from '@hessweep/grid';
 import { closeNats, connectNats, NatsQueue, NoStreamsError } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { positiveIntegers } from '../plan.js';
+import { MEMORY_OPTION, cellMemoryBudget } from '../memory-option.js';
 
 export function workerOptions(y: Argv) {
   return natsConnectionOptions(
     y
       .option('concurrency', { type: 'number', default: availableParallelism(), describe: 'cells computed at once, one worker thread each' })
+      .option('memory', MEMORY_OPTION)
       .option('sweep', { type: 'string', describe: 'serve only this sweep (default: every running sweep)' })
       .option('name', { type: 'string', describe: 'worker name recorded in rows (default host:pid)' })
       .option('backend', { type: 'string', choices: BACKENDS, default: 'auto' as BackendChoice })
@@ -34,6 +36,7 @@ const KILL_ON_CELL = process.env.HESSWEEP_FAULT_KILL_ON_CELL;
 export async function workerCommand(args: WorkerArgs): Promise<number> {
   positiveIntegers(args, ['concurrency']);
   if (args.sweep !== undefined) checkSweepName(args.sweep, '--sweep');
+  const memory = cellMemoryBudget(args.memory);
   const name = args.name ?? `${hostname()}:${process.pid}`;
   const log = (line: string) => !args.quiet && process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const starting = new AbortController();
@@ -64,6 +67,7 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
         name,
         directory: queue.workers,
         createRunner: args['dry-run'] ? dryRunner : undefined,
+        memory: memory.bytes,
         onPullError: (error) => log(`pulling cells failed: ${error.message}; pulling again`),
         onEvent: (event) => {
           const { task, attempt } = event.delivery;
@@ -72,11 +76,13 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
             if (KILL_ON_CELL && task.cellId === KILL_ON_CELL) process.kill(process.pid, 'SIGKILL');
           } else if (event.type === 'done') log(`done  ${task.sweep}/${task.cellId} in ${event.row.total_s.toFixed(2)} s`);
           else if (event.type === 'dropped') log(`not sent ${task.sweep}/${task.cellId}: ${event.error}; the cell will be delivered again`);
+          else if (event.type === 'declined') log(`declined ${task.sweep}/${task.cellId} attempt ${attempt}: needs about ${formatBytes(event.needed)}, more than this worker's ${formatBytes(event.budget)} for cells; given back`);
+          else if (event.type === 'waiting') log(`waiting ${task.sweep}/${task.cellId}: needs about ${formatBytes(event.needed)}, ${formatBytes(event.free)} free until running cells end`);
           else log(`${event.type === 'retry' ? 'retry' : 'FAILED'} ${task.sweep}/${task.cellId} attempt ${attempt}: ${event.error}`);
         },
       });
       if (starting.signal.aborted) return 0;
-      log(`worker ${name}: ${args.concurrency} slot(s), serving ${args.sweep ?? 'every running sweep'}`);
+      log(`worker ${name}: ${args.concurrency} slot(s), serving ${args.sweep ?? 'every running sweep'}; ${memory.describe}`);
       try {
         await worker.run();
       } finally {

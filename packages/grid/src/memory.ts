@@ -1,0 +1,86 @@
+/**
+ * How much memory a cell needs: an estimate of the peak resident memory of a process that runs it, from the
+ * cell's shape alone (no TensorFlow, no data read), so that workers take only the cells that fit and
+ * deployments ask for enough. The model follows what `runCell` holds at once; its constants are calibrated
+ * against measured peaks (docs/memory.md has the derivation and the table).
+ */
+import { datasetShape } from './datasets.js';
+import { parameterCount } from './settings.js';
+import type { Cell } from './types.js';
+
+/** Floats in one [samples, directions × width] tensor of a curvature product pass (landscape's `Curvature.products`). */
+export const PRODUCT_PASS_FLOATS = 1 << 23;
+
+/** Hutchinson probes applied per product pass (landscape's `runCell`). */
+export const HUTCHINSON_BATCH = 8;
+
+/**
+ * Constants of the estimate. `base`: a process that loads tfjs and its wasm backend and runs a tiny cell
+ * (node, the CLI's modules, the wasm module and its initial 16 MiB heap). `wasmSlack`: the wasm heap never
+ * returns memory and reuses freed blocks imperfectly, so its high-water mark exceeds the largest set of live
+ * tensors (measured 1.05–1.15×).
+ */
+export const MEMORY_MODEL = { base: 180 * 2 ** 20, wasmSlack: 1.25 } as const;
+
+/** The parts of an estimate, in bytes; `total` is what a worker reserves. */
+export interface MemoryEstimate {
+  /** Live tensors in the tfjs backend's heap at the cell's peak, times `wasmSlack`. */
+  tensors: number;
+  /** JavaScript arrays: the data set as float32, Lanczos bases and Hutchinson probes in float64, training state. */
+  host: number;
+  /** `MEMORY_MODEL.base`. */
+  base: number;
+  total: number;
+}
+
+/**
+ * Peak memory of running `cell`, in bytes. With m samples of d inputs, K classes, width h, depth D and P
+ * parameters (floats, × 4 bytes):
+ *
+ * - tensors held by `Curvature` from the losses on: X and Xᵀ (2md), per hidden layer its activations, their
+ *   transposes, ReLU masks, δ and δᵀ (5(D+1)mh), the output δ, δᵀ and the probabilities (4mK), W and Wᵀ (2P);
+ * - plus the larger of the two stages that allocate on top: the exact trace (‖x‖² squares X: md; the
+ *   per-sample Jacobian blocks [m, K, h], three at once: 3mKh) and a product pass with k directions (k = the
+ *   Lanczos processes, 2 with `ggn`, or the Hutchinson batch, capped by `PRODUCT_PASS_FLOATS`): the forward
+ *   R-activations of every hidden layer and three temporaries ((D+4)·m·k·max(h, K)) and the stacked
+ *   directions (2kP);
+ * - host: the data (4md bytes), per-sample labels and losses (16m), the Lanczos bases (8P per step per
+ *   process, float64), the Hutchinson probes and their products (16·8P), training state (32P).
+ *
+ * A features file's shape is not known before it is read: `datasetShape` counts it as one input and one
+ * class, so its cells are underestimated (by 4md(1 + 3·wasmSlack) bytes for its data alone).
+ */
+export function cellMemory(cell: Cell): MemoryEstimate {
+  const { inputDim: d, classes: K } = datasetShape(cell.dataset, cell.data);
+  const { width: h, depth: D, sample_size: m, measure } = cell;
+  const P = parameterCount(d, h, D, K);
+
+  const held = 2 * m * d + 5 * (D + 1) * m * h + 4 * m * K + 2 * P;
+  const trace = m * d + 3 * m * K * h;
+  const processes = measure.top_k > 0 ? (measure.ggn ? 2 : 1) : 0;
+  const directions = Math.max(processes, measure.trace_probes > 0 ? HUTCHINSON_BATCH : 0);
+  const perPass = Math.min(directions, Math.max(1, Math.floor(PRODUCT_PASS_FLOATS / (m * Math.max(d, h, K)))));
+  const products = (D + 4) * m * perPass * Math.max(h, K) + 2 * perPass * P;
+  const tensors = MEMORY_MODEL.wasmSlack * 4 * (held + Math.max(trace, products));
+
+  const lanczos = processes * (Math.min(measure.lanczos_iters, P) + 2) * 8 * P;
+  const probes = measure.trace_probes > 0 ? 2 * HUTCHINSON_BATCH * 8 * P : 0;
+  const host = 4 * m * d + 16 * m + lanczos + probes + 32 * P;
+
+  const base = MEMORY_MODEL.base;
+  return { tensors: Math.ceil(tensors), host, base, total: Math.ceil(base + host + tensors) };
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
+
+/** Bytes for a person, in powers of 1024: `1.40 GiB`, `31.5 MiB`, `312 MiB`, `100 B`. */
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+}

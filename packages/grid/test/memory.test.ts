@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_MEASURE, DEFAULT_TRAIN, MEMORY_MODEL, cellMemory, formatBytes, makeCell, type Cell, type DatasetName, type MeasureSettings } from '../src/index.js';
+
+const cellOf = (dataset: DatasetName, width: number, depth: number, sample_size: number, measure: Partial<MeasureSettings> = {}): Cell =>
+  makeCell({ dataset, width, depth, seed: 0, sample_size }, { train: { ...DEFAULT_TRAIN }, measure: { ...DEFAULT_MEASURE, ...measure }, data: {} });
+
+test('the estimate of one cell, worked by hand from the model in docs/memory.md', () => {
+  // fashion_mnist (d 784, K 10), width 32, depth 5, 60,000 samples, default measure (top_k 5, 30 Lanczos steps, GGN).
+  const m = 60_000;
+  const P = 785 * 32 + 5 * 33 * 32 + 33 * 10; // weights and biases, as parameterCount counts them: 31,730
+  const held = 2 * m * 784 + 5 * 6 * m * 32 + 4 * m * 10 + 2 * P; // X, Xᵀ; 6 hidden layers × 5 tensors; output; W, Wᵀ
+  const trace = m * 784 + 3 * m * 10 * 32; // larger than a product pass: 1 direction per pass since m·784 > 2^23
+  const products = 9 * m * 1 * 32 + 2 * 1 * P;
+  assert.ok(trace > products);
+  const tensors = 1.25 * 4 * (held + trace);
+  const host = 4 * m * 784 + 16 * m + 2 * 32 * 8 * P + 32 * P;
+  const estimate = cellMemory(cellOf('fashion_mnist', 32, 5, m));
+  assert.equal(estimate.tensors, Math.ceil(tensors));
+  assert.equal(estimate.host, host);
+  assert.equal(estimate.total, Math.ceil(180 * 2 ** 20 + host + tensors));
+  assert.equal(MEMORY_MODEL.base, 180 * 2 ** 20);
+});
+
+test('more samples, width or depth never estimate less; nor do GGN, more Lanczos steps or Hutchinson probes', () => {
+  const datasets: DatasetName[] = ['synthetic', 'mnist', 'cifar100'];
+  const samples = [2, 100, 2_000, 10_000, 60_000, 500_000];
+  const widths = [1, 4, 16, 64, 256, 1024];
+  const depths = [0, 1, 2, 5, 10];
+  for (const dataset of datasets) {
+    for (const m of samples) {
+      for (const h of widths) {
+        for (const D of depths) {
+          const here = cellMemory(cellOf(dataset, h, D, m)).total;
+          const where = `${dataset} m ${m} h ${h} D ${D}`;
+          assert.ok(here > MEMORY_MODEL.base, where);
+          if (m < samples.at(-1)!) assert.ok(cellMemory(cellOf(dataset, h, D, samples[samples.indexOf(m) + 1])).total >= here, `${where}: more samples`);
+          if (h < widths.at(-1)!) assert.ok(cellMemory(cellOf(dataset, widths[widths.indexOf(h) + 1], D, m)).total >= here, `${where}: wider`);
+          if (D < depths.at(-1)!) assert.ok(cellMemory(cellOf(dataset, h, depths[depths.indexOf(D) + 1], m)).total >= here, `${where}: deeper`);
+          const measured = (measure: Partial<MeasureSettings>) => cellMemory(cellOf(dataset, h, D, m, measure)).total;
+          assert.ok(measured({ ggn: false }) <= here, `${where}: GGN`);
+          assert.ok(measured({ top_k: 0 }) <= measured({ ggn: false }), `${where}: no spectrum`);
+          assert.ok(measured({ lanczos_iters: 100 }) >= here, `${where}: more Lanczos steps`);
+          assert.ok(measured({ trace_probes: 10 }) >= here, `${where}: Hutchinson probes`);
+        }
+      }
+    }
+  }
+});
+
+test('a larger input or more classes never estimate less', () => {
+  const base = { width: 32, depth: 3, sample_size: 5_000 };
+  const synthetic = (dim: number, classes: number) =>
+    cellMemory({ ...makeCell({ dataset: 'synthetic', seed: 0, ...base }, { train: DEFAULT_TRAIN, measure: DEFAULT_MEASURE, data: { synthetic_dim: dim, synthetic_classes: classes } }) }).total;
+  for (const dim of [1, 32, 784, 3072]) {
+    for (const classes of [2, 10, 100]) {
+      assert.ok(synthetic(dim * 2, classes) >= synthetic(dim, classes), `dim ${dim}`);
+      assert.ok(synthetic(dim, classes * 2) >= synthetic(dim, classes), `classes ${classes}`);
+    }
+  }
+  assert.ok(cellMemory(cellOf('cifar10', 32, 3, 5_000)).total > cellMemory(cellOf('mnist', 32, 3, 5_000)).total, '3072 inputs over 784');
+});
+
+test('formatBytes: powers of 1024 with three significant digits at most', () => {
+  assert.equal(formatBytes(0), '0 B');
+  assert.equal(formatBytes(1023), '1023 B');
+  assert.equal(formatBytes(1024), '1.00 KiB');
+  assert.equal(formatBytes(1536), '1.50 KiB');
+  assert.equal(formatBytes(31.5 * 2 ** 20), '31.5 MiB');
+  assert.equal(formatBytes(1000 * 2 ** 20), '1000 MiB');
+  assert.equal(formatBytes(1.4 * 2 ** 30), '1.40 GiB');
+  assert.equal(formatBytes(3 * 2 ** 40), '3.00 TiB');
+});
