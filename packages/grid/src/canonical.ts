@@ -39,7 +39,11 @@ export function cellIdentity(cell: Cell): Record<string, unknown> {
   };
 }
 
-/** Stable cell id: the first 16 hex digits of SHA-256 over the canonical JSON of the cell's identity. */
+/**
+ * Stable cell id: the first 16 hex digits of SHA-256 over the canonical JSON of the cell's identity. Only the
+ * first 8 bytes are turned into hex: a slice of the full 64-digit string would keep all of it alive with
+ * every id held (a million ids in a sweep's sets and queue).
+ */
 export function cellId(cell: Cell): string {
-  return createHash('sha256').update(canonicalJson(cellIdentity(cell))).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(cellIdentity(cell))).digest().toString('hex', 0, 8);
 }
