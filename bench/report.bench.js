@@ -9,7 +9,7 @@
 //          [--cli packages/cli/dist/src/main.js (another build's, to compare)] [--commands aggregate,report,export,watch]
 //          [--timeout 900 (seconds per command)]
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,12 +42,16 @@ const sizeOf = (path) => (existsSync(path) ? statSync(path).size : null);
 function measure(args) {
   const timeout = Number(values.timeout) * 1000;
   const started = performance.now();
-  const out = spawnSync('/usr/bin/time', ['-v', process.execPath, resolve(values.cli), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, timeout, killSignal: 'SIGKILL' });
+  // GNU time writes its report to a file of its own, apart from whatever the command prints.
+  const report = join(mkdtempSync(join(tmpdir(), 'hessweep-time-')), 'time.txt');
+  const out = spawnSync('/usr/bin/time', ['-v', '-o', report, process.execPath, resolve(values.cli), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, timeout, killSignal: 'SIGKILL' });
+  const stats = existsSync(report) ? readFileSync(report, 'utf8') : '';
+  rmSync(dirname(report), { recursive: true, force: true });
   const wall = (performance.now() - started) / 1000;
-  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(out.stderr ?? '')?.[1] ?? Number.NaN);
+  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stats)?.[1] ?? Number.NaN);
   // CPU seconds (user + system) say what wall time would be on an idle machine, whatever else runs on it.
-  const cpu = ['User', 'System'].reduce((s, kind) => s + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(out.stderr ?? '')?.[1] ?? Number.NaN), 0);
-  const said = (out.stderr ?? '').split('\n').filter((l) => l && !/^\t|Command being timed|Command exited/.test(l)).at(-1) ?? '';
+  const cpu = ['User', 'System'].reduce((s, kind) => s + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(stats)?.[1] ?? Number.NaN), 0);
+  const said = [...(out.stderr ?? '').split('\n'), ...stats.split('\n')].filter((l) => /^hessweep:|signal|FATAL/.test(l)).at(-1) ?? '';
   const status = out.error?.code === 'ETIMEDOUT' ? `killed after ${values.timeout} s` : `exit ${out.status}`;
   return { wall, cpu, rssKb, status, said };
 }

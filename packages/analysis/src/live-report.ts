@@ -115,16 +115,17 @@ export class LiveReport {
   /**
    * Brings the state up to date with `parts/` (reading only new parts unless a rebuild is needed) and, when
    * anything changed, writes the report. A part that vanishes while it is read (a compaction removing it) makes
-   * the update start over, at most a few times.
+   * the update start over, at most a few times. After a failed update the next one reads every part: a fold
+   * cut short may have taken in part of a part.
    */
   async update(): Promise<LiveUpdate> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.tryUpdate();
       } catch (error) {
+        this.state = null;
         const vanished = error instanceof ResultFileError && !existsSync(error.path);
         if (!vanished || attempt >= 3) throw error;
-        this.state = null;
       }
     }
   }

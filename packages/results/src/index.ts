@@ -12,7 +12,7 @@ export { IpcFileReader, utf8At, utf8Bytes, validity, type ColumnBatch } from './
 export { readManifest, writeManifest, validateManifest, type Manifest } from './manifest.js';
 export {
   sweepPaths, isPartFileName, isMergedPartName, mergedPartName, listPartNames, readConsistently, scanParts, partFileProblem, damagedPartsError, quarantineParts,
-  removeTemps, openSweepForReading, findWinners, WinnerTable, hashBytes, winningBatches, winningRows, readColumns, readListRows, readPartTable, cellStates,
+  removeTemps, openSweepForReading, findWinners, WinnerTable, hashBytes, winningBatches, readColumns, readListRows, readPartTable, cellStates,
   ROW_LOST, ROW_OK, ROW_FAILED,
 } from './store.js';
 export type { SweepPaths, DamagedPart, PartScan, PartExpectation, SweepReadView, Winners, Superseded, WinningBatch, CellState } from './store.js';

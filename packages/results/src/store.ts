@@ -13,11 +13,10 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Table } from 'apache-arrow';
-import type { ResultRow } from '@hessweep/grid';
 import { describeCause, PartGoneError, ResultFileError, SweepStoreError } from './errors.js';
 import { IpcFileReader, utf8At, utf8Bytes, type ColumnBatch } from './ipc.js';
 import { readManifest, type Manifest } from './manifest.js';
-import { checkResultSchema, decodeResultFile, tableRows, withCurrentTypes } from './reader.js';
+import { checkResultSchema, decodeResultFile, withCurrentTypes } from './reader.js';
 import { META_SPEC_HASH, META_SWEEP, type ColumnName } from './schema.js';
 
 export interface SweepPaths {
@@ -538,14 +537,4 @@ export async function readPartTable(path: string): Promise<Table> {
     throw new ResultFileError(path, `cannot read result file: ${describeCause(err)}`, { cause: err });
   }
   return withCurrentTypes(decodeResultFile(path, bytes));
-}
-
-/** The rows standing for their cells (findWinners), as plain objects, part by part. */
-export async function* winningRows(paths: readonly string[], winners: Winners): AsyncGenerator<ResultRow> {
-  for (let p = 0; p < paths.length; p++) {
-    const mask = winners.masks[p]!;
-    if (!mask.some((m) => m !== ROW_LOST)) continue;
-    const rows = tableRows(await readPartTable(paths[p]!));
-    for (let i = 0; i < rows.length; i++) if (mask[i] !== ROW_LOST) yield rows[i]!;
-  }
 }

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { ResultRow } from '@hessweep/grid';
 import {
   compactParts, DEFAULT_COMPACTION_POLICY, encodeResultFile, findWinners, IpcFileReader, META_MERGED_FROM, mergedPartName, planCompaction, readColumns,
-  readResultFile, scanParts, targetRows, winningRows, type CompactionPolicy, type PlanPart,
+  readPartTable, readResultFile, ROW_LOST, scanParts, tableRows, targetRows, type CompactionPolicy, type PlanPart,
 } from '../src/index.js';
 import { meta, row, seeded, tempDir, writeLegacyPart } from './fixtures.js';
 
@@ -43,13 +43,17 @@ function plainWinners(rows: readonly ResultRow[]): Map<string, ResultRow> {
   return winners;
 }
 
-/** The rows standing for their cells as the store reads them (findWinners, winningRows). */
+/** The rows standing for their cells as the store reads them (findWinners' masks over the parts' rows). */
 async function storeWinners(dir: string): Promise<Map<string, ResultRow>> {
   const { parts } = await scanParts(dir, { sweep: 's' });
+  const { masks } = await findWinners(parts);
   const winners = new Map<string, ResultRow>();
-  for await (const r of winningRows(parts, await findWinners(parts))) {
-    assert.ok(!winners.has(r.cell_id), `cell ${r.cell_id} stands twice`);
-    winners.set(r.cell_id, r);
+  for (const [p, path] of parts.entries()) {
+    for (const [i, r] of tableRows(await readPartTable(path)).entries()) {
+      if (masks[p]![i] === ROW_LOST) continue;
+      assert.ok(!winners.has(r.cell_id), `cell ${r.cell_id} stands twice`);
+      winners.set(r.cell_id, r);
+    }
   }
   return winners;
 }
