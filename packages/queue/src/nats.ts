@@ -37,7 +37,7 @@ const STOPPING_PUBLISH_MS = 10_000;
 const PUBLISH_TIMEOUT_MS = 5000;
 /** How often a worker re-reads which sweeps are running (an idle one sooner, to pick up a new sweep fast). */
 const SWEEPS_REFRESH_MS = 5000;
-const IDLE_SWEEPS_REFRESH_MS = 500;
+const IDLE_SWEEPS_REFRESH_MS = 1500;
 
 /**
  * The distributed engine on NATS JetStream (2.9+), the dispatch side: cells in and out of the cells stream
@@ -203,19 +203,27 @@ export class NatsQueue implements Queue {
     const stop = () => messages!.stop();
     signal?.addEventListener('abort', stop, { once: true });
     this.open.add(messages);
+    const started = Date.now();
+    let delivered = 0;
     try {
       for await (const msg of messages) {
         if (signal?.aborted || this.closed) {
           msg.nak();
           continue;
         }
+        delivered++;
         yield this.delivery(msg, bound.maxDeliver, bound.ackWaitMs);
       }
+      // Ended empty well before its wait was up: the server refused it (too many pulls waiting, a leader
+      // moving). Pause before the next, or refusals and retries would keep the server busy.
+      if (delivered === 0 && Date.now() - started < 500) await sleep(250 + Math.random() * 500, signal);
     } catch (error) {
       if (this.closed || signal?.aborted) return;
-      // A consumer deleted or its leader lost mid-pull: bind afresh next time.
+      // A consumer deleted or its leader lost mid-pull: bind afresh next time, after a pause (a refused
+      // pull ends at once, and a thousand workers retrying at once would keep the server busy refusing).
       this.consumers.delete(cellsConsumer(sweep));
       if (!isNotFound(error)) this.onTransientError?.(error as Error);
+      await sleep(250 + Math.random() * 500, signal);
     } finally {
       signal?.removeEventListener('abort', stop);
       this.open.delete(messages);
@@ -364,8 +372,8 @@ export class NatsQueue implements Queue {
 
   /**
    * The sweeps a worker serves: the given one, or those marked running in the sweeps bucket, re-read every
-   * SWEEPS_REFRESH_MS (spread over workers so that a thousand of them do not ask at once), sooner while none
-   * is running. When the bucket cannot be read (after a node loss, 2.9 answers some KV requests only after a
+   * SWEEPS_REFRESH_MS, sooner (IDLE_SWEEPS_REFRESH_MS) while none is running: a thousand idle workers asking
+   * every half second kept a server busy answering them. When the bucket cannot be read (after a node loss, 2.9 answers some KV requests only after a
    * timeout) the last known list is kept, so that pulling goes on meanwhile.
    */
   private async activeSweeps(): Promise<string[]> {
@@ -373,7 +381,8 @@ export class NatsQueue implements Queue {
     if (Date.now() - this.sweepsCache.at < this.sweepsCache.refreshMs) return this.sweepsCache.sweeps;
     try {
       const sweeps = await this.sweeps.running();
-      const refreshMs = sweeps.length > 0 ? SWEEPS_REFRESH_MS * (0.75 + Math.random() / 2) : IDLE_SWEEPS_REFRESH_MS;
+      // Spread over workers (± 25 %), so that a thousand of them do not ask together.
+      const refreshMs = (sweeps.length > 0 ? SWEEPS_REFRESH_MS : IDLE_SWEEPS_REFRESH_MS) * (0.75 + Math.random() / 2);
       this.sweepsCache = { at: Date.now(), sweeps, refreshMs };
     } catch (error) {
       if (this.sweepsCache.at === 0) throw error;

@@ -18,6 +18,9 @@ export const resultsConsumer = (sweep: string) => `results-${sweep}`;
 /** The server's advisory for a cell delivered MaxDeliver times without an ack. */
 export const exhaustedAdvisory = (sweep: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${CELLS_STREAM}.${cellsConsumer(sweep)}`;
 
+/** Workers pulling one sweep's cells at once, at most (a pull request each; set when the consumer is created). */
+export const MAX_WAITING_PULLS = 16_384;
+
 /** How long a worker's entry in the workers bucket stands without a refresh. */
 export const WORKER_TTL_MS = 60_000;
 
@@ -87,6 +90,9 @@ export async function createSweepConsumers(jsm: JetStreamManager, sweep: string,
     ack_wait: nanos(setup.ackWaitMs),
     max_deliver: setup.maxAttempts,
     max_ack_pending: 10_000,
+    // Pull requests waiting at once: one per worker (the server's default, 512, refuses the 513th worker's
+    // pull at once, and a thousand workers would then spin on refusals).
+    max_waiting: MAX_WAITING_PULLS,
   });
   await ensureConsumer(jsm, RESULTS_STREAM, {
     durable_name: resultsConsumer(sweep),
