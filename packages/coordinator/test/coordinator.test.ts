@@ -10,7 +10,7 @@ import {
   cellId, DEFAULT_MEASURE, DEFAULT_TRAIN, expandGrid, failedRow, parseSpec, parseWhere, planGrid, specHash, specSettingsHash, type Cell, type ResultRow,
   type SweepSpec,
 } from '@hessweep/grid';
-import { InProcessQueue, type CellTask, type Queue } from '@hessweep/queue';
+import { InProcessQueue, type CellTask, type Queue, type SweepEvent } from '@hessweep/queue';
 import { readResultFile, scanParts, writeResultFile } from '@hessweep/results';
 import { runSweep, SweepError, type SweepPlan } from '../src/index.js';
 import { SweepCompaction } from '../src/compaction.js';
@@ -96,23 +96,21 @@ test('failed cells are skipped unless retried; changed settings are refused; str
   }
 });
 
+/** A queue that only hands the coordinator `results` (it queues nothing and has no cells to pull). */
+function resultsQueue(results: () => AsyncIterable<SweepEvent>): Queue {
+  return { closed: false, enqueue: async (tasks) => [...tasks].length, pull: async function* () {}, publishResult: async () => {}, close: async () => {}, results };
+}
+
 /**
  * A queue whose result stream is a fixed list of rows (then silence, as a live stream), each delivery's ack
  * recorded: for what the coordinator acknowledges, and when.
  */
 function scriptedQueue(rows: ResultRow[]) {
   const acked: string[] = [];
-  const queue: Queue = {
-    closed: false,
-    enqueue: async (tasks) => [...tasks].length,
-    pull: async function* () {},
-    publishResult: async () => {},
-    close: async () => {},
-    async *results() {
-      for (const [i, row] of rows.entries()) yield { type: 'row' as const, row, ack: async () => void acked.push(`${row.cell_id}#${i}`) };
-      await new Promise(() => {}); // a live stream: nothing more, and no end
-    },
-  };
+  const queue = resultsQueue(async function* () {
+    for (const [i, row] of rows.entries()) yield { type: 'row' as const, row, ack: async () => void acked.push(`${row.cell_id}#${i}`) };
+    await new Promise(() => {}); // a live stream: nothing more, and no end
+  });
   return { queue, acked };
 }
 
@@ -183,33 +181,26 @@ test('a delivery is not kept once its row is on disk and acked: memory does not 
     const delivered: WeakRef<object>[] = [];
     let acked = 0;
     let kept = -1;
-    const queue: Queue = {
-      closed: false,
-      enqueue: async (tasks) => [...tasks].length,
-      pull: async function* () {},
-      publishResult: async () => {},
-      close: async () => {},
-      async *results() {
-        for (const seed of seeds) {
-          if (seed === seeds.length - 1) {
-            // Every earlier row is durable and acked before the last is handed out; then none should be reachable.
-            const deadline = Date.now() + 10_000;
-            while (acked < seed) {
-              assert.ok(Date.now() < deadline, `only ${acked} of ${seed} rows were acked within 10 s`);
-              await new Promise((resolve) => setTimeout(resolve, 5));
-            }
-            await new Promise((resolve) => setImmediate(resolve));
-            gc();
-            // The loop still holds the row it took last, while it waits for the next.
-            kept = delivered.slice(0, -1).filter((ref) => ref.deref() !== undefined).length;
+    const queue = resultsQueue(async function* () {
+      for (const seed of seeds) {
+        if (seed === seeds.length - 1) {
+          // Every earlier row is durable and acked before the last is handed out; then none should be reachable.
+          const deadline = Date.now() + 10_000;
+          while (acked < seed) {
+            assert.ok(Date.now() < deadline, `only ${acked} of ${seed} rows were acked within 10 s`);
+            await new Promise((resolve) => setTimeout(resolve, 5));
           }
-          const delivery = { type: 'row' as const, row: okRow(cell(seed)), ack: async () => void acked++ };
-          delivered.push(new WeakRef(delivery));
-          yield delivery;
+          await new Promise((resolve) => setImmediate(resolve));
+          gc();
+          // The loop still holds the row it took last, while it waits for the next.
+          kept = delivered.slice(0, -1).filter((ref) => ref.deref() !== undefined).length;
         }
-        await new Promise(() => {}); // a live stream: nothing more, and no end
-      },
-    };
+        const delivery = { type: 'row' as const, row: okRow(cell(seed)), ack: async () => void acked++ };
+        delivered.push(new WeakRef(delivery));
+        yield delivery;
+      }
+      await new Promise(() => {}); // a live stream: nothing more, and no end
+    });
     const outcome = await runSweep(queue, plan(seeds), { out });
     assert.equal(outcome.ok, seeds.length);
     assert.equal(kept, 0, `${kept} of ${seeds.length - 2} written and acked deliveries were still reachable`);
