@@ -3,16 +3,15 @@
 // Targets: under 10 s and under 2 GB.
 // Usage: npm run bench -- aggregate [--rows 1000000] [--parts 100] [--dir DIR (reused if complete)] [--keep] [--runs 1]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { lib, partsBytes, peakRssKb } from './common.js';
 import { syntheticSweep } from './synthetic-sweep.js';
 
 const here = fileURLToPath(import.meta.url);
-const root = join(dirname(here), '..');
-const lib = (name) => import(join(root, `packages/${name}/dist/src/index.js`));
 const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '1000000' },
@@ -46,8 +45,7 @@ const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'hessweep-bench-aggregate-'
 try {
   await syntheticSweep(dir, rows, parts);
   const partsDir = join(dir, 'parts');
-  const bytes = readdirSync(partsDir).reduce((s, n) => s + statSync(join(partsDir, n)).size, 0);
-  console.log(`results: ${(bytes / 2 ** 30).toFixed(2)} GiB of part files`);
+  console.log(`results: ${(partsBytes(partsDir) / 2 ** 30).toFixed(2)} GiB of part files`);
   const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
   for (let r = 0; r < Number(values.runs); r++) {
     const args = [here, '--child', dir];
@@ -58,7 +56,7 @@ try {
     const wall = (performance.now() - started) / 1000;
     if (out.status !== 0) throw new Error(`aggregate child failed (${out.status}):\n${out.stderr}`);
     const child = JSON.parse(out.stdout.trim().split('\n').at(-1));
-    const rssKb = timeBin ? Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(out.stderr)?.[1]) : child.max_rss_mb * 1024;
+    const rssKb = timeBin ? peakRssKb(out.stderr) : child.max_rss_mb * 1024;
     const rssGb = rssKb / 2 ** 20;
     console.log(`run ${r + 1}: ${child.groups.toLocaleString('en-US')} groups, ${child.cells.toLocaleString('en-US')} cells (${child.ok.toLocaleString('en-US')} ok, ${child.failed.toLocaleString('en-US')} failed) from ${child.parts} parts`);
     console.log(`  aggregate ${child.aggregate_s.toFixed(2)} s + writeSummary ${child.summary_s.toFixed(2)} s = ${child.total_s.toFixed(2)} s in-process; ${wall.toFixed(2)} s wall for the process (start to exit)`);

@@ -5,15 +5,15 @@
 // Usage: npm run bench -- compact [--rows 1000000] [--parts 1000] [--dir DIR (reused if complete)] [--keep]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { lib, partsBytes, peakRssKb } from './common.js';
+
 const here = fileURLToPath(import.meta.url);
-const root = join(dirname(here), '..');
-const lib = (name) => import(join(root, `packages/${name}/dist/src/index.js`));
 const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '1000000' },
@@ -59,8 +59,7 @@ async function main() {
     run([join(dirname(here), 'aggregate.bench.js'), '--rows', values.rows, '--parts', values.parts, '--dir', source, '--runs', '0'], { stdio: 'inherit' });
     const parts = join(scratch, 'parts');
     spawnSync('cp', ['-al', join(source, 'parts'), parts], { stdio: 'inherit' });
-    const bytes = readdirSync(parts).reduce((s, n) => s + statSync(join(parts, n)).size, 0);
-    console.log(`compacting ${readdirSync(parts).length} parts, ${(bytes / 2 ** 30).toFixed(2)} GiB (hard links to ${source})`);
+    console.log(`compacting ${readdirSync(parts).length} parts, ${(partsBytes(parts) / 2 ** 30).toFixed(2)} GiB (hard links to ${source})`);
 
     const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
     const started = performance.now();
@@ -70,7 +69,7 @@ async function main() {
     const wall = (performance.now() - started) / 1000;
     if (out.status !== 0) throw new Error(`compaction child failed (${out.status}):\n${out.stderr}`);
     const result = JSON.parse(out.stdout.trim().split('\n').at(-1));
-    const rssKb = timeBin ? Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(out.stderr)?.[1]) : result.max_rss_mb * 1024;
+    const rssKb = timeBin ? peakRssKb(out.stderr) : result.max_rss_mb * 1024;
     console.log(`${result.partsBefore} parts → ${result.partsAfter} parts, ${result.rows.toLocaleString('en-US')} rows, ${result.merges} merges`);
     console.log(`  ${(result.bytesBefore / 2 ** 30).toFixed(2)} GiB → ${(result.bytesAfter / 2 ** 30).toFixed(2)} GiB`);
     console.log(`  ${result.seconds.toFixed(1)} s in-process, ${wall.toFixed(1)} s wall; peak RSS ${(rssKb / 2 ** 20).toFixed(2)} GiB${timeBin ? ' (/usr/bin/time -v)' : ''}`);

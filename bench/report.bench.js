@@ -9,14 +9,13 @@
 //          [--cli packages/cli/dist/src/main.js (another build's, to compare)] [--commands aggregate,report,export,watch]
 //          [--timeout 900 (seconds per command)]
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { partsBytes, peakRssKb, root } from './common.js';
 import { syntheticSweep, writeNewCells } from './synthetic-sweep.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '1000000' },
@@ -48,7 +47,7 @@ function measure(args) {
   const stats = existsSync(report) ? readFileSync(report, 'utf8') : '';
   rmSync(dirname(report), { recursive: true, force: true });
   const wall = (performance.now() - started) / 1000;
-  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stats)?.[1] ?? Number.NaN);
+  const rssKb = peakRssKb(stats);
   // CPU seconds (user + system) say what wall time would be on an idle machine, whatever else runs on it.
   const cpu = ['User', 'System'].reduce((s, kind) => s + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(stats)?.[1] ?? Number.NaN), 0);
   const said = [...(out.stderr ?? '').split('\n'), ...stats.split('\n')].filter((l) => /^hessweep:|signal|FATAL/.test(l)).at(-1) ?? '';
@@ -102,7 +101,7 @@ async function measureWatch(dir) {
     rmSync(compacted, { force: true });
   }
   const status = await exited;
-  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? Number.NaN);
+  const rssKb = peakRssKb(stderr);
   console.log(`          SIGINT: ${status === 0 ? 'exit 0' : `ended with ${status}`}; peak RSS ${(rssKb / 2 ** 20).toFixed(2)} GiB`);
 }
 
@@ -116,8 +115,7 @@ const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'hessweep-bench-report-'));
 try {
   await syntheticSweep(dir, rows, parts);
   const partsDir = join(dir, 'parts');
-  const bytes = readdirSync(partsDir).reduce((s, n) => s + statSync(join(partsDir, n)).size, 0);
-  console.log(`results: ${(bytes / 2 ** 30).toFixed(2)} GiB of part files; CLI: ${values.cli}`);
+  console.log(`results: ${(partsBytes(partsDir) / 2 ** 30).toFixed(2)} GiB of part files; CLI: ${values.cli}`);
   for (const name of values.commands.split(',')) {
     if (name === 'watch') {
       await measureWatch(dir);

@@ -7,15 +7,14 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { lib, root } from './common.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'packages/cli/dist/src/main.js');
 const { startNatsServer } = await import(join(root, 'packages/queue/dist/test/nats-server.js'));
-const { connectNats, closeNats, NatsQueue } = await import(join(root, 'packages/queue/dist/src/index.js'));
-const { Worker, dryRunner } = await import(join(root, 'packages/worker/dist/src/index.js'));
+const { connectNats, closeNats, NatsQueue } = await lib('queue');
+const { Worker, dryRunner } = await lib('worker');
 const { values } = parseArgs({ options: { workers: { type: 'string', default: '1000' }, slots: { type: 'string', default: '4' }, cells: { type: 'string', default: '100000' } } });
 const workerCount = Number(values.workers);
 const slots = Number(values.slots);

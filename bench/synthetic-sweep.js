@@ -6,11 +6,8 @@
 // succeed on a retry written to the last part files ("failed, then ok"), so a run of N rows has fewer
 // distinct cells than rows, and some planned cells have no row yet.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const lib = (name) => import(join(root, `packages/${name}/dist/src/index.js`));
+import { join } from 'node:path';
+import { lib } from './common.js';
 
 export const SWEEP = 'bench';
 const DATASETS = ['mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'features'];

@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { connectNats, keysOf } from '@hessweep/queue';
+import { connectNats } from '@hessweep/queue';
+import type { KV } from 'nats';
 import { readResultFile, scanParts } from '@hessweep/results';
 import { exitWithin, partFiles, start, syntheticSpec, until, type Proc } from './support.js';
 import { scenario, type NatsServer } from './nats-support.js';
@@ -347,3 +348,13 @@ test('SIGTERM to a worker while the server is down: it exits, dropping its unsen
     await assertCompleteOnce(ctx, join(ctx.dir, 'out', 'outage'), 'outage', gridCells([32], seeds));
   });
 });
+
+/**
+ * Every key of a bucket. The keys iterator must be drained before other requests are awaited: awaiting
+ * inside its loop ends it after the first key (nats.js 2.29).
+ */
+async function keysOf(kv: KV): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of await kv.keys()) keys.push(key);
+  return keys;
+}

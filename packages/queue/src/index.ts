@@ -2,6 +2,6 @@ export type { CellTask, Delivery, ExhaustedCell, Queue, ResultDelivery, SweepEve
 export { InProcessQueue } from './memory.js';
 export { closeNats, settleWithin, connectNats, natsOptionsFromEnv, NatsConnectError, type NatsOptions } from './connection.js';
 export { NatsQueue, type NatsQueueOptions, type SweepSetup } from './nats.js';
-export { CELLS_STREAM, RESULTS_STREAM, SWEEPS_BUCKET, WORKERS_BUCKET, OWNERS_BUCKET, WORKER_TTL_MS, NoStreamsError } from './streams.js';
-export { SweepRegistry, WorkerRegistry, keysOf, type SweepRecord, type WorkerRecord } from './registries.js';
+export { CELLS_STREAM, RESULTS_STREAM, SWEEPS_BUCKET, WORKERS_BUCKET, OWNERS_BUCKET, NoStreamsError } from './streams.js';
+export { SweepRegistry, WorkerRegistry, type SweepRecord, type WorkerRecord } from './registries.js';
 export { claimSweep, describeSweepOwner, SweepClaimedError, type SweepOwner, type SweepClaim, type ClaimOptions } from './ownership.js';

@@ -29,6 +29,9 @@ export interface SweepSetup extends ConsumerSetup {
 
 const json = JSONCodec();
 
+/** A consumer bound by name, with what workers need of its configuration. */
+type BoundConsumer = { consumer: Consumer; maxDeliver: number; ackWaitMs: number };
+
 /** Cell publications awaiting the server's acknowledgement at once while enqueueing. */
 const ENQUEUE_IN_FLIGHT = 512;
 /** How long a stopping worker keeps trying to publish a finished row before it drops it for redelivery. */
@@ -46,7 +49,7 @@ const IDLE_SWEEPS_REFRESH_MS = 1500;
  * cells that used up their deliveries from the server's advisory.
  */
 export class NatsQueue implements Queue {
-  private readonly consumers = new Map<string, { consumer: Consumer; maxDeliver: number; ackWaitMs: number }>();
+  private readonly consumers = new Map<string, BoundConsumer>();
   private readonly open = new Set<ConsumerMessages>();
   private readonly stops = new Set<() => void>();
   private sweepsCache: { at: number; sweeps: string[]; refreshMs: number } = { at: 0, sweeps: [], refreshMs: 0 };
@@ -174,7 +177,7 @@ export class NatsQueue implements Queue {
   async *pull(max: number, signal?: AbortSignal): AsyncIterable<Delivery> {
     if (this.closed || signal?.aborted) return;
     let messages: ConsumerMessages | null = null;
-    let bound: { consumer: Consumer; maxDeliver: number; ackWaitMs: number } | null = null;
+    let bound: BoundConsumer | null = null;
     let sweep = '';
     try {
       const sweeps = await this.sweepsWithWork();
@@ -214,16 +217,14 @@ export class NatsQueue implements Queue {
         delivered++;
         yield this.delivery(msg, bound.maxDeliver, bound.ackWaitMs);
       }
-      // Ended empty well before its wait was up: the server refused it (too many pulls waiting, a leader
-      // moving). Pause before the next, or refusals and retries would keep the server busy.
-      if (delivered === 0 && Date.now() - started < 500) await sleep(250 + Math.random() * 500, signal);
+      // Ended empty well before its wait was up: the server refused it (too many pulls waiting, a leader moving).
+      if (delivered === 0 && Date.now() - started < 500) await pauseAfterRefusal(signal);
     } catch (error) {
       if (this.closed || signal?.aborted) return;
-      // A consumer deleted or its leader lost mid-pull: bind afresh next time, after a pause (a refused
-      // pull ends at once, and a thousand workers retrying at once would keep the server busy refusing).
+      // A consumer deleted or its leader lost mid-pull: bind afresh next time.
       this.consumers.delete(cellsConsumer(sweep));
       if (!isNotFound(error)) this.onTransientError?.(error as Error);
-      await sleep(250 + Math.random() * 500, signal);
+      await pauseAfterRefusal(signal);
     } finally {
       signal?.removeEventListener('abort', stop);
       this.open.delete(messages);
@@ -355,7 +356,7 @@ export class NatsQueue implements Queue {
     }
   }
 
-  private async consumer(stream: string, name: string): Promise<{ consumer: Consumer; maxDeliver: number; ackWaitMs: number } | null> {
+  private async consumer(stream: string, name: string): Promise<BoundConsumer | null> {
     const known = this.consumers.get(name);
     if (known) return known;
     try {
@@ -424,6 +425,14 @@ class EventChannel<T> implements AsyncIterable<T> {
       this.wake = null;
     }
   }
+}
+
+/**
+ * The pause before pulling again after a pull the server refused or lost: spread over 0.25-0.75 s, or a
+ * thousand workers retrying at once would keep the server busy refusing them.
+ */
+function pauseAfterRefusal(signal?: AbortSignal): Promise<void> {
+  return sleep(250 + Math.random() * 500, signal);
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -101,13 +101,3 @@ export class WorkerRegistry extends Registry<WorkerRecord> {
     return new WorkerRegistry(kv, jsm, WORKERS_BUCKET);
   }
 }
-
-/**
- * Every key of a bucket. The keys iterator must be drained before other requests are awaited: awaiting
- * inside its loop ends it after the first key (nats.js 2.29).
- */
-export async function keysOf(kv: KV): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const key of await kv.keys()) keys.push(key);
-  return keys;
-}

@@ -19,7 +19,7 @@ export const resultsConsumer = (sweep: string) => `results-${sweep}`;
 export const exhaustedAdvisory = (sweep: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${CELLS_STREAM}.${cellsConsumer(sweep)}`;
 
 /** Workers pulling one sweep's cells at once, at most (a pull request each; set when the consumer is created). */
-export const MAX_WAITING_PULLS = 16_384;
+const MAX_WAITING_PULLS = 16_384;
 
 /** How long a worker's entry in the workers bucket stands without a refresh. */
 export const WORKER_TTL_MS = 60_000;
