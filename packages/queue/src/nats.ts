@@ -1,6 +1,8 @@
-import { JSONCodec, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type NatsConnection } from 'nats';
+import { JSONCodec, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type KV, type NatsConnection } from 'nats';
 import type { ResultRow } from '@hessweep/grid';
+import { EventChannel } from './channel.js';
 import { PipelinedPublisher } from './publisher.js';
+import { PullInbox, type PulledMessage, type PullError } from './pulls.js';
 import { SweepRegistry, WorkerRegistry, type SweepRecord } from './registries.js';
 import {
   CELLS_STREAM, OWNERS_BUCKET, RESULTS_STREAM, cellsConsumer, cellsSubject, createStreams, createSweepConsumers, exhaustedAdvisory, isNotFound,
@@ -29,8 +31,8 @@ export interface SweepSetup extends ConsumerSetup {
 
 const json = JSONCodec();
 
-/** A consumer bound by name, with what workers need of its configuration. */
-type BoundConsumer = { consumer: Consumer; maxDeliver: number; ackWaitMs: number };
+/** What a worker needs of a sweep's cells consumer: its deliveries per cell and its lease. */
+type CellsLease = { maxDeliver: number; ackWaitMs: number };
 
 /** Cell publications awaiting the server's acknowledgement at once while enqueueing. */
 const ENQUEUE_IN_FLIGHT = 512;
@@ -49,12 +51,15 @@ const IDLE_SWEEPS_REFRESH_MS = 1500;
  * cells that used up their deliveries from the server's advisory.
  */
 export class NatsQueue implements Queue {
-  private readonly consumers = new Map<string, BoundConsumer>();
+  private readonly leases = new Map<string, CellsLease>();
   private readonly open = new Set<ConsumerMessages>();
   private readonly stops = new Set<() => void>();
   private sweepsCache: { at: number; sweeps: string[]; refreshMs: number } = { at: 0, sweeps: [], refreshMs: 0 };
+  /** Of the running sweeps last read, those with cells waiting (several sweeps only). */
+  private withWork: { of: NatsQueue['sweepsCache']; sweeps: string[] } | null = null;
   private turn = 0;
   private readonly publisher: PipelinedPublisher;
+  private readonly pulls: PullInbox;
   closed = false;
 
   private constructor(
@@ -68,6 +73,7 @@ export class NatsQueue implements Queue {
     readonly owners: KV | null = null,
   ) {
     this.publisher = new PipelinedPublisher(nc);
+    this.pulls = new PullInbox(nc);
   }
 
   /** Binds to the streams and buckets, creating them first with `options.create`. */
@@ -98,6 +104,7 @@ export class NatsQueue implements Queue {
       ok: previous?.ok ?? 0,
       failed: previous?.failed ?? 0,
       max_attempts: setup.maxAttempts,
+      lease_ms: setup.ackWaitMs,
       started: previous?.state === 'running' ? previous.started : now,
       updated: now,
     };
@@ -170,65 +177,53 @@ export class NatsQueue implements Queue {
   }
 
   /**
-   * One pull of up to `max` cells from one running sweep (taking turns between sweeps): a single fetch, its
-   * cells yielded as they arrive. Errors that a retry absorbs (a restarting server, a leader election) end
-   * the pull after a short pause, reported through `onTransientError`.
+   * One pull of up to `max` cells from one running sweep (taking turns between sweeps), its cells yielded as
+   * they arrive. Errors that a retry absorbs (a restarting server, a leader election) end the pull after a
+   * short pause, reported through `onTransientError`; a refusal (too many pulls waiting) only pauses.
    */
   async *pull(max: number, signal?: AbortSignal): AsyncIterable<Delivery> {
     if (this.closed || signal?.aborted) return;
-    let messages: ConsumerMessages | null = null;
-    let bound: BoundConsumer | null = null;
+    let lease: CellsLease | null = null;
     let sweep = '';
+    let several = false;
     try {
       const sweeps = await this.sweepsWithWork();
       if (sweeps.length === 0) {
         await sleep(IDLE_SWEEPS_REFRESH_MS, signal);
         return;
       }
+      several = sweeps.length > 1;
       sweep = sweeps[this.turn++ % sweeps.length];
-      bound = await this.consumer(CELLS_STREAM, cellsConsumer(sweep));
-      if (!bound) {
-        // Its consumer is gone (the sweep was cancelled or removed): look again after the sweeps are re-read.
-        await sleep(IDLE_SWEEPS_REFRESH_MS, signal);
-        return;
-      }
-      // One sweep: a long poll answers as soon as a cell is queued. Several: short pulls, taking turns.
-      const expires = this.options.pullWaitMs ?? (sweeps.length > 1 ? 1000 : 5000);
-      // The client ends a fetch the server never answers (a consumer leader lost) at 1.05 × expires.
-      messages = await bound.consumer.fetch({ max_messages: max, expires });
+      lease = await this.cellsLease(sweep);
     } catch (error) {
       if (this.closed) return;
-      if (isNotFound(error)) this.consumers.delete(cellsConsumer(sweep));
-      else this.onTransientError?.(error as Error);
+      this.onTransientError?.(error as Error);
       await sleep(500, signal);
       return;
     }
-    const stop = () => messages!.stop();
-    signal?.addEventListener('abort', stop, { once: true });
-    this.open.add(messages);
-    const started = Date.now();
-    let delivered = 0;
+    if (!lease) {
+      // Its consumer is gone (the sweep was cancelled or removed): look again after the sweeps are re-read.
+      await sleep(IDLE_SWEEPS_REFRESH_MS, signal);
+      return;
+    }
+    // One sweep: a long poll answers as soon as a cell is queued. Several: short pulls, taking turns.
+    const expires = this.options.pullWaitMs ?? (several ? 1000 : 5000);
     try {
-      for await (const msg of messages) {
-        if (signal?.aborted || this.closed) {
-          msg.nak();
-          continue;
-        }
-        delivered++;
-        yield this.delivery(msg, bound.maxDeliver, bound.ackWaitMs);
+      for await (const msg of this.pulls.pull(CELLS_STREAM, cellsConsumer(sweep), max, expires, signal)) {
+        if (signal?.aborted || this.closed) msg.nak();
+        else yield this.delivery(msg, lease.maxDeliver, lease.ackWaitMs);
       }
-      // Ended empty well before its wait was up: the server refused it (too many pulls waiting, a leader moving).
-      if (delivered === 0 && Date.now() - started < 500) await pauseAfterRefusal(signal);
     } catch (error) {
       if (this.closed || signal?.aborted) return;
-      // A consumer deleted or its leader lost mid-pull: bind afresh next time.
-      this.consumers.delete(cellsConsumer(sweep));
-      if (!isNotFound(error)) this.onTransientError?.(error as Error);
+      const code = (error as PullError).code;
+      if (code === '404') {
+        // The consumer is gone (the sweep cancelled or removed): look again after the sweeps are re-read.
+        this.leases.delete(sweep);
+        await sleep(IDLE_SWEEPS_REFRESH_MS, signal);
+        return;
+      }
+      if (code !== '409') this.onTransientError?.(error as Error);
       await pauseAfterRefusal(signal);
-    } finally {
-      signal?.removeEventListener('abort', stop);
-      this.open.delete(messages);
-      messages.stop();
     }
   }
 
@@ -237,17 +232,19 @@ export class NatsQueue implements Queue {
 
   /**
    * The sweeps worth pulling from: with one sweep (or `options.sweep`) that one; with several, those whose
-   * consumer has cells waiting, so that idle sweeps cost a cheap info request, not a pull timeout each.
+   * consumer had cells waiting when the list was last read, so that idle sweeps do not hold pulls until they
+   * expire. Asked with the list, not per pull: a consumer's info costs the server time in proportion to the
+   * cells queued (one subject each), and a thousand workers asking per pull stalled it.
    */
   private async sweepsWithWork(): Promise<string[]> {
     const sweeps = await this.activeSweeps();
     if (sweeps.length <= 1) return sweeps;
+    const of = this.sweepsCache;
+    if (this.withWork?.of === of) return this.withWork.sweeps;
     const waiting = await Promise.all(
       sweeps.map(async (sweep) => {
-        const bound = await this.consumer(CELLS_STREAM, cellsConsumer(sweep));
-        if (!bound) return false;
         try {
-          const info = await bound.consumer.info(false);
+          const info = await this.jsm.consumers.info(CELLS_STREAM, cellsConsumer(sweep));
           return info.num_pending > 0 || info.num_redelivered > 0 || info.num_ack_pending > 0;
         } catch (error) {
           if (isNotFound(error)) return false;
@@ -255,16 +252,17 @@ export class NatsQueue implements Queue {
         }
       }),
     );
-    return sweeps.filter((_, i) => waiting[i]);
+    this.withWork = { of, sweeps: sweeps.filter((_, i) => waiting[i]) };
+    return this.withWork.sweeps;
   }
 
-  private delivery(msg: JsMsg, maxAttempts: number, leaseMs: number): Delivery {
+  private delivery(msg: PulledMessage, maxAttempts: number, leaseMs: number): Delivery {
     const task = json.decode(msg.data) as CellTask;
     return {
       task,
       // The queued message's sequence tells this queuing of the cell from an earlier one (results deleted, cell queued again).
-      id: `${msg.info.streamSequence}.${msg.info.deliveryCount}`,
-      attempt: msg.info.deliveryCount,
+      id: `${msg.streamSequence}.${msg.deliveryCount}`,
+      attempt: msg.deliveryCount,
       maxAttempts,
       leaseMs,
       working: () => msg.working(),
@@ -305,8 +303,9 @@ export class NatsQueue implements Queue {
    * names it, and acking the event deletes it once the coordinator has recorded it as failed.
    */
   async *results(sweep: string): AsyncIterable<SweepEvent> {
-    const bound = await this.consumer(RESULTS_STREAM, resultsConsumer(sweep));
-    if (!bound) throw new Error(`sweep ${sweep} has no results consumer; prepareSweep first`);
+    const consumer = await this.js.consumers.get(RESULTS_STREAM, resultsConsumer(sweep)).catch((error) => {
+      throw isNotFound(error) ? new Error(`sweep ${sweep} has no results consumer; prepareSweep first`) : error;
+    });
     const events = new EventChannel<SweepEvent>();
     const stopEvents = () => events.end();
     this.stops.add(stopEvents);
@@ -318,7 +317,7 @@ export class NatsQueue implements Queue {
       },
     });
     // Short pulls: a pull lost with a cluster node is noticed (missed heartbeats) and renewed within seconds.
-    const messages = await bound.consumer.consume({ max_messages: 512, expires: 5000 });
+    const messages = await consumer.consume({ max_messages: 512, expires: 5000 });
     this.open.add(messages);
     void (async () => {
       for await (const msg of messages) events.push({ type: 'row', row: json.decode(msg.data) as ResultRow, ack: async () => msg.ack() });
@@ -356,19 +355,29 @@ export class NatsQueue implements Queue {
     }
   }
 
-  private async consumer(stream: string, name: string): Promise<BoundConsumer | null> {
-    const known = this.consumers.get(name);
+  /**
+   * The sweep's deliveries per cell and lease, from its record in the sweeps bucket (one cheap read), or for a
+   * record written before it held the lease, from the consumer; null when the sweep's consumer is gone.
+   * Not from the consumer each time: its info costs the server time in proportion to the cells queued, and a
+   * thousand workers binding at once while a large grid was queueing stalled it.
+   */
+  private async cellsLease(sweep: string): Promise<CellsLease | null> {
+    const known = this.leases.get(sweep);
     if (known) return known;
-    try {
-      const consumer = await this.js.consumers.get(stream, name);
-      const { config } = await consumer.info(true);
-      const bound = { consumer, maxDeliver: config.max_deliver ?? -1, ackWaitMs: (config.ack_wait ?? 30e9) / 1e6 };
-      this.consumers.set(name, bound);
-      return bound;
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
+    const record = await this.sweeps.get(sweep);
+    let lease: CellsLease;
+    if (record?.lease_ms) lease = { maxDeliver: record.max_attempts, ackWaitMs: record.lease_ms };
+    else {
+      try {
+        const { config } = await this.jsm.consumers.info(CELLS_STREAM, cellsConsumer(sweep));
+        lease = { maxDeliver: config.max_deliver ?? -1, ackWaitMs: (config.ack_wait ?? 30e9) / 1e6 };
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        throw error;
+      }
     }
+    this.leases.set(sweep, lease);
+    return lease;
   }
 
   /**
@@ -395,35 +404,9 @@ export class NatsQueue implements Queue {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.pulls.close();
     for (const messages of this.open) messages.stop();
     for (const stop of this.stops) stop();
-  }
-}
-
-/** Events pushed from callbacks, read by one async loop; `end` lets the loop finish what is queued. */
-class EventChannel<T> implements AsyncIterable<T> {
-  private readonly items: T[] = [];
-  private wake: (() => void) | null = null;
-  private ended = false;
-
-  push(item: T): void {
-    if (this.ended) return;
-    this.items.push(item);
-    this.wake?.();
-  }
-
-  end(): void {
-    this.ended = true;
-    this.wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      while (this.items.length > 0) yield this.items.shift()!;
-      if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = null;
-    }
   }
 }
 

@@ -9,6 +9,8 @@ export interface SweepRecord {
   ok: number;
   failed: number;
   max_attempts: number;
+  /** The cells' lease (the consumer's ack wait); absent in records written before it was kept here. */
+  lease_ms?: number;
   started: string;
   updated: string;
 }
