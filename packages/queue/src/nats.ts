@@ -222,7 +222,9 @@ export class NatsQueue implements Queue {
         await sleep(IDLE_SWEEPS_REFRESH_MS, signal);
         return;
       }
-      if (code !== '409') this.onTransientError?.(error as Error);
+      // Refused, or unanswered (2.9 does not answer pulls waiting on a consumer it deletes, nor those lost
+      // with a leader): pull again after a pause. Other errors are worth a line in the worker's log.
+      if (code !== '409' && code !== 'TIMEOUT') this.onTransientError?.(error as Error);
       await pauseAfterRefusal(signal);
     }
   }

@@ -13,7 +13,8 @@ export interface PulledMessage {
 
 /**
  * A pull that ended without its messages: `409` the server refused it (too many pulls waiting, a leader
- * moving), `404` the consumer is gone, `TIMEOUT` the server never answered it (a leader lost).
+ * moving), `404` the consumer is gone (servers after 2.9 say so), `TIMEOUT` the server never answered it
+ * (a leader lost; 2.9 also answers nothing for a consumer that is gone).
  */
 export class PullError extends Error {
   override name = 'PullError';
