@@ -238,7 +238,7 @@ function settingsHashOf(spec: Record<string, unknown>): string | undefined {
 
 /** The failed row the coordinator records for a cell that used up its deliveries; acking it takes the cell out of the queue. */
 function exhaustedRow(sweep: string, cell: ExhaustedCell): ResultDelivery {
-  const context = { sweep, worker: 'coordinator', attempt: cell.deliveries, backend: 'unknown' };
+  const context = { cellId: cell.task.cellId, sweep, worker: 'coordinator', attempt: cell.deliveries, backend: 'unknown' };
   const error = `no worker finished the cell in ${cell.deliveries} deliveries (each worker died or timed out)`;
   return { type: 'row', row: failedRow(cell.task.cell, context, error), ack: cell.ack };
 }

@@ -67,6 +67,8 @@ export interface ResultRow extends StageSeconds {
 
 /** Who ran a cell and how: the provenance columns of a row. */
 export interface RunContext {
+  /** The cell's id when the caller has it already (the queue's task carries it): hashed again otherwise. */
+  cellId?: string;
   sweep: string;
   worker: string;
   attempt: number;
@@ -76,7 +78,7 @@ export interface RunContext {
 /** The columns a row takes from its cell and run context, whatever the outcome. */
 export function identityColumns(cell: Cell, context: RunContext) {
   return {
-    cell_id: cellId(cell),
+    cell_id: context.cellId ?? cellId(cell),
     sweep: context.sweep,
     dataset: cell.dataset,
     width: cell.width,

@@ -25,16 +25,6 @@ const CHECKSUM_MISMATCH = 'checksum mismatch: the rows were changed or damaged o
 
 const damaged = (path: string, detail = 'not a complete Arrow IPC file (truncated or corrupt)') => new ResultFileError(path, detail);
 
-/**
- * CRC-32 (8 hex digits) of an IPC file's record-batch bytes, the checksum a result file carries in its schema
- * metadata. The batches' bytes do not depend on the schema metadata, so the sum can be taken from a draft of
- * the file and put into the final one.
- */
-export function batchesChecksum(path: string, bytes: Uint8Array): string {
-  const region = batchRegion(path, footerOf(path, bytes), bytes.length);
-  return checksumHex(crc32(bytes.subarray(region.start, region.end)));
-}
-
 /** A CRC-32 as the 8 hex digits a result file carries. */
 export const checksumHex = (crc: number): string => (crc >>> 0).toString(16).padStart(8, '0');
 

@@ -1,10 +1,10 @@
 import { crc32 } from 'node:zlib';
-import { makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Table, vectorFromArray } from 'apache-arrow';
 import type { ArrayBufferViewInput } from 'apache-arrow/util/buffer';
 import type { ResultRow } from '@hessweep/grid';
 import { writeFileAtomic } from './atomic.js';
 import { ResultRowError } from './errors.js';
-import { batchesChecksum, checksumHex } from './ipc.js';
+import { checksumHex } from './ipc.js';
 import { arrowType, COLUMN_NAMES, COLUMNS, META_BATCHES_CRC, resultSchema, type ColumnKind, type ResultMeta } from './schema.js';
 
 const INT32_MIN = -(2 ** 31);
@@ -62,14 +62,19 @@ export function toTable(rows: readonly ResultRow[], meta: ResultMeta): Table {
 
 /**
  * The bytes of a result file: the rows as one Arrow IPC file whose schema metadata carries the sweep, the spec
- * hash, the versions and the CRC-32 of the record batches (taken from a draft, since the batches' bytes do not
- * depend on the metadata).
+ * hash, the versions and the CRC-32 of the record batches (summed as they are encoded, so encoded once).
  */
 export function encodeResultFile(rows: readonly ResultRow[], meta: ResultMeta): Uint8Array {
-  const draft = toTable(rows, meta);
-  const checksum = batchesChecksum('(result file)', tableToIPC(draft, 'file'));
-  const schema = resultSchema(meta, [[META_BATCHES_CRC, checksum]]);
-  return tableToIPC(new Table(schema, draft.batches.map((batch) => new RecordBatch(schema, batch.data))), 'file');
+  return Buffer.concat(encodedChunks(toTable(rows, meta)));
+}
+
+/** The chunks of an IPC file holding `table`'s batches (one empty batch when it has none), checksummed. */
+function encodedChunks(table: Table): Uint8Array[] {
+  const writer = new ChecksummedFileWriter(table.schema);
+  for (const batch of table.batches) writer.write(batch);
+  if (table.batches.length === 0) writer.write(emptyBatch(table.schema));
+  writer.close();
+  return writer.take();
 }
 
 /**

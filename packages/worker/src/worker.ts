@@ -209,7 +209,7 @@ export class Worker {
   /** Runs one delivered cell on `runner`, publishes its row, acks it. */
   private async work(delivery: Delivery, runner: CellRunner): Promise<void> {
     const { task, attempt } = delivery;
-    const context = { sweep: task.sweep, worker: this.name, attempt, backend: this.options.backend };
+    const context = { cellId: task.cellId, sweep: task.sweep, worker: this.name, attempt, backend: this.options.backend };
     this.lease(delivery);
     try {
       const row = await this.compute(delivery, runner, context);
