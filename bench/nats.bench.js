@@ -1,25 +1,25 @@
 // 10,000 no-op cells (workers with --dry-run) through coordinator → NATS → 4 worker processes → Arrow parts,
 // and the same sweep through the embedded queue. Needs nats-server (Debian package) on PATH.
-// Usage: npm run bench -- nats [--cells 10000] [--workers 4]
+// Usage: npm run bench -- nats [--cells 10000] [--workers 4] [--cli path/to/main.js (another build, side by side)]
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { root } from './common.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'packages/cli/dist/src/main.js');
 const { startNatsServer } = await import(join(root, 'packages/queue/dist/test/nats-server.js'));
-const { values } = parseArgs({ options: { cells: { type: 'string', default: '10000' }, workers: { type: 'string', default: '4' } } });
+const { values } = parseArgs({
+  options: { cells: { type: 'string', default: '10000' }, workers: { type: 'string', default: '4' }, cli: { type: 'string', default: join(root, 'packages/cli/dist/src/main.js') } },
+});
+const cli = values.cli;
 const cells = Number(values.cells);
 const widths = Array.from({ length: 100 }, (_, i) => i + 1);
 const seeds = Array.from({ length: Math.ceil(cells / 100) }, (_, i) => i);
 
 function run(args, cwd) {
   return new Promise((resolve, reject) => {
-    const flags = args[0].startsWith('--cpu') ? args.splice(0, 2) : [];
-    const child = spawn(process.execPath, [...flags, cli, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     child.on('exit', (code) => (code === 0 ? resolve(err) : reject(new Error(`hessweep ${args[0]} exited ${code}: ${err}`))));
@@ -36,10 +36,10 @@ try {
   const total = widths.length * seeds.length;
 
   for (let i = 0; i < Number(values.workers); i++) {
-    workers.push(spawn(process.execPath, [...(process.env.PROF && i === 0 ? ["--cpu-prof", "--cpu-prof-dir=/tmp/wprof"] : []), cli, 'worker', '--nats', server.url, '--dry-run', '--concurrency', '4', '--quiet', '--name', `bench-${i}`], { stdio: 'ignore' }));
+    workers.push(spawn(process.execPath, [cli, 'worker', '--nats', server.url, '--dry-run', '--concurrency', '4', '--quiet', '--name', `bench-${i}`], { stdio: 'ignore' }));
   }
   let start = performance.now();
-  await run([...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cprof'] : []), 'coordinator', 'nats.json', '--nats', server.url, '--out', 'out', '--quiet'], dir);
+  await run(['coordinator', 'nats.json', '--nats', server.url, '--out', 'out', '--quiet'], dir);
   const natsSeconds = (performance.now() - start) / 1000;
 
   start = performance.now();
