@@ -5,7 +5,7 @@
  */
 import { datasetShape, trainingSetSize } from './datasets.js';
 import { LIMITS } from './limits.js';
-import { DEFAULT_SEEDS, type GRID_KEYS, type MEASURE_KEYS, type TRAIN_KEYS } from './spec.js';
+import { DEFAULT_SEEDS, type GRID_KEYS, type MEASURE_SETTING_KEYS, type STABILIZATION_KEYS, type TRAIN_KEYS } from './spec.js';
 import { closest, describe } from './suggest.js';
 import { BACKENDS, DATASETS, DEFAULT_MEASURE, DEFAULT_TRAIN, type DataSource, type DatasetName } from './types.js';
 
@@ -14,19 +14,21 @@ export type Check = (value: unknown) => string | undefined;
 
 export type GridKey = (typeof GRID_KEYS)[number];
 export type TrainKey = (typeof TRAIN_KEYS)[number];
-export type MeasureKey = (typeof MEASURE_KEYS)[number];
+export type MeasureKey = (typeof MEASURE_SETTING_KEYS)[number];
+export type StabilizationKey = `stab_${(typeof STABILIZATION_KEYS)[number]}`;
 /** Data-source settings, by their `DataSource` field names. */
 export type DataKey = keyof DataSource;
-export type SettingName = GridKey | TrainKey | MeasureKey | DataKey | 'backend';
+export type SettingName = GridKey | TrainKey | MeasureKey | StabilizationKey | DataKey | 'backend';
 
 export interface Setting {
   /** Where a spec file holds it: `grid.width` (or `grids[i].width`), `train.lr`, `synthetic.dim`, `features`. */
   readonly spec: string;
   /** Its `hessweep cell` flag, without the dashes. */
   readonly flag: string;
-  readonly type: 'number' | 'string' | 'boolean';
+  /** `numbers`: a list of numbers (a flag repeated or given several values). */
+  readonly type: 'number' | 'string' | 'boolean' | 'numbers';
   /** The value when absent. None: a grid axis is required, a data-source field is left unset. */
-  readonly default?: number | string | boolean;
+  readonly default?: number | string | boolean | readonly number[];
   readonly check: Check;
   readonly describe: string;
 }
@@ -45,6 +47,18 @@ const seedCheck: Check = (v) =>
 const boolean: Check = (v) => (typeof v === 'boolean' ? undefined : `must be a boolean, got ${describe(v)}`);
 const positiveNumber: Check = (v) =>
   typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : `must be a positive number, got ${describe(v)}`;
+/** A non-empty list of at most `max` numbers, each passing `each`, none repeated. */
+function numberList(max: number, each: Check): Check {
+  return (v) => {
+    if (!Array.isArray(v) || v.length === 0) return `must be a non-empty list of numbers, got ${describe(v)}`;
+    if (v.length > max) return `has ${v.length} values, over the limit of ${max}`;
+    for (const [i, item] of v.entries()) {
+      const why = each(item);
+      if (why !== undefined) return `[${i}] ${why}`;
+    }
+    return new Set(v).size === v.length ? undefined : `must not repeat a value, got ${describe(v)}`;
+  };
+}
 const unitInterval: Check = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? undefined : `must be a number in [0, 1), got ${describe(v)}`);
 const nonEmptyString: Check = (v) => (typeof v === 'string' && v.trim() !== '' ? undefined : `must be a non-empty string, got ${describe(v)}`);
 function oneOf(choices: readonly string[]): Check {
@@ -115,6 +129,26 @@ export const SETTINGS: { readonly [K in SettingName]: Setting } = {
   density: {
     spec: 'measure.density', flag: 'density', type: 'boolean', default: DEFAULT_MEASURE.density, check: boolean,
     describe: 'spectral density from the Hessian Lanczos run',
+  },
+  thresholds: {
+    spec: 'measure.thresholds', flag: 'thresholds', type: 'numbers', default: DEFAULT_MEASURE.thresholds,
+    check: numberList(LIMITS.thresholds, positiveNumber), describe: 'thresholds ε of the sufficient sample size (Δ2 criteria: ε²)',
+  },
+  stab_subspace: {
+    spec: 'measure.stabilization.subspace', flag: 'stab-subspace', type: 'number', default: DEFAULT_MEASURE.stabilization.subspace,
+    check: nonNegativeInt(LIMITS.top_k), describe: 'top-D Hessian Ritz vectors probed by the stabilization criteria (≤ top-k; 0: off)',
+  },
+  stab_sigma: {
+    spec: 'measure.stabilization.sigma', flag: 'stab-sigma', type: 'numbers', default: DEFAULT_MEASURE.stabilization.sigma,
+    check: numberList(LIMITS.stab_sigmas, positiveNumber), describe: 'σ of the Gaussian perturbations (per coordinate)',
+  },
+  stab_samples: {
+    spec: 'measure.stabilization.samples', flag: 'stab-samples', type: 'number', default: DEFAULT_MEASURE.stabilization.samples,
+    check: positiveInt(LIMITS.stab_samples), describe: 'Monte-Carlo draws per σ (a forward pass each)',
+  },
+  stab_isotropic: {
+    spec: 'measure.stabilization.isotropic', flag: 'stab-isotropic', type: 'boolean', default: DEFAULT_MEASURE.stabilization.isotropic,
+    check: boolean, describe: 'also Δ2 with isotropic perturbations of every parameter',
   },
   data_dir: { spec: 'data_dir', flag: 'data-dir', type: 'string', check: nonEmptyString, describe: 'directory with IDX or CIFAR binary files' },
   features_path: { spec: 'features', flag: 'features', type: 'string', check: nonEmptyString, describe: 'Arrow or CSV file for --dataset features' },
@@ -216,6 +250,13 @@ export function samplesProblem(dataset: DatasetName, sampleSize: number, data: D
 }
 
 /** top_k above lanczos_iters: the message, else undefined. */
+/** A stabilization subspace larger than the Ritz vectors Lanczos is asked for: the message, else undefined. */
+export function subspaceProblem(subspace: number, topK: number, dialect: Dialect): string | undefined {
+  return subspace > topK
+    ? `${subspace} exceeds ${dialect.name('top_k')} (${topK}): the subspace is spanned by the top-k Hessian Ritz vectors`
+    : undefined;
+}
+
 export function topKProblem(topK: number, lanczosIters: number, dialect: Dialect): string | undefined {
   return topK > lanczosIters
     ? `${topK} exceeds ${dialect.name('lanczos_iters')} (${lanczosIters}): Lanczos finds at most that many eigenvalues`

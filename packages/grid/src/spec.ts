@@ -34,7 +34,12 @@ export const SPEC_KEYS = ['name', 'grid', 'grids', 'train', 'measure', 'data_dir
 /** Keys of a grid (`grid:` or an item of `grids:`). */
 export const GRID_KEYS = ['dataset', 'width', 'depth', 'seed', 'sample_size'] as const;
 export const TRAIN_KEYS = ['epochs', 'batch_size', 'optimizer', 'lr', 'bias', 'init'] as const;
-export const MEASURE_KEYS = ['permutations', 'curve_points', 'top_k', 'lanczos_iters', 'lanczos_tol', 'ggn', 'trace_probes', 'density'] as const;
+/** Measure settings held directly under `measure:`. */
+export const MEASURE_SETTING_KEYS = ['permutations', 'curve_points', 'top_k', 'lanczos_iters', 'lanczos_tol', 'ggn', 'trace_probes', 'density', 'thresholds'] as const;
+/** Keys of `measure:`: its settings and the `stabilization:` mapping. */
+export const MEASURE_KEYS = [...MEASURE_SETTING_KEYS, 'stabilization'] as const;
+/** Keys of `measure.stabilization:`, each the setting `stab_<key>`. */
+export const STABILIZATION_KEYS = ['subspace', 'sigma', 'samples', 'isotropic'] as const;
 export const SYNTHETIC_KEYS = ['dim', 'classes'] as const;
 
 /** Seeds of a grid that does not name any. */

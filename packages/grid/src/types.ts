@@ -35,6 +35,22 @@ export interface MeasureSettings {
   trace_probes: number;
   /** Spectral density by stochastic Lanczos quadrature. */
   density: boolean;
+  /** How the landscape around θ̂ settles as samples are added (docs/stabilization.md). */
+  stabilization: StabilizationSettings;
+  /** Thresholds ε of the sufficient sample size (the Δ2 criteria are compared with ε²). */
+  thresholds: number[];
+}
+
+/** The stabilization probes: Δ2 in the top-D Hessian subspace and in the full space, at each σ. */
+export interface StabilizationSettings {
+  /** D, the top Ritz vectors of the Hessian probed (≤ top_k); 0 turns the probes off. */
+  subspace: number;
+  /** Standard deviations σ of the Gaussian perturbations, per coordinate. */
+  sigma: number[];
+  /** Monte-Carlo draws S per σ (each a forward pass over the samples). */
+  samples: number;
+  /** Also the isotropic Δ2 over the full parameter space. */
+  isotropic: boolean;
 }
 
 /** Where data come from; not part of what a result means except through the dataset itself. */
@@ -80,4 +96,6 @@ export const DEFAULT_MEASURE: MeasureSettings = {
   ggn: true,
   trace_probes: 0,
   density: true,
+  stabilization: { subspace: 5, sigma: [1e-3, 1e-2], samples: 8, isotropic: true },
+  thresholds: [1e-3, 1e-4],
 };

@@ -7,10 +7,10 @@ import { SpecError } from './errors.js';
 import { expandGrid } from './plan.js';
 import { LIMITS } from './limits.js';
 import {
-  FLAG_DIALECT, SETTINGS, SETTING_NAMES, SPEC_DIALECT, batchProblem, count, paramsProblem, samplesProblem, topKProblem,
+  FLAG_DIALECT, SETTINGS, SETTING_NAMES, SPEC_DIALECT, batchProblem, count, paramsProblem, samplesProblem, subspaceProblem, topKProblem,
   type Dialect, type GridKey, type SettingName,
 } from './settings.js';
-import { GRID_KEYS, MEASURE_KEYS, SPEC_KEYS, SWEEP_NAME_MAX, SWEEP_NAME_PATTERN, SYNTHETIC_KEYS, TRAIN_KEYS, type GridAxes, type SweepSpec } from './spec.js';
+import { GRID_KEYS, MEASURE_KEYS, MEASURE_SETTING_KEYS, SPEC_KEYS, STABILIZATION_KEYS, SWEEP_NAME_MAX, SWEEP_NAME_PATTERN, SYNTHETIC_KEYS, TRAIN_KEYS, type GridAxes, type SweepSpec } from './spec.js';
 import { closest, describe } from './suggest.js';
 import { DATASETS, type BackendChoice, type Cell, type DataSource, type DatasetName, type MeasureSettings, type TrainSettings } from './types.js';
 
@@ -305,9 +305,10 @@ function documentFromFlags(flags: Record<string, unknown>): Mapping {
   for (const name of SETTING_NAMES) {
     const { spec, flag } = SETTINGS[name];
     if (flags[flag] === undefined) continue;
-    const dot = spec.indexOf('.');
-    if (dot < 0) doc[spec] = flags[flag];
-    else ((doc[spec.slice(0, dot)] ??= {}) as Mapping)[spec.slice(dot + 1)] = flags[flag];
+    const keys = spec.split('.');
+    let holder = doc;
+    for (const key of keys.slice(0, -1)) holder = (holder[key] ??= {}) as Mapping;
+    holder[keys.at(-1)!] = flags[flag];
   }
   return doc;
 }
@@ -375,10 +376,18 @@ function checkDocument(raw: Mapping, { source, baseDir, maxCells, dialect }: Che
   const t = section(raw.train, 'train', TRAIN_KEYS, problems);
   const train = sectionValues(t, TRAIN_KEYS, problems) as unknown as TrainSettings;
   const m = section(raw.measure, 'measure', MEASURE_KEYS, problems);
-  const measure = sectionValues(m, MEASURE_KEYS, problems) as unknown as MeasureSettings;
+  const measure = sectionValues(m, MEASURE_SETTING_KEYS, problems) as unknown as MeasureSettings;
   if (absentOrGood(m, 'top_k') && absentOrGood(m, 'lanczos_iters')) {
     const message = topKProblem(measure.top_k, measure.lanczos_iters, dialect);
     if (message !== undefined) problems.add(SETTINGS.top_k.spec, message);
+  }
+  const st = section(m.stabilization, SETTINGS.stab_subspace.spec.replace(/\.subspace$/, ''), STABILIZATION_KEYS, problems);
+  measure.stabilization = Object.fromEntries(
+    STABILIZATION_KEYS.map((key) => [key, settingValue(st, `stab_${key}`, problems)]),
+  ) as unknown as MeasureSettings['stabilization'];
+  if (absentOrGood(st, 'stab_subspace') && absentOrGood(m, 'top_k')) {
+    const message = subspaceProblem(measure.stabilization.subspace, measure.top_k, dialect);
+    if (message !== undefined) problems.add(SETTINGS.stab_subspace.spec, message);
   }
 
   // data sources

@@ -13,7 +13,9 @@ import { CellProgress } from '../progress.js';
 export function cellOptions(y: Argv) {
   const settings = SETTING_NAMES.reduce((argv, name) => {
     const { flag, type, describe, default: value } = SETTINGS[name];
-    return argv.option(flag, { type, describe, demandOption: isRequired(SETTINGS[name]), ...(value === undefined ? {} : { default: value }) });
+    // A list is given as several values (`--stab-sigma 0.001 0.01`) or by repeating the flag.
+    const yargsType = type === 'numbers' ? 'array' : type;
+    return argv.option(flag, { type: yargsType, describe, demandOption: isRequired(SETTINGS[name]), ...(value === undefined ? {} : { default: value }) });
   }, y);
   return settings
     .option('json', { type: 'boolean', default: false, describe: 'print the result row as one JSON object on stdout' })
