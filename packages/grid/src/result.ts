@@ -11,6 +11,7 @@ export interface StageSeconds {
   ggn_s: number;
   trace_s: number;
   density_s: number;
+  stabilization_s: number;
   bound_s: number;
   total_s: number;
 }
@@ -59,6 +60,31 @@ export interface ResultRow extends StageSeconds {
   bound: number | null;
   m_w: number | null;
   m_x: number | null;
+  /** D_k smoothed by EMA (α 0.99, e_0 = D_1) over every k, then taken at loss_diff_k. */
+  loss_diff_smooth: number[] | null;
+  /** The stabilization probes (docs/stabilization.md): D, the top Hessian Ritz vectors spanning the subspace, and the σ probed. */
+  stab_subspace: number | null;
+  stab_sigma: number[] | null;
+  /**
+   * Δ2 at loss_diff_k for each σ, σ-major (|σ| × |loss_diff_k| values): isotropic over all parameters (null
+   * unless asked), and in the subspace by direct Monte Carlo, by Monte Carlo of the local quadratic model, and
+   * by its Gaussian-moment closed form.
+   */
+  delta2_iso: number[] | null;
+  delta2_sub: number[] | null;
+  delta2_sub_quad: number[] | null;
+  delta2_sub_gm: number[] | null;
+  /** The thresholds ε of the sufficient sample sizes. */
+  stab_thresholds: number[] | null;
+  /**
+   * Per threshold: the smallest k from which smoothed D_k stays below ε (null item: not reached within the
+   * sample), and the k where the power law fitted to its tail reaches ε (null item: the tail does not fall).
+   */
+  n_suff_d1: (number | null)[] | null;
+  n_suff_d1_fit: (number | null)[] | null;
+  /** The same for smoothed Δ2 in the subspace (direct Monte Carlo) against ε², σ-major (|σ| × |thresholds|). */
+  n_suff_d2: (number | null)[] | null;
+  n_suff_d2_fit: (number | null)[] | null;
   backend: string;
   worker: string;
   attempt: number;
@@ -99,7 +125,7 @@ export function identityColumns(cell: Cell, context: RunContext) {
 }
 
 export const NO_STAGE_SECONDS: StageSeconds = {
-  load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, bound_s: 0, total_s: 0,
+  load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, stabilization_s: 0, bound_s: 0, total_s: 0,
 };
 
 /** The measurement columns of a row whose cell was not measured. */
@@ -110,6 +136,9 @@ const NO_MEASUREMENTS = {
   ggn_top: null, ggn_residuals: null, ggn_iters: null,
   hessian_trace: null, ggn_trace: null, hessian_trace_hutchinson: null, hessian_trace_se: null,
   density_x: null, density_y: null, bound: null, m_w: null, m_x: null,
+  loss_diff_smooth: null, stab_subspace: null, stab_sigma: null,
+  delta2_iso: null, delta2_sub: null, delta2_sub_quad: null, delta2_sub_gm: null,
+  stab_thresholds: null, n_suff_d1: null, n_suff_d1_fit: null, n_suff_d2: null, n_suff_d2_fit: null,
 } as const;
 
 /**

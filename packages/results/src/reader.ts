@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { DataType, makeData, RecordBatch, Schema, Struct, Table, vectorFromArray, type Vector } from 'apache-arrow';
+import { DataType, Field, makeData, RecordBatch, Schema, Struct, Table, vectorFromArray, type Vector } from 'apache-arrow';
 import type { ResultRow } from '@hessweep/grid';
 import { ResultFileError } from './errors.js';
 import { decodeIpcFile } from './ipc.js';
@@ -40,9 +40,10 @@ export function checkResultSchema(path: string, schema: Schema, columns: readonl
     throw new ResultFileError(path, `schema version ${version}, this reader knows ${READABLE_SCHEMA_VERSIONS.join(' and ')} (written by a newer hessweep?)`);
   }
   const types = new Map(schema.fields.map((f) => [f.name, String(f.type)]));
-  const missing = columns.filter((name) => !types.has(name));
+  const missing = columns.filter((name) => !types.has(name) && !addedSince(name, version));
   if (missing.length > 0) throw new ResultFileError(path, `missing required columns: ${missing.join(', ')}`);
   for (const name of columns) {
+    if (!types.has(name)) continue;
     const want = String(arrowType(COLUMNS[name].kind));
     const legacyTime = version !== RESULT_SCHEMA_VERSION && COLUMNS[name].kind === 'timestamp' && types.get(name) === 'Utf8';
     if (types.get(name) !== want && !legacyTime) throw new ResultFileError(path, `column ${name} is ${types.get(name)}, expected ${want}`);
@@ -51,32 +52,56 @@ export function checkResultSchema(path: string, schema: Schema, columns: readonl
 
 /** Rows of a decoded result table as plain objects. */
 export function tableRows(table: Table): ResultRow[] {
-  const columns = COLUMN_NAMES.map((name) => [name, table.getChild(name)!, COLUMNS[name].kind === 'timestamp'] as const);
+  const columns = COLUMN_NAMES.map((name) => [name, table.getChild(name), COLUMNS[name].kind === 'timestamp'] as const);
   const rows: ResultRow[] = [];
   for (let i = 0; i < table.numRows; i++) {
     const row: Record<string, unknown> = {};
-    for (const [name, vector, isTime] of columns) row[name] = plain(vector.get(i), isTime);
+    // A column the file's schema version did not have yet reads as null.
+    for (const [name, vector, isTime] of columns) row[name] = vector ? plain(vector.get(i), isTime) : null;
     rows.push(row as unknown as ResultRow);
   }
   return rows;
 }
 
-/** A list cell comes back as a Vector, a time as epoch milliseconds (or, from a version-1 file, its ISO text). */
+/**
+ * A list cell comes back as a Vector (its null items as null: `toArray` would give their slots' bytes), a time as
+ * epoch milliseconds (or, from a version-1 file, its ISO text).
+ */
 function plain(value: unknown, isTime: boolean): unknown {
   if (isTime && typeof value === 'number') return new Date(value).toISOString();
-  return value !== null && typeof value === 'object' ? Array.from((value as Vector).toArray() as ArrayLike<number>) : value;
+  if (value === null || typeof value !== 'object') return value;
+  const list = value as Vector;
+  return list.nullCount > 0 ? [...list] : Array.from(list.toArray() as ArrayLike<number>);
 }
 
-/** A table of a version-1 file with its `finished_at` text turned into the timestamp of the current schema. */
+/** Whether a file of schema `version` predates column `name` (it reads as nulls). */
+function addedSince(name: ColumnName, version: string): boolean {
+  const since = COLUMNS[name].since;
+  return since !== undefined && Number(version) < Number(since);
+}
+
+/**
+ * A table of an earlier schema version in the current one: columns in the current order, `finished_at` text
+ * (version 1) turned into the timestamp, and the columns added since as nulls. A current table is returned as is.
+ */
 export function withCurrentTypes(table: Table): Table {
-  const at = table.schema.fields.findIndex((f) => f.name === 'finished_at');
-  if (at < 0 || !DataType.isUtf8(table.schema.fields[at]!.type)) return table;
+  const fields = new Map(table.schema.fields.map((f, i) => [f.name, { field: f, at: i }]));
+  const current = COLUMN_NAMES.every((name, i) => fields.get(name)?.at === i) && !DataType.isUtf8(fields.get('finished_at')!.field.type);
+  if (current) return table;
   // Built field by field: apache-arrow's Table.setChild keeps the old field's type in the schema.
-  const schema = new Schema(table.schema.fields.map((f, i) => (i === at ? f.clone({ type: arrowType('timestamp') }) : f)), table.schema.metadata);
+  const schema = new Schema(
+    COLUMN_NAMES.map((name) => new Field(name, arrowType(COLUMNS[name].kind), COLUMNS[name].nullable)),
+    table.schema.metadata,
+  );
   const batches = table.batches.map((batch) => {
-    const text = batch.getChildAt(at)!;
-    const millis = vectorFromArray(Array.from({ length: batch.numRows }, (_, i) => Date.parse(text.get(i) as string)), arrowType('timestamp'));
-    const children = batch.data.children.map((child, i) => (i === at ? millis.data[0]! : child));
+    const children = COLUMN_NAMES.map((name) => {
+      const type = arrowType(COLUMNS[name].kind);
+      const found = fields.get(name);
+      if (!found) return vectorFromArray(new Array(batch.numRows).fill(null), type).data[0]!;
+      const child = batch.getChildAt(found.at)!;
+      if (!DataType.isUtf8(child.type) || COLUMNS[name].kind !== 'timestamp') return child.data[0]!;
+      return vectorFromArray(Array.from({ length: batch.numRows }, (_, i) => Date.parse(child.get(i) as string)), type).data[0]!;
+    });
     return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
   });
   return new Table(schema, batches);

@@ -2,12 +2,13 @@ import { Bool, DataType, Field, Float64, Int32, List, Schema, TimestampMilliseco
 import type { ResultRow } from '@hessweep/grid';
 
 /** Bumped whenever a column is added, removed or changes type. */
-export const RESULT_SCHEMA_VERSION = '2';
+export const RESULT_SCHEMA_VERSION = '3';
 /**
  * Schema versions this reader still reads. Version 1 (hessweep 0.1) stored `finished_at` as an ISO-8601 string;
- * rows read from it are the same, and exports turn its column into the timestamp of version 2.
+ * rows read from it are the same, and exports turn its column into the timestamp of version 2. Versions 1 and 2
+ * lack the columns version 3 added (COLUMNS' `since`): they read as nulls.
  */
-export const READABLE_SCHEMA_VERSIONS: readonly string[] = ['1', RESULT_SCHEMA_VERSION];
+export const READABLE_SCHEMA_VERSIONS: readonly string[] = ['1', '2', RESULT_SCHEMA_VERSION];
 
 /** Keys of the schema metadata every result file carries. */
 export const META_VERSION = 'hessweep.version';
@@ -20,19 +21,23 @@ export const META_MERGED_FROM = 'hessweep.merged_from';
 /** CRC-32 (8 hex digits) of the file's record-batch bytes: a flipped bit anywhere in the rows is found by it. */
 export const META_BATCHES_CRC = 'hessweep.batches_crc32';
 
-export type ColumnKind = 'utf8' | 'int32' | 'bool' | 'float64' | 'list_int32' | 'list_float64' | 'timestamp';
+/** `list_float64_nulls`: a list of float64 whose items may be null (a threshold not reached). */
+export type ColumnKind = 'utf8' | 'int32' | 'bool' | 'float64' | 'list_int32' | 'list_float64' | 'list_float64_nulls' | 'timestamp';
 
 /** The kinds a column of TypeScript type `T` may be stored as. */
 type KindFor<T> = T extends string ? 'utf8' | 'timestamp'
   : T extends boolean ? 'bool'
   : T extends number ? 'int32' | 'float64'
   : T extends number[] ? 'list_int32' | 'list_float64'
+  : T extends (number | null)[] ? 'list_float64_nulls'
   : never;
 
 /** Nullability is forced to follow ResultRow, so a change there fails to compile here. */
 type ColumnSpec<K extends keyof ResultRow> = {
   kind: KindFor<NonNullable<ResultRow[K]>>;
   nullable: null extends ResultRow[K] ? true : false;
+  /** The schema version that added the column; files of earlier versions lack it and read as nulls. */
+  since?: '3';
 };
 
 /**
@@ -79,6 +84,18 @@ export const COLUMNS: { [K in keyof ResultRow]: ColumnSpec<K> } = {
   bound: { kind: 'float64', nullable: true },
   m_w: { kind: 'float64', nullable: true },
   m_x: { kind: 'float64', nullable: true },
+  loss_diff_smooth: { kind: 'list_float64', nullable: true, since: '3' },
+  stab_subspace: { kind: 'int32', nullable: true, since: '3' },
+  stab_sigma: { kind: 'list_float64', nullable: true, since: '3' },
+  delta2_iso: { kind: 'list_float64', nullable: true, since: '3' },
+  delta2_sub: { kind: 'list_float64', nullable: true, since: '3' },
+  delta2_sub_quad: { kind: 'list_float64', nullable: true, since: '3' },
+  delta2_sub_gm: { kind: 'list_float64', nullable: true, since: '3' },
+  stab_thresholds: { kind: 'list_float64', nullable: true, since: '3' },
+  n_suff_d1: { kind: 'list_float64_nulls', nullable: true, since: '3' },
+  n_suff_d1_fit: { kind: 'list_float64_nulls', nullable: true, since: '3' },
+  n_suff_d2: { kind: 'list_float64_nulls', nullable: true, since: '3' },
+  n_suff_d2_fit: { kind: 'list_float64_nulls', nullable: true, since: '3' },
   backend: { kind: 'utf8', nullable: false },
   worker: { kind: 'utf8', nullable: false },
   attempt: { kind: 'int32', nullable: false },
@@ -90,6 +107,7 @@ export const COLUMNS: { [K in keyof ResultRow]: ColumnSpec<K> } = {
   ggn_s: { kind: 'float64', nullable: false },
   trace_s: { kind: 'float64', nullable: false },
   density_s: { kind: 'float64', nullable: false },
+  stabilization_s: { kind: 'float64', nullable: false, since: '3' },
   bound_s: { kind: 'float64', nullable: false },
   total_s: { kind: 'float64', nullable: false },
   finished_at: { kind: 'timestamp', nullable: false },
@@ -108,7 +126,8 @@ export function arrowType(kind: ColumnKind): DataType {
     case 'bool': return new Bool();
     case 'float64': return new Float64();
     case 'list_int32': return new List(new Field('item', new Int32(), true));
-    case 'list_float64': return new List(new Field('item', new Float64(), true));
+    case 'list_float64':
+    case 'list_float64_nulls': return new List(new Field('item', new Float64(), true));
     case 'timestamp': return new TimestampMillisecond('UTC');
   }
 }

@@ -23,6 +23,8 @@ function misfit(kind: ColumnKind, value: unknown): string | null {
       return Array.isArray(value) && value.every(isInt32) ? null : 'expected an array of int32 integers';
     case 'list_float64':
       return Array.isArray(value) && value.every((x) => typeof x === 'number') ? null : 'expected an array of numbers';
+    case 'list_float64_nulls':
+      return Array.isArray(value) && value.every((x) => x === null || typeof x === 'number') ? null : 'expected an array of numbers and nulls';
     case 'timestamp':
       return typeof value === 'string' && Number.isFinite(Date.parse(value)) ? null : 'expected an ISO-8601 time';
   }

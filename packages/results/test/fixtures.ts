@@ -21,13 +21,15 @@ export function tempDir(): string {
 
 /** A row of cell `id` with `status`; the rest is filler of the right types. */
 export function row(id: string, status: 'ok' | 'failed', over: Partial<ResultRow> = {}): ResultRow {
-  const stage = { load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, bound_s: 0, total_s: 1 };
+  const stage = { load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, stabilization_s: 0, bound_s: 0, total_s: 1 };
   return {
     ...stage, cell_id: id, sweep: 's', status, error: status === 'ok' ? null : `error of ${id}`, dataset: 'synthetic', width: 4, depth: 1, seed: 0,
     sample_size: 10, epochs: 1, batch_size: 64, optimizer: 'adam', lr: 1e-3, bias: false, init: 'uniform', permutations: 1,
     n_params: null, train_loss: null, train_accuracy: null, loss_diff_k: null, loss_diff: null, loss_diff_slope: null, hessian_top: null,
     hessian_residuals: null, hessian_iters: null, ggn_top: null, ggn_residuals: null, ggn_iters: null, hessian_trace: null, ggn_trace: null,
     hessian_trace_hutchinson: null, hessian_trace_se: null, density_x: null, density_y: null, bound: null, m_w: null, m_x: null,
+    loss_diff_smooth: null, stab_subspace: null, stab_sigma: null, delta2_iso: null, delta2_sub: null, delta2_sub_quad: null, delta2_sub_gm: null,
+    stab_thresholds: null, n_suff_d1: null, n_suff_d1_fit: null, n_suff_d2: null, n_suff_d2_fit: null,
     backend: 'none', worker: 'w', attempt: 1, finished_at: '2026-12-01T10:00:00.000Z', ...over,
   };
 }

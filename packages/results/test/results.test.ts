@@ -14,7 +14,7 @@ const meta = { sweep: 'paper', specHash: 'abc123def4567890', version: '0.1.0' };
 
 const stages = {
   load_s: 0.25, train_s: 12.5, losses_s: 0.1, curve_s: 3.75, hessian_s: 8.125, ggn_s: 0,
-  trace_s: 1e-9, density_s: 2.5, bound_s: 0.001, total_s: 27.3,
+  trace_s: 1e-9, density_s: 2.5, stabilization_s: 4.25, bound_s: 0.001, total_s: 27.3,
 };
 
 const okRow: ResultRow = {
@@ -29,6 +29,10 @@ const okRow: ResultRow = {
   hessian_iters: 40, ggn_top: [], ggn_residuals: [], ggn_iters: 0, hessian_trace: 42.000000000000007,
   ggn_trace: 42, hessian_trace_hutchinson: Number.NaN, hessian_trace_se: Infinity,
   density_x: [-1, 0, 1], density_y: [0.25, 0.5, 0.25], bound: 1e10, m_w: 2.5, m_x: 28.0000001,
+  loss_diff_smooth: [0.5, 1e-7], stab_subspace: 2, stab_sigma: [1e-3, 0.1], delta2_iso: [1, 2, 3, 4], delta2_sub: [5e-324, 0, -0, 1],
+  delta2_sub_quad: [Number.NaN, 1, 2, 3], delta2_sub_gm: [1 / 3, 2, 3, 4], stab_thresholds: [1e-3, 1e-4],
+  // Items a threshold did not reach are null; they must stay null, not turn into their slots' bytes.
+  n_suff_d1: [17, null], n_suff_d1_fit: [null, 2.5e6], n_suff_d2: [null, null, 3, 999], n_suff_d2_fit: [1e300, null, 4, 5],
   backend: 'tensorflow', worker: 'host-1/2', attempt: 1, finished_at: '2024-05-01T12:34:56.789Z',
 };
 
@@ -40,7 +44,8 @@ const failedRow: ResultRow = {
   loss_diff_k: null, loss_diff: null, loss_diff_slope: null, hessian_top: null, hessian_residuals: null,
   hessian_iters: null, ggn_top: null, ggn_residuals: null, ggn_iters: null, hessian_trace: null, ggn_trace: null,
   hessian_trace_hutchinson: null, hessian_trace_se: null, density_x: null, density_y: null, bound: null, m_w: null,
-  m_x: null, backend: 'wasm', worker: '', attempt: 3, finished_at: '2024-05-01T12:35:00.000Z',
+  m_x: null, loss_diff_smooth: null, stab_subspace: null, stab_sigma: null, delta2_iso: null, delta2_sub: null, delta2_sub_quad: null,
+  delta2_sub_gm: null, stab_thresholds: null, n_suff_d1: null, n_suff_d1_fit: null, n_suff_d2: null, n_suff_d2_fit: null, backend: 'wasm', worker: '', attempt: 3, finished_at: '2024-05-01T12:35:00.000Z',
 };
 
 const tempDirs: string[] = [];
@@ -59,7 +64,10 @@ function assertBitExact(actual: ResultRow, expected: ResultRow): void {
     const kind = COLUMNS[name].kind;
     const [a, e] = [actual[name], expected[name]];
     if (kind === 'float64' && typeof e === 'number') assert.equal(bits(a as number), bits(e), name);
-    if (kind === 'list_float64' && Array.isArray(e)) assert.deepEqual((a as number[]).map(bits), e.map(bits), name);
+    if ((kind === 'list_float64' || kind === 'list_float64_nulls') && Array.isArray(e)) {
+      const listBits = (list: (number | null)[]) => list.map((x) => (x === null ? null : bits(x)));
+      assert.deepEqual(listBits(a as (number | null)[]), listBits(e), name);
+    }
   }
 }
 
