@@ -38,19 +38,12 @@ export function lossDifferenceCurve(
   if (permute === undefined) throw new Error('lossDifferenceCurve: give an rng or a permutation source');
   const k = logSpacedIntegers(m - 1, points);
   const d = new Float64Array(k.length);
+  const delta = new Float64Array(m - 1);
   for (let p = 0; p < permutations; p++) {
     const pi = permute(m);
     if (pi.length !== m) throw new Error(`lossDifferenceCurve: permutation of length ${pi.length}, expected ${m}`);
-    // Walk the prefix sums once; only the stored k need the difference.
-    let sum = 0;
-    let next = 0;
-    for (let j = 1; j < m && next < k.length; j++) {
-      sum += losses[pi[j - 1]]; // sum of the first j losses
-      if (j === k[next]) {
-        d[next] += Math.abs(losses[pi[j]] - sum / j) / (j + 1);
-        next++;
-      }
-    }
+    increments(losses, pi, delta);
+    for (let i = 0; i < k.length; i++) d[i] += Math.abs(delta[k[i] - 1]);
   }
   for (let i = 0; i < d.length; i++) d[i] /= permutations;
   return { k, d, ...logLogSlope(k, d, kMin) };
@@ -87,8 +80,30 @@ export function logLogSlope(
   return { slope, intercept: my - slope * mx };
 }
 
-/** Up to `points` distinct integers round(exp(t)), t uniform on [0, log max], increasing. */
-function logSpacedIntegers(max: number, points: number): Int32Array {
+/**
+ * Δ_k = L_{k+1} − L_k = (ℓ_{k+1} − L_k)/(k + 1) for k = 1..n − 1 (signed; D_k = |Δ_k|), where ℓ_i is
+ * `values[order[i − 1]]` (`values[i − 1]` without an order) and L_k the mean of the first k: one pass of prefix
+ * sums, O(n). Written into `out` (length n − 1, Δ_k at index k − 1), which is returned.
+ */
+export function increments(
+  values: Float64Array,
+  order: Int32Array | null = null,
+  out: Float64Array = new Float64Array(Math.max(0, values.length - 1)),
+): Float64Array {
+  const n = values.length;
+  if (order !== null && order.length !== n) throw new Error(`increments: order of length ${order.length}, expected ${n}`);
+  if (out.length !== n - 1) throw new Error(`increments: output of length ${out.length}, expected ${n - 1}`);
+  const at = order === null ? (i: number) => values[i] : (i: number) => values[order[i]];
+  let sum = 0;
+  for (let k = 1; k < n; k++) {
+    sum += at(k - 1); // sum of the first k values
+    out[k - 1] = (at(k) - sum / k) / (k + 1);
+  }
+  return out;
+}
+
+/** Up to `points` distinct integers round(exp(t)), t uniform on [0, log max], increasing: the k a curve keeps. */
+export function logSpacedIntegers(max: number, points: number): Int32Array {
   const out: number[] = [];
   const top = Math.log(max);
   for (let i = 0; i < points; i++) {

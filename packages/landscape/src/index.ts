@@ -2,7 +2,28 @@ export { useBackend, BackendError, type BackendName } from './backend.js';
 export { MeasurementError } from './measurement.js';
 export { runCell, type CellOptions, type Stage, type StageEvent } from './cell.js';
 export { Curvature, type ProductKind } from './curvature.js';
-export { lossDifferenceCurve, logLogSlope, type LossDifferenceCurve } from './curve.js';
+export { lossDifferenceCurve, logLogSlope, increments, logSpacedIntegers, type LossDifferenceCurve } from './curve.js';
+export {
+  IncrementMoments,
+  EMA_ALPHA,
+  emaSmooth,
+  sufficientSampleSize,
+  forEachQuadraticModel,
+  quadraticInvariants,
+  gaussianMoment,
+  quadraticModelSeries,
+  gaussianMomentSeries,
+  quadraticMonteCarlo,
+  quadraticMonteCarloSeries,
+  meanAtK,
+  type SampleSize,
+  type ProjectedSamples,
+  type Quadratic,
+  type QuadraticInvariants,
+  type QuadraticModelSeries,
+  type MonteCarloEstimate,
+  type MonteCarloSeries,
+} from './stabilization.js';
 export { spectralNorm, theoremOneBound } from './bound.js';
 export { mlpArchitecture, paramCount, paramOffsets, initParams, flattenParams, unflattenParams, type Architecture, type Params } from './model.js';
 export { train, type TrainOptions } from './train.js';
