@@ -52,7 +52,7 @@ export class Curvature {
   private readonly probsOverM: tf.Tensor3D;
   /** Host copies: softmax probabilities (float64 from float32 logits, m × K) and labels. */
   private readonly probsHost: Float64Array;
-  private readonly labels: ArrayLike<number>;
+  private readonly labels: Int32Array;
 
   constructor(
     readonly arch: Architecture,
@@ -181,8 +181,8 @@ export class Curvature {
     const chunks: { start: number; count: number }[] = [];
     for (let start = 0; start < D; start += perPass) chunks.push({ start, count: Math.min(perPass, D - start) });
     const tangents = new Float64Array(m * D * K);
-    // Σ_p g_p·(da_p,j·dW_p,l), not yet symmetrised: [i, j, l].
-    const second = new Float64Array(m * D * D);
+    // Σ_p g_p·(da_p,j·dW_p,l) [i, j, l]; `outputTerms` symmetrises it in place into the Hessians.
+    const hessians = new Float64Array(m * D * D);
     tf.tidy(() => {
       // Per layer p ≥ 1 and chunk B: [dW_lᵀ] as [n_{p+1}, n_p·|B|], so that g_p·stack is [m, n_p, |B|].
       const adjoints = Array.from({ length: L }, (_, p) =>
@@ -199,55 +199,46 @@ export class Curvature {
             const daPerSample = tf.reshape(da, [m, a.count, n[p]]);
             chunks.forEach((b, c) => {
               const block = readAndDispose(tf.tidy(() => tf.matMul(daPerSample, tf.reshape(tf.matMul(this.deltas[p], adjoints[p][c]), [m, n[p], b.count]))));
-              for (let i = 0; i < m; i++) {
-                for (let j = 0; j < a.count; j++) {
-                  const from = (i * a.count + j) * b.count;
-                  const to = (i * D + a.start + j) * D + b.start;
-                  for (let l = 0; l < b.count; l++) second[to + l] += m * block[from + l];
-                }
-              }
+              addBlock(hessians, D, D, block, a, b, m);
             });
             daPerSample.dispose();
             return false;
           });
-          const dz = readAndDispose(logits);
-          for (let i = 0; i < m; i++) {
-            tangents.set(dz.subarray(i * a.count * K, (i + 1) * a.count * K), (i * D + a.start) * K);
-          }
+          addBlock(tangents, D, K, readAndDispose(logits), a, { start: 0, count: K }, 1);
         });
       }
     });
-    return this.outputTerms(tangents, second, D);
+    return this.outputTerms(tangents, hessians, D);
   }
 
-  /** Combines the logits' tangents [i, j, k] and the unsymmetrised second-order sums [i, j, l], in float64. */
-  private outputTerms(tangents: Float64Array, second: Float64Array, D: number): ProjectedDerivatives {
+  /**
+   * Adds the output terms to the logits' tangents [i, j, k] and the second-order sums S [i, j, l], in float64:
+   * gradients rᵀdz_j, and Hessians dz_jᵀ(diag p − ppᵀ)dz_l + S_jl + S_lj written over S.
+   */
+  private outputTerms(tangents: Float64Array, hessians: Float64Array, D: number): ProjectedDerivatives {
     const m = this.samples;
     const K = this.sizes[this.layers];
+    const probs = this.probsHost;
     const gradients = new Float64Array(m * D);
-    const hessians = new Float64Array(m * D * D);
+    // pᵀdz_j of the current sample.
     const pDz = new Float64Array(D);
     for (let i = 0; i < m; i++) {
-      const p = this.probsHost.subarray(i * K, (i + 1) * K);
-      const label = this.labels[i];
+      const p0 = i * K;
+      const t0 = i * D * K;
+      const h0 = i * D * D;
       for (let j = 0; j < D; j++) {
-        const dz = tangents.subarray((i * D + j) * K, (i * D + j + 1) * K);
-        let g = -dz[label];
         let pd = 0;
-        for (let k = 0; k < K; k++) pd += p[k] * dz[k];
+        for (let k = 0; k < K; k++) pd += probs[p0 + k] * tangents[t0 + j * K + k];
         pDz[j] = pd;
-        g += pd;
-        gradients[i * D + j] = g;
+        gradients[i * D + j] = pd - tangents[t0 + j * K + this.labels[i]];
       }
       for (let j = 0; j < D; j++) {
-        const dzj = tangents.subarray((i * D + j) * K, (i * D + j + 1) * K);
         for (let l = j; l < D; l++) {
-          const dzl = tangents.subarray((i * D + l) * K, (i * D + l + 1) * K);
           let gn = -pDz[j] * pDz[l];
-          for (let k = 0; k < K; k++) gn += dzj[k] * p[k] * dzl[k];
-          const value = gn + second[(i * D + j) * D + l] + second[(i * D + l) * D + j];
-          hessians[(i * D + j) * D + l] = value;
-          hessians[(i * D + l) * D + j] = value;
+          for (let k = 0; k < K; k++) gn += tangents[t0 + j * K + k] * probs[p0 + k] * tangents[t0 + l * K + k];
+          const value = gn + hessians[h0 + j * D + l] + hessians[h0 + l * D + j];
+          hessians[h0 + j * D + l] = value;
+          hessians[h0 + l * D + j] = value;
         }
       }
     }
@@ -492,6 +483,31 @@ function stackWeights(vectors: Float64Array[], offset: number, rows: number, col
     }
   });
   return stack;
+}
+
+/**
+ * Per sample, adds scale × block ([m, rows.count, cols.count]) into target ([m, rowsTotal, colsTotal]) at rows
+ * rows.start… and columns cols.start…, in float64.
+ */
+function addBlock(
+  target: Float64Array,
+  rowsTotal: number,
+  colsTotal: number,
+  block: Float32Array,
+  rows: { start: number; count: number },
+  cols: { start: number; count: number },
+  scale: number,
+): void {
+  const m = block.length / (rows.count * cols.count);
+  const rowCount = rows.count;
+  const colCount = cols.count;
+  let from = 0;
+  for (let i = 0; i < m; i++) {
+    for (let r = 0; r < rowCount; r++) {
+      const to = (i * rowsTotal + rows.start + r) * colsTotal + cols.start;
+      for (let c = 0; c < colCount; c++) target[to + c] += scale * block[from++];
+    }
+  }
 }
 
 /** Copies a tensor's values to the host and frees it. */
