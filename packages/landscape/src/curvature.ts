@@ -6,6 +6,15 @@ import type { LinearOperator } from './spectral/operator.js';
 
 export type ProductKind = 'hessian' | 'ggn';
 
+/** Per-sample derivatives of the loss along D directions (`Curvature.projected`), row-major, float64. */
+export interface ProjectedDerivatives {
+  directions: number;
+  /** n × D: ∇ℓ_i(θ̂)ᵀu_j at i·D + j. */
+  gradients: Float64Array;
+  /** n × D × D: u_jᵀ∇²ℓ_i(θ̂)u_l at (i·D + j)·D + l. */
+  hessians: Float64Array;
+}
+
 
 /**
  * The network and its data frozen at θ̂ on the tfjs backend, with the forward and backward passes over all
@@ -27,6 +36,7 @@ export class Curvature {
   private readonly offsets: { weight: number; bias: number }[];
   private readonly tensors: tf.Tensor[] = [];
   private readonly weights: tf.Tensor2D[] = [];
+  private readonly biases: tf.Tensor1D[] | undefined;
   private readonly weightsT: tf.Tensor2D[] = [];
   /** a_p and a_pᵀ for p = 0..L−1 (a_0 = X). */
   private readonly acts: tf.Tensor2D[] = [];
@@ -40,6 +50,9 @@ export class Curvature {
   private readonly probs: tf.Tensor3D;
   /** Probabilities divided by m, the scale of the mean loss's output curvature. */
   private readonly probsOverM: tf.Tensor3D;
+  /** Host copies: softmax probabilities (float64 from float32 logits, m × K) and labels. */
+  private readonly probsHost: Float64Array;
+  private readonly labels: Int32Array;
 
   constructor(
     readonly arch: Architecture,
@@ -62,7 +75,7 @@ export class Curvature {
       this.weights.push(w);
       this.weightsT.push(keep(tf.transpose(w)));
     }
-    const biases = params.biases?.map((b) => keep(tf.tensor1d(b)));
+    this.biases = params.biases?.map((b) => keep(tf.tensor1d(b)));
     const x = keep(tf.tensor2d(data.x.subarray(0, m * this.sizes[0]), [m, this.sizes[0]]));
     let a = x;
     let logits: tf.Tensor2D | undefined;
@@ -70,38 +83,20 @@ export class Curvature {
       this.acts.push(a);
       this.actsT.push(keep(tf.transpose(a)));
       if (p > 0) this.masks[p] = keep(tf.tidy(() => tf.reshape(tf.step(a), [m, 1, this.sizes[p]]) as tf.Tensor3D));
-      const z = tf.fused.matMul({ a, b: this.weights[p], bias: biases?.[p], activation: p < this.layers - 1 ? 'relu' : 'linear' }) as tf.Tensor2D;
+      const z = layerForward(a, this.weights[p], this.biases?.[p], p < this.layers - 1);
       if (p < this.layers - 1) a = keep(z);
       else logits = z;
     }
-    const logitsHost = logits!.dataSync() as Float32Array;
-    logits!.dispose();
 
     // Losses, probabilities and δ_{L−1} = (softmax − onehot)/m on the host in float64.
-    this.losses = new Float64Array(m);
-    const probs = new Float32Array(m * classes);
+    this.labels = data.y;
+    const { losses, probs: probsHost, correct } = crossEntropy(readAndDispose(logits!), data.y, classes);
+    this.losses = losses;
+    this.probsHost = probsHost;
+    const probs = Float32Array.from(probsHost);
     const outDelta = new Float32Array(m * classes);
-    let correct = 0;
     for (let i = 0; i < m; i++) {
-      const row = i * classes;
-      let max = -Infinity;
-      let argmax = 0;
-      for (let c = 0; c < classes; c++) {
-        if (logitsHost[row + c] > max) {
-          max = logitsHost[row + c];
-          argmax = c;
-        }
-      }
-      let sum = 0;
-      for (let c = 0; c < classes; c++) sum += Math.exp(logitsHost[row + c] - max);
-      const label = data.y[i];
-      this.losses[i] = Math.log(sum) + max - logitsHost[row + label];
-      if (argmax === label) correct++;
-      for (let c = 0; c < classes; c++) {
-        const pc = Math.exp(logitsHost[row + c] - max) / sum;
-        probs[row + c] = pc;
-        outDelta[row + c] = (pc - (c === label ? 1 : 0)) / m;
-      }
+      for (let c = 0; c < classes; c++) outDelta[i * classes + c] = (probsHost[i * classes + c] - (c === data.y[i] ? 1 : 0)) / m;
     }
     this.accuracy = correct / m;
     this.probs = keep(tf.tensor3d(probs, [m, 1, classes]));
@@ -158,6 +153,161 @@ export class Curvature {
     return { dim: this.dim, applyMany: (vs) => this.products(vs, vs.map(() => kind)) };
   }
 
+  /**
+   * Per-sample projected gradients and Hessians along directions u_1..u_D (each of length `dim`), for the
+   * per-sample cross-entropy ℓ_i (not divided by m): gradients[i·D + j] = ∇ℓ_i(θ̂)ᵀu_j and
+   * hessians[(i·D + j)·D + l] = u_jᵀ∇²ℓ_i(θ̂)u_l (symmetric, both triangles filled).
+   *
+   * Exact for the ReLU network with its masks frozen at θ̂ (as the Hessian products). Forward mode carries the
+   * tangents dz_p,j = da_p,j·W_p + a_p·dW_p,j (+ db_p,j), da_{p+1} = mask ⊙ dz_p, to the logits, for all D
+   * directions at once; they give rᵀdz_j (r = p − y) and the Gauss–Newton term dz_jᵀ(diag p − ppᵀ)dz_l. The
+   * second-order tangent d²z_jl = d²a_jl·W + da_j·dW_l + da_l·dW_j is linear in its sources, so contracted with
+   * r it is Σ_{p≥1} g_p·(da_p,j·dW_p,l + da_p,l·dW_p,j), with g_p = ∂ℓ_i/∂z_p = m·δ_p (cached): per layer one
+   * product g_p·[dW_1ᵀ … dW_Dᵀ] and one per-sample [D × n_p]·[n_p × D] product, O(m·D²·n) instead of the
+   * O(m·D²·n²) of carrying d²z through the layers.
+   *
+   * Precision: the products run in float32 (≈1e-6 relative); the per-layer sums and the output terms are
+   * formed on the host in float64. Directions go in chunks that keep each [m, directions × width] tensor within
+   * `passFloats`; the pairs across two chunks cost one more product per layer.
+   */
+  projected(directions: Float64Array[], passFloats = PRODUCT_PASS_FLOATS): ProjectedDerivatives {
+    for (const u of directions) if (u.length !== this.dim) throw new Error(`projected: direction of length ${u.length}, expected ${this.dim}`);
+    const D = directions.length;
+    const m = this.samples;
+    const L = this.layers;
+    const n = this.sizes;
+    const K = n[L];
+    const perPass = Math.max(1, Math.floor(passFloats / (m * Math.max(...n.slice(1)))));
+    const chunks: { start: number; count: number }[] = [];
+    for (let start = 0; start < D; start += perPass) chunks.push({ start, count: Math.min(perPass, D - start) });
+    const tangents = new Float64Array(m * D * K);
+    // Σ_p g_p·(da_p,j·dW_p,l) [i, j, l]; `outputTerms` symmetrises it in place into the Hessians.
+    const hessians = new Float64Array(m * D * D);
+    tf.tidy(() => {
+      // Per layer p ≥ 1 and chunk B: [dW_lᵀ] as [n_{p+1}, n_p·|B|], so that g_p·stack is [m, n_p, |B|].
+      const adjoints = Array.from({ length: L }, (_, p) =>
+        p === 0
+          ? []
+          : chunks.map(({ start, count }) =>
+              tf.tensor2d(stackWeights(directions.slice(start, start + count), this.offsets[p].weight, n[p], n[p + 1], 'interleaved'), [n[p + 1], n[p] * count]),
+            ),
+      );
+      for (const a of chunks) {
+        tf.tidy(() => {
+          const { weights, biases } = this.stackDirections(directions.slice(a.start, a.start + a.count));
+          const logits = this.forwardTangents(weights, biases, a.count, (p, da) => {
+            const daPerSample = tf.reshape(da, [m, a.count, n[p]]);
+            chunks.forEach((b, c) => {
+              const block = readAndDispose(tf.tidy(() => tf.matMul(daPerSample, tf.reshape(tf.matMul(this.deltas[p], adjoints[p][c]), [m, n[p], b.count]))));
+              addBlock(hessians, D, D, block, a, b, m);
+            });
+            daPerSample.dispose();
+            return false;
+          });
+          addBlock(tangents, D, K, readAndDispose(logits), a, { start: 0, count: K }, 1);
+        });
+      }
+    });
+    return this.outputTerms(tangents, hessians, D);
+  }
+
+  /**
+   * Adds the output terms to the logits' tangents [i, j, k] and the second-order sums S [i, j, l], in float64:
+   * gradients rᵀdz_j, and Hessians dz_jᵀ(diag p − ppᵀ)dz_l + S_jl + S_lj written over S.
+   */
+  private outputTerms(tangents: Float64Array, hessians: Float64Array, D: number): ProjectedDerivatives {
+    const m = this.samples;
+    const K = this.sizes[this.layers];
+    const probs = this.probsHost;
+    const gradients = new Float64Array(m * D);
+    // pᵀdz_j of the current sample.
+    const pDz = new Float64Array(D);
+    for (let i = 0; i < m; i++) {
+      const p0 = i * K;
+      const t0 = i * D * K;
+      const h0 = i * D * D;
+      for (let j = 0; j < D; j++) {
+        let pd = 0;
+        for (let k = 0; k < K; k++) pd += probs[p0 + k] * tangents[t0 + j * K + k];
+        pDz[j] = pd;
+        gradients[i * D + j] = pd - tangents[t0 + j * K + this.labels[i]];
+      }
+      for (let j = 0; j < D; j++) {
+        for (let l = j; l < D; l++) {
+          let gn = -pDz[j] * pDz[l];
+          for (let k = 0; k < K; k++) gn += tangents[t0 + j * K + k] * probs[p0 + k] * tangents[t0 + l * K + k];
+          const value = gn + hessians[h0 + j * D + l] + hessians[h0 + l * D + j];
+          hessians[h0 + j * D + l] = value;
+          hessians[h0 + l * D + j] = value;
+        }
+      }
+    }
+    return { directions: D, gradients, hessians };
+  }
+
+  /**
+   * Per-sample cross-entropy at θ̂ + δ (δ flattened as the parameters): one forward pass over all samples, the
+   * ReLUs evaluated afresh (not frozen). The cached state at θ̂ is left as it was. Precision: θ̂ + δ and the pass
+   * in float32, the losses in float64 from the float32 logits, as `losses`, which δ = 0 reproduces exactly.
+   */
+  lossesAt(delta: Float64Array): Float64Array {
+    if (delta.length !== this.dim) throw new Error(`lossesAt: δ of length ${delta.length}, expected ${this.dim}`);
+    const n = this.sizes;
+    const logits = tf.tidy(() => {
+      let a = this.acts[0];
+      for (let p = 0; p < this.layers; p++) {
+        const off = this.offsets[p];
+        const w = tf.add(this.weights[p], tf.tensor2d(Float32Array.from(delta.subarray(off.weight, off.weight + n[p] * n[p + 1])), [n[p], n[p + 1]]));
+        const b = this.biases && tf.add(this.biases[p], tf.tensor1d(Float32Array.from(delta.subarray(off.bias, off.bias + n[p + 1]))));
+        const next = layerForward(a, w as tf.Tensor2D, b as tf.Tensor1D | undefined, p < this.layers - 1);
+        // Only this pass's own activations are freed as it goes; a_0 is the cached X.
+        if (p > 0) a.dispose();
+        a = next;
+      }
+      return a;
+    });
+    return crossEntropy(readAndDispose(logits), this.labels, n[this.layers]).losses;
+  }
+
+  /** Layer p of each vector stacked side by side: weights [n_p, k·n_{p+1}] and biases [k·n_{p+1}] (if any). */
+  private stackDirections(vectors: Float64Array[]): { weights: tf.Tensor2D[]; biases: tf.Tensor1D[] | undefined } {
+    const n = this.sizes;
+    const k = vectors.length;
+    const weights = this.offsets.map((off, p) => tf.tensor2d(stackWeights(vectors, off.weight, n[p], n[p + 1], 'side-by-side'), [n[p], k * n[p + 1]]));
+    const biases = this.arch.bias
+      ? this.offsets.map((off, p) => {
+          const stack = new Float32Array(k * n[p + 1]);
+          vectors.forEach((v, j) => stack.set(v.subarray(off.bias, off.bias + n[p + 1]), j * n[p + 1]));
+          return tf.tensor1d(stack);
+        })
+      : undefined;
+    return { weights, biases };
+  }
+
+  /**
+   * Forward mode through the network frozen at θ̂, for k directions side by side: dz_0 = X·V_0 (+ c_0),
+   * da_p = mask ⊙ dz_{p−1}, dz_p = da_p·W_p + a_p·V_p (+ c_p), as [m, k·n] tensors. `visit(p, da_p)` sees each
+   * da_p (p ≥ 1) and returns whether it keeps it (and will dispose it); otherwise it is freed at once. Each step
+   * runs in its own scope, so a pass holds a few [m, k·n] tensors at a time. Returns the logits' tangents.
+   */
+  private forwardTangents(vStack: tf.Tensor2D[], cStack: tf.Tensor1D[] | undefined, k: number, visit: (p: number, da: tf.Tensor2D) => boolean): tf.Tensor2D {
+    const m = this.samples;
+    const n = this.sizes;
+    const withBias = (z: tf.Tensor2D, p: number) => (cStack ? (tf.add(z, cStack[p]) as tf.Tensor2D) : z);
+    let dz = tf.tidy(() => withBias(tf.matMul(this.acts[0], vStack[0]), 0));
+    for (let p = 1; p < this.layers; p++) {
+      const previous = dz;
+      const da = tf.tidy(() => tf.reshape(tf.mul(tf.reshape(previous, [m, k, n[p]]), this.masks[p]), [m, k * n[p]]) as tf.Tensor2D);
+      previous.dispose();
+      dz = tf.tidy(() => {
+        const z = tf.add(tf.reshape(tf.matMul(tf.reshape(da, [m * k, n[p]]), this.weights[p]), [m, k * n[p + 1]]), tf.matMul(this.acts[p], vStack[p])) as tf.Tensor2D;
+        return withBias(z, p);
+      });
+      if (!visit(p, da)) da.dispose();
+    }
+    return dz;
+  }
+
   private productPass(vectors: Float64Array[], kinds: ProductKind[]): Float64Array[] {
     const k = vectors.length;
     const m = this.samples;
@@ -168,48 +318,17 @@ export class Curvature {
     const results = vectors.map(() => new Float64Array(this.dim));
     tf.tidy(() => {
       // Directions stacked side by side: V_p as [n_p, k·n_{p+1}], V_pᵀ as [n_{p+1}, k·n_p] (zero for GGN directions).
-      const vStack: tf.Tensor2D[] = [];
-      const vStackT: tf.Tensor2D[] = [];
-      const cStack: tf.Tensor1D[] = [];
-      for (let p = 0; p < L; p++) {
-        const rows = n[p];
-        const cols = n[p + 1];
-        const stack = new Float32Array(rows * k * cols);
-        const stackT = new Float32Array(cols * k * rows);
-        const bias = new Float32Array(k * cols);
-        const off = this.offsets[p];
-        for (let j = 0; j < k; j++) {
-          const v = vectors[j];
-          for (let i = 0; i < rows; i++) {
-            for (let c = 0; c < cols; c++) {
-              const value = v[off.weight + i * cols + c];
-              stack[i * k * cols + j * cols + c] = value;
-              if (second[j]) stackT[c * k * rows + j * rows + i] = value;
-            }
-          }
-          if (this.arch.bias) for (let c = 0; c < cols; c++) bias[j * cols + c] = v[off.bias + c];
-        }
-        vStack.push(tf.tensor2d(stack, [rows, k * cols]));
-        vStackT.push(tf.tensor2d(stackT, [cols, k * rows]));
-        cStack.push(tf.tensor1d(bias));
-      }
-
-      // Forward R-pass: Rz_p = Ra_p·W_p + a_p·V_p (+ c_p), Ra_{p+1} = mask ⊙ Rz_p. Each step in its own
-      // scope, so a pass holds a few [m, k·n] tensors at a time instead of every intermediate.
+      const { weights: vStack, biases: cStack } = this.stackDirections(vectors);
+      const vStackT = Array.from({ length: L }, (_, p) =>
+        tf.tensor2d(stackWeights(vectors, this.offsets[p].weight, n[p], n[p + 1], 'transposed', second), [n[p + 1], k * n[p]]),
+      );
+      // Forward R-pass, keeping Ra_p for the backward pass's second-order term.
       const rActs: tf.Tensor2D[] = [];
-      let rz = tf.tidy(() => (this.arch.bias ? tf.add(tf.matMul(this.acts[0], vStack[0]), cStack[0]) : tf.matMul(this.acts[0], vStack[0])) as tf.Tensor2D);
-      for (let p = 1; p < L; p++) {
-        const previous = rz;
-        const ra = tf.tidy(() => tf.reshape(tf.mul(tf.reshape(previous, [m, k, n[p]]), this.masks[p]), [m, k * n[p]]) as tf.Tensor2D);
+      const logits = this.forwardTangents(vStack, cStack, k, (p, ra) => {
         rActs[p] = ra;
-        rz = tf.tidy(() => {
-          const z = tf.add(tf.reshape(tf.matMul(tf.reshape(ra, [m * k, n[p]]), this.weights[p]), [m, k * n[p + 1]]), tf.matMul(this.acts[p], vStack[p]));
-          return (this.arch.bias ? tf.add(z, cStack[p]) : z) as tf.Tensor2D;
-        });
-        previous.dispose();
-      }
+        return true;
+      });
       // R(δ_{L−1}) = A·Rz / m per sample, A = diag(p) − ppᵀ.
-      const logits = rz;
       let rDelta = tf.tidy(() => {
         const rzOut = tf.reshape(logits, [m, k, n[L]]);
         const centred = tf.sub(rzOut, tf.sum(tf.mul(rzOut, this.probs), -1, true));
@@ -309,6 +428,85 @@ export class Curvature {
   dispose(): void {
     for (const t of this.tensors) t.dispose();
     this.tensors.length = 0;
+  }
+}
+
+/** z = a·W (+ b), through ReLU for hidden layers: the one forward rule of the cached pass and of `lossesAt`. */
+function layerForward(a: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D | undefined, hidden: boolean): tf.Tensor2D {
+  return tf.fused.matMul({ a, b: w, bias, activation: hidden ? 'relu' : 'linear' }) as tf.Tensor2D;
+}
+
+/** Per-sample cross-entropy, softmax probabilities (m × K) and the count of correct arg-maxes, in float64. */
+function crossEntropy(logits: Float32Array, labels: ArrayLike<number>, classes: number): { losses: Float64Array; probs: Float64Array; correct: number } {
+  const m = logits.length / classes;
+  const losses = new Float64Array(m);
+  const probs = new Float64Array(m * classes);
+  let correct = 0;
+  for (let i = 0; i < m; i++) {
+    const row = i * classes;
+    let max = -Infinity;
+    let argmax = 0;
+    for (let c = 0; c < classes; c++) {
+      if (logits[row + c] > max) {
+        max = logits[row + c];
+        argmax = c;
+      }
+    }
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp(logits[row + c] - max);
+    const label = labels[i];
+    losses[i] = Math.log(sum) + max - logits[row + label];
+    if (argmax === label) correct++;
+    for (let c = 0; c < classes; c++) probs[row + c] = Math.exp(logits[row + c] - max) / sum;
+  }
+  return { losses, probs, correct };
+}
+
+/**
+ * Layer p's weight block (at `offset`, rows × cols) of each of k vectors, as float32 for one stacked product:
+ * 'side-by-side' [rows, k·cols] with V_j in columns j·cols…, for a·[V_1 … V_k]; 'transposed' [cols, k·rows] with
+ * V_jᵀ side by side; 'interleaved' [cols, rows·k] with V_j[i, c] at (c, i·k + j), so that g·stack reshapes to
+ * [m, rows, k]. Vectors with include[j] false are left zero.
+ */
+function stackWeights(vectors: Float64Array[], offset: number, rows: number, cols: number, layout: 'side-by-side' | 'transposed' | 'interleaved', include?: boolean[]): Float32Array {
+  const k = vectors.length;
+  const stack = new Float32Array(rows * cols * k);
+  vectors.forEach((v, j) => {
+    if (include && !include[j]) return;
+    for (let i = 0; i < rows; i++) {
+      for (let c = 0; c < cols; c++) {
+        const value = v[offset + i * cols + c];
+        if (layout === 'side-by-side') stack[i * k * cols + j * cols + c] = value;
+        else if (layout === 'transposed') stack[c * k * rows + j * rows + i] = value;
+        else stack[c * rows * k + i * k + j] = value;
+      }
+    }
+  });
+  return stack;
+}
+
+/**
+ * Per sample, adds scale × block ([m, rows.count, cols.count]) into target ([m, rowsTotal, colsTotal]) at rows
+ * rows.start… and columns cols.start…, in float64.
+ */
+function addBlock(
+  target: Float64Array,
+  rowsTotal: number,
+  colsTotal: number,
+  block: Float32Array,
+  rows: { start: number; count: number },
+  cols: { start: number; count: number },
+  scale: number,
+): void {
+  const m = block.length / (rows.count * cols.count);
+  const rowCount = rows.count;
+  const colCount = cols.count;
+  let from = 0;
+  for (let i = 0; i < m; i++) {
+    for (let r = 0; r < rowCount; r++) {
+      const to = (i * rowsTotal + rows.start + r) * colsTotal + cols.start;
+      for (let c = 0; c < colCount; c++) target[to + c] += scale * block[from++];
+    }
   }
 }
 

@@ -33,10 +33,10 @@ export interface RandomNetwork {
   m: number;
 }
 
-/** A net [6, 5 (depth + 1 times), 3] on m random samples, weights scaled ×2.5 so the Hessian is far from the GGN. */
-export function randomNetwork(seed: number, depth: number, bias: boolean, m = 24): RandomNetwork {
+/** A net [6, width (depth + 1 times), 3] on m random samples, weights scaled ×2.5 so the Hessian is far from the GGN. */
+export function randomNetwork(seed: number, depth: number, bias: boolean, m = 24, width = 5): RandomNetwork {
   const rng = new Rng(seed);
-  const arch = mlpArchitecture(6, 5, depth, 3, bias);
+  const arch = mlpArchitecture(6, width, depth, 3, bias);
   const params = initParams(arch, 'uniform', rng);
   for (const w of params.weights) for (let i = 0; i < w.length; i++) w[i] *= 2.5;
   const x = Float32Array.from({ length: m * 6 }, () => 2 * rng.uniform() - 1);

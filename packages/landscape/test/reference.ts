@@ -53,6 +53,15 @@ export function softmax(z: Float64Array): Float64Array {
   return e.map((v) => v / s);
 }
 
+/** Cross-entropy of sample i (log-sum-exp form); with `frozen`, its ReLU masks are held fixed. */
+export function sampleLoss(pb: Problem64, theta: Float64Array, i: number, frozen?: Uint8Array[]): number {
+  const z = forward(pb, theta, i, frozen).logits;
+  const max = Math.max(...z);
+  let sum = 0;
+  for (const v of z) sum += Math.exp(v - max);
+  return Math.log(sum) + max - z[pb.y[i]];
+}
+
 export function meanLoss(pb: Problem64, theta: Float64Array): number {
   let total = 0;
   for (let i = 0; i < pb.m; i++) total += -Math.log(softmax(forward(pb, theta, i).logits)[pb.y[i]]);

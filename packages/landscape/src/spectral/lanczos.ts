@@ -23,12 +23,16 @@ export interface LanczosOptions extends LanczosSettings {
   /** Start vector (normalised here); otherwise one is drawn from `rng` (standard normal entries). */
   start?: Float64Array;
   rng?: Rng;
+  /** How many of the top Ritz vectors to return in `vectors` (≤ k); none by default. */
+  vectors?: number;
 }
 
 export interface LockstepOptions extends LanczosSettings {
   /** One start vector per process; otherwise each is drawn from `rng`, process 0 first. */
   starts?: Float64Array[];
   rng?: Rng;
+  /** Per process, how many of its top Ritz vectors to return (≤ k); none by default. */
+  vectors?: readonly number[];
 }
 
 export interface LanczosResult {
@@ -44,6 +48,12 @@ export interface LanczosResult {
   alpha: Float64Array;
   /** Off-diagonal of T_m (m − 1 entries); with `alpha` it is the input of SLQ. */
   beta: Float64Array;
+  /**
+   * Only when asked for: the top min(D, iterations) Ritz vectors y = Q_m s (orthonormal, in the order of
+   * `values`), with ‖A y − θ y‖ = the matching residual. Each is dim float64s, formed once the run ends from the
+   * basis the run keeps anyway for re-orthogonalisation; the basis itself is not kept.
+   */
+  vectors?: Float64Array[];
 }
 
 /**
@@ -55,10 +65,10 @@ export type BatchedApply = (vectors: Float64Array[], processes: number[]) => Flo
 /** Top-k eigenvalues of `op` by Lanczos (PyHessian's defaults: maxIter = 100, tol = 1e-3). */
 export function lanczos(
   op: LinearOperator,
-  { k = 1, maxIters = 100, tol = 1e-3, start, rng }: LanczosOptions = {},
+  { k = 1, maxIters = 100, tol = 1e-3, start, rng, vectors }: LanczosOptions = {},
 ): LanczosResult {
   const starts = start === undefined ? undefined : [start];
-  return lanczosLockstep((vs) => op.applyMany(vs), [op.dim], { k, maxIters, tol, starts, rng })[0];
+  return lanczosLockstep((vs) => op.applyMany(vs), [op.dim], { k, maxIters, tol, starts, rng, vectors: vectors === undefined ? undefined : [vectors] })[0];
 }
 
 /**
@@ -68,10 +78,16 @@ export function lanczos(
 export function lanczosLockstep(
   apply: BatchedApply,
   dims: readonly number[],
-  { k = 1, maxIters = 100, tol = 1e-3, starts, rng }: LockstepOptions = {},
+  { k = 1, maxIters = 100, tol = 1e-3, starts, rng, vectors }: LockstepOptions = {},
 ): LanczosResult[] {
   if (starts !== undefined && starts.length !== dims.length) {
     throw new Error(`lanczos: ${dims.length} processes but ${starts.length} start vectors`);
+  }
+  if (vectors !== undefined && vectors.length !== dims.length) {
+    throw new Error(`lanczos: ${dims.length} processes but ${vectors.length} Ritz vector counts`);
+  }
+  for (const count of vectors ?? []) {
+    if (!Number.isInteger(count) || count < 0 || count > k) throw new Error(`lanczos: Ritz vectors asked for must be an integer in 0..k = ${k}, got ${count}`);
   }
   const processes = dims.map((dim, i) => {
     if (starts !== undefined) return new Process(starts[i], dim, maxIters);
@@ -87,7 +103,7 @@ export function lanczosLockstep(
     running.forEach((i, r) => processes[i].step(products[r], k, tol));
     running = running.filter((i) => !processes[i].done);
   }
-  return processes.map((p) => p.result(k));
+  return processes.map((p, i) => p.result(k, vectors?.[i] ?? 0));
 }
 
 /** Relative size of β below which the Krylov space is taken as invariant. */
@@ -180,17 +196,28 @@ class Process {
     return { values, residuals, normT };
   }
 
-  result(k: number): LanczosResult {
+  result(k: number, vectors: number): LanczosResult {
     const m = this.alpha.length;
     const { values, residuals } = this.ritz(k);
-    return {
-      values,
-      residuals,
-      iterations: m,
-      converged: this.converged,
-      alpha: Float64Array.from(this.alpha),
-      beta: Float64Array.from(this.beta.slice(0, m - 1)),
-    };
+    const alpha = Float64Array.from(this.alpha);
+    const beta = Float64Array.from(this.beta.slice(0, m - 1));
+    const result: LanczosResult = { values, residuals, iterations: m, converged: this.converged, alpha, beta };
+    if (vectors > 0) result.vectors = this.ritzVectors(alpha, beta, Math.min(vectors, m));
+    return result;
+  }
+
+  /** The top `count` Ritz vectors Q_m s_j, descending by Ritz value (the order of `ritz`). */
+  private ritzVectors(alpha: Float64Array, beta: Float64Array, count: number): Float64Array[] {
+    const m = alpha.length;
+    // Row j of `vectors` is the unit eigenvector s_j of T_m for the j-th smallest value.
+    const s = tridiagonalEigen(alpha, beta, { vectors: true }).vectors!;
+    const out: Float64Array[] = [];
+    for (let j = m - 1; j >= m - count; j--) {
+      const y = new Float64Array(this.dim);
+      for (let r = 0; r < m; r++) axpy(s[j * m + r], this.basis[r], y);
+      out.push(y);
+    }
+    return out;
   }
 }
 
