@@ -114,6 +114,8 @@ test('report of a real sweep renders in headless Chromium: all figures, one summ
       hessian_top: null, hessian_residuals: null, hessian_iters: null, ggn_top: null, ggn_residuals: null, ggn_iters: null,
       hessian_trace: null, ggn_trace: null, hessian_trace_hutchinson: null, hessian_trace_se: null,
       density_x: null, density_y: null, bound: null, m_w: null, m_x: null, attempt: 3,
+      loss_diff_smooth: null, stab_subspace: null, stab_sigma: null, delta2_iso: null, delta2_sub: null, delta2_sub_quad: null, delta2_sub_gm: null,
+      stab_thresholds: null, n_suff_d1: null, n_suff_d1_fit: null, n_suff_d2: null, n_suff_d2_fit: null,
     };
     await writeResultFile(join(sweepDir, 'parts', 'part-99999999999999-0-000000.arrow'), [failed], { sweep: 'tiny', specHash: manifest!.spec_hash, version: '0' });
     rows.push(failed);

@@ -12,7 +12,7 @@ export const K = [1, 2, 4, 8];
 
 export const cellIdOf = (width: number, seed: number): string => `w${width}s${seed}`.padEnd(16, '0');
 
-const STAGES = { load_s: 0.1, train_s: 1, losses_s: 0.1, curve_s: 0.2, hessian_s: 0.5, ggn_s: 0.4, trace_s: 0.1, density_s: 0.1, bound_s: 0.01, total_s: 2.51 };
+const STAGES = { load_s: 0.1, train_s: 1, losses_s: 0.1, curve_s: 0.2, hessian_s: 0.5, ggn_s: 0.4, trace_s: 0.1, density_s: 0.1, stabilization_s: 0, bound_s: 0.01, total_s: 2.51 };
 
 /** When the row of cell (width, seed) was written: a distinct instant per cell. */
 export const finishedAtOf = (width: number, seed: number): string => new Date(Date.UTC(2024, 4, 1, 12, width, seed, 123)).toISOString();
@@ -33,6 +33,8 @@ export function okRow(width: number, seed: number, over: Partial<ResultRow> = {}
     ggn_top: [lambda * 0.9, lambda / 3], ggn_residuals: [1e-9, 1e-9], ggn_iters: 10,
     hessian_trace: lambda * 3 + seed, ggn_trace: lambda * 3, hessian_trace_hutchinson: null, hessian_trace_se: null,
     density_x: [-1, 0, 1], density_y: [0.2, 0.6, 0.2], bound: lambda * (20 + seed), m_w: 2 + seed * 0.1, m_x: 28,
+    loss_diff_smooth: null, stab_subspace: null, stab_sigma: null, delta2_iso: null, delta2_sub: null, delta2_sub_quad: null, delta2_sub_gm: null,
+    stab_thresholds: null, n_suff_d1: null, n_suff_d1_fit: null, n_suff_d2: null, n_suff_d2_fit: null,
     backend: 'cpu', worker: 'test/0', attempt: 1, finished_at: finishedAtOf(width, seed),
     ...over,
   };

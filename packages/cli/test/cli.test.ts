@@ -128,12 +128,14 @@ describe('hessweep cell', () => {
   });
 
   test('--json prints one row with every DESIGN.md column and sane values', () => {
-    const stages = ['load_s', 'train_s', 'losses_s', 'curve_s', 'hessian_s', 'ggn_s', 'trace_s', 'density_s', 'bound_s', 'total_s'];
+    const stages = ['load_s', 'train_s', 'losses_s', 'curve_s', 'hessian_s', 'ggn_s', 'trace_s', 'density_s', 'stabilization_s', 'bound_s', 'total_s'];
     const columns = [
       'cell_id', 'sweep', 'status', 'error', 'dataset', 'width', 'depth', 'seed', 'sample_size',
       'epochs', 'batch_size', 'optimizer', 'lr', 'bias', 'init', 'permutations',
       'n_params', 'train_loss', 'train_accuracy', 'loss_diff_k', 'loss_diff', 'loss_diff_slope', 'hessian_top', 'ggn_top',
-      'hessian_trace', 'density_x', 'density_y', 'bound', 'm_w', 'm_x', 'backend', 'worker', 'attempt', 'finished_at', ...stages,
+      'hessian_trace', 'density_x', 'density_y', 'bound', 'm_w', 'm_x', 'loss_diff_smooth', 'stab_subspace', 'stab_sigma', 'delta2_iso',
+      'delta2_sub', 'delta2_sub_quad', 'delta2_sub_gm', 'stab_thresholds', 'n_suff_d1', 'n_suff_d1_fit', 'n_suff_d2', 'n_suff_d2_fit',
+      'backend', 'worker', 'attempt', 'finished_at', ...stages,
     ];
     for (const c of columns) assert.ok(c in row, `missing column ${c}`);
 

@@ -1,4 +1,4 @@
-import { HUTCHINSON_BATCH, identityColumns, type BackendChoice, type Cell, type ResultRow, type RunContext, type StageSeconds } from '@hessweep/grid';
+import { HUTCHINSON_BATCH, NO_STAGE_SECONDS, identityColumns, type BackendChoice, type Cell, type ResultRow, type RunContext, type StageSeconds } from '@hessweep/grid';
 import { useBackend } from './backend.js';
 import { spectralNorm, theoremOneBound } from './bound.js';
 import { Curvature, type ProductKind } from './curvature.js';
@@ -8,11 +8,12 @@ import { DIVERGED, requireFinite } from './measurement.js';
 import { initParams, layerCount, mlpArchitecture, paramCount } from './model.js';
 import { Rng } from './random.js';
 import { slqNodes, smoothedDensity } from './spectral/density.js';
+import { measureStabilization, type StabilizationResult } from './stabilize.js';
 import { lanczosLockstep, type LanczosResult } from './spectral/lanczos.js';
 import { hutchinson } from './spectral/trace.js';
 import { train } from './train.js';
 
-export type Stage = 'load' | 'train' | 'losses' | 'curve' | 'spectrum' | 'trace' | 'density' | 'bound';
+export type Stage = 'load' | 'train' | 'losses' | 'curve' | 'spectrum' | 'trace' | 'density' | 'stabilization' | 'bound';
 
 export interface StageEvent {
   stage: Stage;
@@ -30,7 +31,7 @@ export interface CellOptions {
 }
 
 /** Stream offsets so that each stage draws from its own random sequence of the cell seed. */
-const STREAM = { init: 0, train: 1, curve: 2, lanczos: 3, trace: 4 };
+const STREAM = { init: 0, train: 1, curve: 2, lanczos: 3, trace: 4, stabilization: 5 };
 
 /** The hint for a measurement after training that is not finite though the training loss is. */
 const OVERFLOW = "the network's curvature overflows float32: try a smaller lr or inputs of smaller magnitude";
@@ -49,7 +50,7 @@ function stream(seed: number, offset: number): Rng {
 export async function runCell(cell: Cell, options: CellOptions): Promise<ResultRow> {
   if (!(Number.isInteger(cell.sample_size) && cell.sample_size >= 2)) throw new RangeError(`sample_size must be an integer ≥ 2, got ${cell.sample_size}`);
   const backend = await useBackend(options.context.backend);
-  const seconds: StageSeconds = { load_s: 0, train_s: 0, losses_s: 0, curve_s: 0, hessian_s: 0, ggn_s: 0, trace_s: 0, density_s: 0, bound_s: 0, total_s: 0 };
+  const seconds: StageSeconds = { ...NO_STAGE_SECONDS };
   const started = performance.now();
   let mark = started;
   const lap = (): number => {
@@ -84,11 +85,11 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
     seconds.losses_s = lap();
     report('losses', `train loss ${trainLoss.toFixed(4)}, accuracy ${(curvature.accuracy * 100).toFixed(1)}%`, seconds.losses_s);
 
-    const curve = lossDifferenceCurve(curvature.losses, {
-      permutations: cell.measure.permutations,
-      points: cell.measure.curve_points,
-      rng: stream(cell.seed, STREAM.curve),
-    });
+    // Kept: the stabilization stage averages over the same permutations as D_k.
+    const curveRng = stream(cell.seed, STREAM.curve);
+    const orders = Array.from({ length: cell.measure.permutations }, () => curveRng.permutation(curvature.samples));
+    let nextOrder = 0;
+    const curve = lossDifferenceCurve(curvature.losses, { permutations: orders.length, points: cell.measure.curve_points, permutation: () => orders[nextOrder++] });
     seconds.curve_s = lap();
     report('curve', `D_k at ${curve.k.length} k, slope ${curve.slope.toFixed(3)}`, seconds.curve_s);
 
@@ -99,7 +100,11 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
       const results = lanczosLockstep(
         (vectors, processes) => curvature.products(vectors, processes.map((p) => kinds[p])),
         kinds.map(() => curvature.dim),
-        { k: cell.measure.top_k, maxIters: cell.measure.lanczos_iters, tol: cell.measure.lanczos_tol, rng: stream(cell.seed, STREAM.lanczos) },
+        {
+          k: cell.measure.top_k, maxIters: cell.measure.lanczos_iters, tol: cell.measure.lanczos_tol, rng: stream(cell.seed, STREAM.lanczos),
+          // The Hessian's top Ritz vectors span the stabilization probes' subspace.
+          vectors: kinds.map((kind) => (kind === 'hessian' ? cell.measure.stabilization.subspace : 0)),
+        },
       );
       [hessian, ggn = null] = results;
       // Checked before the density is computed from them.
@@ -128,6 +133,12 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
     seconds.density_s = lap();
     if (density) report('density', `SLQ density on ${density.x.length} points from the ${hessian!.iterations}-step Hessian Lanczos run`, seconds.density_s);
 
+    const stabilization = measureStabilization({
+      curvature, orders, k: curve.k, ritzVectors: hessian?.vectors ?? [], settings: cell.measure, rng: stream(cell.seed, STREAM.stabilization),
+    });
+    seconds.stabilization_s = lap();
+    report('stabilization', stabilizationMessage(stabilization), seconds.stabilization_s);
+
     const mW = Math.max(...params.weights.map((w, p) => spectralNorm(w, arch.sizes[p], arch.sizes[p + 1])));
     const mX = curvature.maxInputNorm();
     const bound = theoremOneBound(layerCount(arch), mW, mX);
@@ -145,6 +156,11 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
         ggn_residuals: ggn?.residuals,
         density_x: density?.x,
         density_y: density?.y,
+        loss_diff_smooth: stabilization.lossDiffSmooth,
+        delta2_iso: stabilization.probes?.isotropic,
+        delta2_sub: stabilization.probes?.direct,
+        delta2_sub_quad: stabilization.probes?.quadratic,
+        delta2_sub_gm: stabilization.probes?.gaussianMoment,
         m_w: mW,
         m_x: mX,
       },
@@ -178,9 +194,37 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
       bound,
       m_w: mW,
       m_x: mX,
+      ...stabilizationColumns(stabilization, cell.measure),
       finished_at: new Date().toISOString(),
     };
   } finally {
     curvature.dispose();
   }
+}
+
+/** The stage's headline: the sufficient sample size of smoothed D_k at the first threshold, and the probes run. */
+function stabilizationMessage(result: StabilizationResult): string {
+  const n = result.sufficientD1[0] ?? result.sufficientD1Fit[0];
+  const size = n === null ? 'not reached' : result.sufficientD1[0] !== null ? `k = ${n}` : `k ≈ ${Math.round(n)} (extrapolated)`;
+  const probes = result.probes ? `; Δ2 probed in a ${result.probes.subspace}-dimensional subspace${result.probes.isotropic ? ' and the full space' : ''}` : '';
+  return `smoothed D_k sufficient sample size ${size}${probes}`;
+}
+
+/** The row's stabilization columns (docs/stabilization.md); the probe columns null when the probes did not run. */
+function stabilizationColumns(result: StabilizationResult, measure: Cell['measure']) {
+  const probes = result.probes;
+  return {
+    loss_diff_smooth: result.lossDiffSmooth,
+    stab_subspace: probes?.subspace ?? null,
+    stab_sigma: probes ? [...measure.stabilization.sigma] : null,
+    delta2_iso: probes?.isotropic ?? null,
+    delta2_sub: probes?.direct ?? null,
+    delta2_sub_quad: probes?.quadratic ?? null,
+    delta2_sub_gm: probes?.gaussianMoment ?? null,
+    stab_thresholds: [...measure.thresholds],
+    n_suff_d1: result.sufficientD1,
+    n_suff_d1_fit: result.sufficientD1Fit,
+    n_suff_d2: probes?.sufficientD2 ?? null,
+    n_suff_d2_fit: probes?.sufficientD2Fit ?? null,
+  };
 }
