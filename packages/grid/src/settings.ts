@@ -136,7 +136,7 @@ export const SETTINGS: { readonly [K in SettingName]: Setting } = {
   },
   stab_subspace: {
     spec: 'measure.stabilization.subspace', flag: 'stab-subspace', type: 'number', default: DEFAULT_MEASURE.stabilization.subspace,
-    check: nonNegativeInt(LIMITS.top_k), describe: 'top-D Hessian Ritz vectors probed by the stabilization criteria (≤ top-k; 0: off)',
+    check: nonNegativeInt(LIMITS.top_k), describe: 'top-D Hessian Ritz vectors probed by the stabilization criteria (≤ top-k, default min(5, top-k); 0: off)',
   },
   stab_sigma: {
     spec: 'measure.stabilization.sigma', flag: 'stab-sigma', type: 'numbers', default: DEFAULT_MEASURE.stabilization.sigma,

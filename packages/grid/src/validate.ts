@@ -385,7 +385,9 @@ function checkDocument(raw: Mapping, { source, baseDir, maxCells, dialect }: Che
   measure.stabilization = Object.fromEntries(
     STABILIZATION_KEYS.map((key) => [key, settingValue(st, `stab_${key}`, problems)]),
   ) as unknown as MeasureSettings['stabilization'];
-  if (absentOrGood(st, 'stab_subspace') && absentOrGood(m, 'top_k')) {
+  // The default subspace shrinks to the Ritz vectors asked for (top_k 0: no probes); a subspace given must fit.
+  if (st.subspace === undefined) measure.stabilization.subspace = Math.min(measure.stabilization.subspace, measure.top_k);
+  else if (absentOrGood(st, 'stab_subspace') && absentOrGood(m, 'top_k')) {
     const message = subspaceProblem(measure.stabilization.subspace, measure.top_k, dialect);
     if (message !== undefined) problems.add(SETTINGS.stab_subspace.spec, message);
   }

@@ -39,6 +39,8 @@ const PLACES: [spec: string, flag: string][] = [
   ['measure.lanczos_iters', 'lanczos-iters'], ['measure.lanczos_tol', 'lanczos-tol'], ['measure.ggn', 'ggn'], ['measure.trace_probes', 'trace-probes'],
   ['measure.density', 'density'], ['data_dir', 'data-dir'], ['features', 'features'], ['label_column', 'label-column'],
   ['synthetic.dim', 'synthetic-dim'], ['synthetic.classes', 'synthetic-classes'], ['backend', 'backend'],
+  ['measure.thresholds', 'thresholds'], ['measure.stabilization.subspace', 'stab-subspace'], ['measure.stabilization.sigma', 'stab-sigma'],
+  ['measure.stabilization.samples', 'stab-samples'], ['measure.stabilization.isotropic', 'stab-isotropic'],
 ];
 
 /**
@@ -58,7 +60,8 @@ const BASE_FLAGS: Doc = {
 
 /** Where a setting's value lands in a cell. */
 function inCell(cell: Cell, spec: string): unknown {
-  const [head, key] = spec.split('.');
+  const [head, key, inner] = spec.split('.');
+  if (key === 'stabilization') return cell.measure.stabilization[inner as keyof Cell['measure']['stabilization']];
   if (head === 'grid') return cell[key as keyof Cell];
   if (head === 'train') return cell.train[key as keyof Cell['train']];
   if (head === 'measure') return cell.measure[key as keyof Cell['measure']];
@@ -89,6 +92,7 @@ const UPPER: [string, string, number][] = [
   ['measure.top_k', 'top-k', LIMITS.top_k],
   ['measure.lanczos_iters', 'lanczos-iters', LIMITS.lanczos_iters],
   ['measure.trace_probes', 'trace-probes', LIMITS.trace_probes],
+  ['measure.stabilization.samples', 'stab-samples', LIMITS.stab_samples],
   ['synthetic.dim', 'synthetic-dim', LIMITS.input_dim],
   ['synthetic.classes', 'synthetic-classes', LIMITS.classes],
 ];
@@ -121,6 +125,8 @@ const LOWER: [string, string, number, number, string][] = [
   ['measure.lanczos_iters', 'lanczos-iters', 1, 0, 'must be a positive integer, got 0'],
   ['measure.lanczos_tol', 'lanczos-tol', 0, -0.5, 'must be a number in [0, 1), got -0.5'],
   ['measure.trace_probes', 'trace-probes', 0, -1, 'must be a non-negative integer, got -1'],
+  ['measure.stabilization.subspace', 'stab-subspace', 0, -1, 'must be a non-negative integer, got -1'],
+  ['measure.stabilization.samples', 'stab-samples', 1, 0, 'must be a positive integer, got 0'],
   ['synthetic.dim', 'synthetic-dim', 1, 0, 'must be a positive integer, got 0'],
   ['synthetic.classes', 'synthetic-classes', 2, 1, 'must be an integer ≥ 2, got 1'],
 ];

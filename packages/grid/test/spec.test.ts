@@ -47,7 +47,8 @@ backend: wasm
   );
   assert.deepEqual(spec.grid, { dataset: ['synthetic'], width: [8], depth: [0], seed: [3], sample_size: [64] });
   assert.deepEqual(spec.train, { ...DEFAULT_TRAIN, epochs: 2, lr: 0.01 });
-  assert.deepEqual(spec.measure, { ...DEFAULT_MEASURE, top_k: 0, ggn: false });
+  // No Ritz vectors (top_k 0): the default stabilization subspace shrinks to none.
+  assert.deepEqual(spec.measure, { ...DEFAULT_MEASURE, top_k: 0, ggn: false, stabilization: { ...DEFAULT_MEASURE.stabilization, subspace: 0 } });
   assert.deepEqual(spec.data, { synthetic_dim: 5, synthetic_classes: 3 });
   assert.equal(spec.backend, 'wasm');
 });

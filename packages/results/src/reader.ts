@@ -56,8 +56,7 @@ export function tableRows(table: Table): ResultRow[] {
   const rows: ResultRow[] = [];
   for (let i = 0; i < table.numRows; i++) {
     const row: Record<string, unknown> = {};
-    // A column the file's schema version did not have yet reads as null.
-    for (const [name, vector, isTime] of columns) row[name] = vector ? plain(vector.get(i), isTime) : null;
+    for (const [name, vector, isTime] of columns) row[name] = vector ? plain(vector.get(i), isTime) : absentValue(name);
     rows.push(row as unknown as ResultRow);
   }
   return rows;
@@ -74,7 +73,15 @@ function plain(value: unknown, isTime: boolean): unknown {
   return list.nullCount > 0 ? [...list] : Array.from(list.toArray() as ArrayLike<number>);
 }
 
-/** Whether a file of schema `version` predates column `name` (it reads as nulls). */
+/**
+ * What a column the file's schema version did not have yet reads as: null, or 0 for the seconds of a stage that
+ * did not exist then (the one non-null column added since).
+ */
+function absentValue(name: ColumnName): null | 0 {
+  return COLUMNS[name].nullable ? null : 0;
+}
+
+/** Whether a file of schema `version` predates column `name` (it reads as `absentValue`). */
 function addedSince(name: ColumnName, version: string): boolean {
   const since = COLUMNS[name].since;
   return since !== undefined && Number(version) < Number(since);
@@ -97,7 +104,7 @@ export function withCurrentTypes(table: Table): Table {
     const children = COLUMN_NAMES.map((name) => {
       const type = arrowType(COLUMNS[name].kind);
       const found = fields.get(name);
-      if (!found) return vectorFromArray(new Array(batch.numRows).fill(null), type).data[0]!;
+      if (!found) return vectorFromArray(new Array(batch.numRows).fill(absentValue(name)), type).data[0]!;
       const child = batch.getChildAt(found.at)!;
       if (!DataType.isUtf8(child.type) || COLUMNS[name].kind !== 'timestamp') return child.data[0]!;
       return vectorFromArray(Array.from({ length: batch.numRows }, (_, i) => Date.parse(child.get(i) as string)), type).data[0]!;

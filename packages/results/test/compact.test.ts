@@ -265,7 +265,7 @@ test('version-1 parts are merged into a part of the current schema with the same
   assert.deepEqual([result.partsBefore, result.partsAfter, result.rows], [3, 1, 9]);
   const [merged] = (await scanParts(dir, { sweep: 's' })).parts;
   const file = readResultFile(merged!);
-  assert.equal(file.metadata.get('hessweep.schema_version'), '2');
+  assert.equal(file.metadata.get('hessweep.schema_version'), '3');
   assert.equal(file.metadata.get('hessweep.sweep'), 's');
   assert.equal(file.metadata.get('hessweep.version'), '0.1.0');
   await assertSameRows(dir, before, 'version-1 parts merged');

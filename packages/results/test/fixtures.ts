@@ -34,12 +34,19 @@ export function row(id: string, status: 'ok' | 'failed', over: Partial<ResultRow
   };
 }
 
+/** The columns schema version 3 added (the stabilization criteria): parts of earlier versions lack them. */
+export const VERSION_3_COLUMNS = [
+  'loss_diff_smooth', 'stab_subspace', 'stab_sigma', 'delta2_iso', 'delta2_sub', 'delta2_sub_quad', 'delta2_sub_gm', 'stab_thresholds',
+  'n_suff_d1', 'n_suff_d1_fit', 'n_suff_d2', 'n_suff_d2_fit', 'stabilization_s',
+];
+
 /**
- * Writes `rows` as a part of hessweep 0.1: schema version 1, `finished_at` as ISO text, no sweep name and no
- * checksum in the metadata.
+ * Writes `rows` as a part of hessweep 0.1: schema version 1, `finished_at` as ISO text, none of the columns of
+ * version 3, no sweep name and no checksum in the metadata.
  */
 export function writeLegacyPart(path: string, rows: readonly ResultRow[], specHash = 'c'.repeat(16)): void {
-  const current = toTable(rows, meta);
+  const full = toTable(rows, meta);
+  const current = full.select(full.schema.fields.map((f) => f.name).filter((name) => !VERSION_3_COLUMNS.includes(name)));
   const legacySchema = new Schema(
     current.schema.fields.map((f) => (f.name === 'finished_at' ? f.clone({ type: new Utf8() }) : f)),
     new Map([['hessweep.version', '0.1.0'], ['hessweep.spec_hash', specHash], ['hessweep.schema_version', '1']]),

@@ -15,7 +15,9 @@ export function cellOptions(y: Argv) {
     const { flag, type, describe, default: value } = SETTINGS[name];
     // A list is given as several values (`--stab-sigma 0.001 0.01`) or by repeating the flag.
     const yargsType = type === 'numbers' ? 'array' : type;
-    return argv.option(flag, { type: yargsType, describe, demandOption: isRequired(SETTINGS[name]), ...(value === undefined ? {} : { default: value }) });
+    // Defaults are shown, not passed: a flag left out is absent, as a key left out of a spec (the table's rules
+    // then apply the same defaults, including those that depend on other settings).
+    return argv.option(flag, { type: yargsType, describe, demandOption: isRequired(SETTINGS[name]), ...(value === undefined ? {} : { defaultDescription: String(value) }) });
   }, y);
   return settings
     .option('json', { type: 'boolean', default: false, describe: 'print the result row as one JSON object on stdout' })
