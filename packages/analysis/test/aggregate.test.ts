@@ -216,7 +216,7 @@ test('export csv: one row per distinct cell (winning rows), every column, lists 
   const text = readFileSync(out.path, 'utf8');
   const header = text.slice(0, text.indexOf('\n')).split(',');
   assert.equal(header[0], 'cell_id');
-  assert.equal(header.length, 51);
+  assert.equal(header.length, 64);
   // The time of each row as ISO-8601 UTC, last on its line.
   const line = text.split('\n').find((l) => l.startsWith(`"${cellIdOf(4, 2)}"`) || l.startsWith(cellIdOf(4, 2)))!;
   assert.ok(line.endsWith(`,${finishedAtOf(4, 2)}`), line.slice(-40));

@@ -28,7 +28,7 @@ const readIPC = (path: string) => pl.readIPC(readFileSync(path));
 test('polars reads the part files: rows, columns, lists', () => {
   const first = readIPC(join(dir, 'parts', 'part-000.arrow'));
   // (df.width would be the column named "width": DataFrames expose columns as properties.)
-  assert.deepEqual(first.shape, { height: 6, width: 51 });
+  assert.deepEqual(first.shape, { height: 6, width: 64 });
   assert.deepEqual(first.getColumn('cell_id').toArray(), [4, 8].flatMap((w) => [0, 1, 2].map((s) => cellIdOf(w, s))));
   assert.deepEqual(first.getColumn('status').toArray(), ['ok', 'failed', 'ok', 'ok', 'ok', 'failed']);
   assert.deepEqual(first.getColumn('loss_diff').toArray()[0], expectedRow(4, 0).loss_diff);
@@ -59,7 +59,7 @@ test('polars reads the parquet export: every cell once, deduped, lists preserved
   assert.equal(out.path, join(dir, 'export.parquet'));
   assert.equal(out.rows, 6);
   const df = pl.readParquet(out.path);
-  assert.deepEqual(df.shape, { height: 6, width: 51 });
+  assert.deepEqual(df.shape, { height: 6, width: 64 });
   const ids = df.getColumn('cell_id').toArray() as string[];
   assert.deepEqual([...ids].sort(), [4, 8].flatMap((w) => [0, 1, 2].map((s) => cellIdOf(w, s))));
   const at = (id: string) => ids.indexOf(id);

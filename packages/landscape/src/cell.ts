@@ -103,7 +103,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
         {
           k: cell.measure.top_k, maxIters: cell.measure.lanczos_iters, tol: cell.measure.lanczos_tol, rng: stream(cell.seed, STREAM.lanczos),
           // The Hessian's top Ritz vectors span the stabilization probes' subspace.
-          vectors: kinds.map((kind) => (kind === 'hessian' ? cell.measure.stabilization.subspace : 0)),
+          vectors: kinds.map((kind) => (kind === 'hessian' ? Math.min(cell.measure.stabilization.subspace, cell.measure.top_k) : 0)),
         },
       );
       [hessian, ggn = null] = results;

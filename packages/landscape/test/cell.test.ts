@@ -83,7 +83,7 @@ test('a synthetic cell returns a complete, self-consistent ok row', async () => 
   assert.ok(!Number.isNaN(Date.parse(row.finished_at)));
   assert.equal(epochs.length, 3);
   // Stages are reported in pipeline order, each at most once; all but the density stage must report.
-  const order: Stage[] = ['load', 'train', 'losses', 'curve', 'spectrum', 'trace', 'density', 'bound'];
+  const order: Stage[] = ['load', 'train', 'losses', 'curve', 'spectrum', 'trace', 'density', 'stabilization', 'bound'];
   assert.ok(stages.every((s, i) => i === 0 || order.indexOf(s) > order.indexOf(stages[i - 1])), `stage order ${stages}`);
   for (const s of order) if (s !== 'density') assert.ok(stages.includes(s), `stage ${s} not reported`);
 
