@@ -31,7 +31,7 @@ export interface CellOptions {
 }
 
 /** Stream offsets so that each stage draws from its own random sequence of the cell seed. */
-const STREAM = { init: 0, train: 1, curve: 2, lanczos: 3, trace: 4, stabilization: 5 };
+const STREAM = { init: 0, train: 1, curve: 2, lanczos: 3, trace: 4, subspaceDraws: 5, isotropicDraws: 6, quadraticDraws: 7 };
 
 /** The hint for a measurement after training that is not finite though the training loss is. */
 const OVERFLOW = "the network's curvature overflows float32: try a smaller lr or inputs of smaller magnitude";
@@ -134,7 +134,8 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
     if (density) report('density', `SLQ density on ${density.x.length} points from the ${hessian!.iterations}-step Hessian Lanczos run`, seconds.density_s);
 
     const stabilization = measureStabilization({
-      curvature, orders, k: curve.k, ritzVectors: hessian?.vectors ?? [], settings: cell.measure, rng: stream(cell.seed, STREAM.stabilization),
+      curvature, orders, k: curve.k, ritzVectors: hessian?.vectors ?? [], settings: cell.measure,
+      draws: { subspace: stream(cell.seed, STREAM.subspaceDraws), isotropic: stream(cell.seed, STREAM.isotropicDraws), quadratic: stream(cell.seed, STREAM.quadraticDraws) },
     });
     seconds.stabilization_s = lap();
     report('stabilization', stabilizationMessage(stabilization), seconds.stabilization_s);

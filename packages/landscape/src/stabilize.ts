@@ -42,12 +42,12 @@ export interface StabilizationInput {
   /** Top Ritz vectors of the full-sample Hessian, descending by value; at least `subspace` of them when the probes run. */
   ritzVectors: readonly Float64Array[];
   settings: Pick<MeasureSettings, 'stabilization' | 'thresholds'>;
-  /** The stage's own random stream: Monte-Carlo draws. */
-  rng: Rng;
+  /** Random streams of the Monte-Carlo draws: z of the subspace probes, δ of the isotropic ones, z of the quadratic model. */
+  draws: { subspace: Rng; isotropic: Rng; quadratic: Rng };
 }
 
 /** Runs the stage: O(permutations · n) per forward pass, one pass per Monte-Carlo draw, O(permutations · n · D²) for the quadratic model. */
-export function measureStabilization({ curvature, orders, k, ritzVectors, settings, rng }: StabilizationInput): StabilizationResult {
+export function measureStabilization({ curvature, orders, k, ritzVectors, settings, draws: streams }: StabilizationInput): StabilizationResult {
   const n = curvature.samples;
   const at = (series: ArrayLike<number>) => Array.from(k, (kk) => series[kk - 1]);
   const sizes = (smoothed: Float64Array, thresholds: readonly number[]) => {
@@ -72,10 +72,10 @@ export function measureStabilization({ curvature, orders, k, ritzVectors, settin
     for (const order of orders) {
       const invariants = quadraticModelSeries(model, order);
       sigma.forEach((s, i) => addAt(gaussianMoment[i], gaussianMomentSeries(invariants, s), k));
-      quadraticMonteCarloSeries(model, sigma, draws, rng, order).forEach((series, i) => addAt(quadratic[i], series.mean, k));
+      quadraticMonteCarloSeries(model, sigma, draws, streams.quadratic, order).forEach((series, i) => addAt(quadratic[i], series.mean, k));
     }
-    const direct = sigma.map((s) => directMonteCarlo(curvature, orders, draws, () => inSubspace(basis, s, rng)));
-    const iso = isotropic ? sigma.map((s) => directMonteCarlo(curvature, orders, draws, () => isotropicDraw(curvature.dim, s, rng))) : null;
+    const direct = sigma.map((s) => directMonteCarlo(curvature, orders, draws, () => inSubspace(basis, s, streams.subspace)));
+    const iso = isotropic ? sigma.map((s) => directMonteCarlo(curvature, orders, draws, () => isotropicDraw(curvature.dim, s, streams.isotropic))) : null;
     const d2Sizes = direct.map((series) => sizes(emaSmooth(series), settings.thresholds.map((e) => e * e)));
     probes = {
       subspace: dims,
