@@ -27,6 +27,8 @@ export const LIMITS = {
   top_k: 1_000,
   lanczos_iters: 10_000,
   trace_probes: 100_000,
+  density_runs: 1_000,
+  density_steps: 10_000,
 } as const;
 
 /** The largest finite float32: data and weights beyond it become ±Infinity on the way into tfjs. */

@@ -34,7 +34,7 @@ export const SPEC_KEYS = ['name', 'grid', 'grids', 'train', 'measure', 'data_dir
 /** Keys of a grid (`grid:` or an item of `grids:`). */
 export const GRID_KEYS = ['dataset', 'width', 'depth', 'seed', 'sample_size'] as const;
 export const TRAIN_KEYS = ['epochs', 'batch_size', 'optimizer', 'lr', 'bias', 'init'] as const;
-export const MEASURE_KEYS = ['permutations', 'curve_points', 'top_k', 'lanczos_iters', 'lanczos_tol', 'ggn', 'trace_probes', 'density'] as const;
+export const MEASURE_KEYS = ['permutations', 'curve_points', 'top_k', 'lanczos_iters', 'lanczos_tol', 'ggn', 'trace_probes', 'density', 'density_runs', 'density_steps'] as const;
 export const SYNTHETIC_KEYS = ['dim', 'classes'] as const;
 
 /** Seeds of a grid that does not name any. */

@@ -33,8 +33,15 @@ export interface MeasureSettings {
   ggn: boolean;
   /** Hutchinson probes per operator; 0 uses only the exact trace. */
   trace_probes: number;
-  /** Spectral density by stochastic Lanczos quadrature. */
+  /** Spectral density of the Hessian by stochastic Lanczos quadrature (false: none). */
   density: boolean;
+  /** SLQ runs from independent random starts averaged in the density; 0: no density. */
+  density_runs: number;
+  /**
+   * Lanczos steps of every SLQ run, always all of them (no residual test; only an exhausted Krylov space ends a
+   * run early). Its own setting, not lanczos_iters: that one caps a top-k search that usually stops far sooner.
+   */
+  density_steps: number;
 }
 
 /** Where data come from; not part of what a result means except through the dataset itself. */
@@ -80,4 +87,6 @@ export const DEFAULT_MEASURE: MeasureSettings = {
   ggn: true,
   trace_probes: 0,
   density: true,
+  density_runs: 3,
+  density_steps: 8,
 };
