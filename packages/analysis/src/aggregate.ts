@@ -20,7 +20,7 @@ export const STAT_FIELDS = [
 export type StatField = (typeof STAT_FIELDS)[number];
 
 /** Stats of ln λ_max (positive values only) that a SummaryRow carries besides STAT_FIELDS; not written to summary files. */
-export const LOG_STAT_FIELDS = ['log_lambda_max', 'log_ggn_lambda_max'] as const;
+const LOG_STAT_FIELDS = ['log_lambda_max', 'log_ggn_lambda_max'] as const;
 type LogStatField = (typeof LOG_STAT_FIELDS)[number];
 /** Every Stat a group accumulates, in the order of its Welford state. */
 const ACCUMULATED = [...STAT_FIELDS, ...LOG_STAT_FIELDS] as const;

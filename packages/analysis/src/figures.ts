@@ -343,7 +343,7 @@ const OPERATOR_DODGE = [-0.008, 0.008];
 const LOG_STAT: Partial<Record<MetricName, 'log_lambda_max' | 'log_ggn_lambda_max'>> = { lambda_max: 'log_lambda_max', ggn_lambda_max: 'log_ggn_lambda_max' };
 
 /** Metrics that `log` can draw: those with a Stat of their logarithm. */
-export const LOG_METRICS = Object.keys(LOG_STAT) as MetricName[];
+const LOG_METRICS = Object.keys(LOG_STAT) as MetricName[];
 
 /**
  * The point of one metric of one row: the mean with mean ± ci95 where the group has two or more values; with
