@@ -19,6 +19,12 @@ export const STAT_FIELDS = [
 ] as const satisfies readonly { [K in keyof SummaryRow]: SummaryRow[K] extends Stat ? K : never }[keyof SummaryRow][];
 export type StatField = (typeof STAT_FIELDS)[number];
 
+/** Stats of ln λ_max (positive values only) that a SummaryRow carries besides STAT_FIELDS; not written to summary files. */
+const LOG_STAT_FIELDS = ['log_lambda_max', 'log_ggn_lambda_max'] as const;
+type LogStatField = (typeof LOG_STAT_FIELDS)[number];
+/** Every Stat a group accumulates, in the order of its Welford state. */
+const ACCUMULATED = [...STAT_FIELDS, ...LOG_STAT_FIELDS] as const;
+
 /** A failed cell (no ok row anywhere in the sweep): listed, counted in `seeds_failed`, never averaged in. */
 export interface FailedCell {
   cell_id: string;
@@ -76,7 +82,7 @@ interface Group {
   key: (string | number)[];
   ok: number;
   failed: number;
-  /** Welford state (n, mean, M2) of each STAT_FIELDS entry, in that order: 3 numbers per Stat. */
+  /** Welford state (n, mean, M2) of each ACCUMULATED entry, in that order: 3 numbers per Stat. */
   stats: Float64Array;
   curve: CurveAccumulator | null;
 }
@@ -93,7 +99,7 @@ function addStat(acc: Float64Array, slot: number, x: number): void {
   acc[i + 2]! += d * (x - mean);
 }
 
-const SLOT = Object.fromEntries(STAT_FIELDS.map((f, i) => [f, i])) as Record<StatField, number>;
+const SLOT = Object.fromEntries(ACCUMULATED.map((f, i) => [f, i])) as Record<StatField | LogStatField, number>;
 
 /** Small integer ids for dataset names, matched on their UTF-8 bytes (no string made per row). */
 class DatasetIds {
@@ -148,7 +154,8 @@ export const NO_GROUP = -1;
  * out again when a later row stands for the cell (`report --watch` folds parts as they land); an ok row's
  * contribution never is (a watcher that sees one replaced aggregates afresh).
  *
- * Per cell: λ_max = hessian_top[0], GGN λ_max = ggn_top[0], trace = hessian_trace, bound_ratio = bound / λ_max.
+ * Per cell: λ_max = hessian_top[0], GGN λ_max = ggn_top[0], trace = hessian_trace, bound_ratio = bound / λ_max;
+ * ln λ_max and ln GGN λ_max where positive.
  * A null or non-finite value (NaN, ±∞) is left out of its Stat, so a Stat's n can be below seeds_ok.
  * Curves: the group's k grid is that of its first ok cell with a curve; a later cell's points at k values
  * off that grid are ignored (cells of one group share the grid when their sample size matches), and each k's
@@ -237,9 +244,12 @@ export class Aggregation {
       this.okCells++;
       const acc = g.stats;
       const lambda = hessianTop(j);
+      const ggnLambda = ggnTop(j);
       const bound = boundOf(j);
       addStat(acc, SLOT.lambda_max, lambda);
-      addStat(acc, SLOT.ggn_lambda_max, ggnTop(j));
+      addStat(acc, SLOT.ggn_lambda_max, ggnLambda);
+      if (lambda > 0) addStat(acc, SLOT.log_lambda_max, Math.log(lambda));
+      if (ggnLambda > 0) addStat(acc, SLOT.log_ggn_lambda_max, Math.log(ggnLambda));
       addStat(acc, SLOT.trace, trace(j));
       addStat(acc, SLOT.loss_diff_slope, slope(j));
       addStat(acc, SLOT.train_loss, trainLoss(j));
@@ -283,7 +293,7 @@ export class Aggregation {
     if (found !== undefined) return found;
     this.groups.push({
       key: fields.map((field) => (field === 'dataset' ? this.datasets.names[keyOf(field, j)]! : keyOf(field, j))),
-      ok: 0, failed: 0, stats: new Float64Array(3 * STAT_FIELDS.length), curve: null,
+      ok: 0, failed: 0, stats: new Float64Array(3 * ACCUMULATED.length), curve: null,
     });
     level.set(last, this.groups.length - 1);
     return this.groups.length - 1;
@@ -333,7 +343,7 @@ function toSummaryRow(by: readonly GroupField[], g: Group, failed: SummaryRow['f
   by.forEach((f, i) => (key[f] = g.key[i]!));
   for (const f of GROUP_FIELDS) if (!(f in key)) key[f] = null;
   const curve = g.curve?.result() ?? { k: [], mean: [], lo: [], hi: [], min: [], max: [] };
-  const stats = Object.fromEntries(STAT_FIELDS.map((f, i) => [f, welfordStat(g.stats[3 * i]!, g.stats[3 * i + 1]!, g.stats[3 * i + 2]!)])) as Record<StatField, Stat>;
+  const stats = Object.fromEntries(ACCUMULATED.map((f, i) => [f, welfordStat(g.stats[3 * i]!, g.stats[3 * i + 1]!, g.stats[3 * i + 2]!)])) as Record<StatField | LogStatField, Stat>;
   return {
     key,
     seeds_ok: g.ok,

@@ -317,18 +317,54 @@ export async function lossDiffFigure(
 // ---------------------------------------------------------------------------------------------------------
 // Summary metrics against width or depth
 
-interface MetricPoint {
+export interface MetricPoint {
   series: string;
   /** Index of the metric in the list asked for: series are ordered by it, then by name. */
   order: number;
+  /** What besides the metric tells the series apart: dataset and sample size where the rows have several, else ''. */
+  context: string;
+  /** The operator of a spectral metric (`Hessian`, `GGN`), drawn as its own dash and point shape; null for others. */
+  operator: string | null;
   x: number;
   y: number;
   lo: number | null;
   hi: number | null;
 }
 
-/** Points of `metrics` of the summary rows against the family's field; one series per dataset (and m) × metric. */
-export function metricPoints(rows: readonly SummaryRow[], family: Family, metrics: readonly MetricName[]): MetricPoint[] {
+/** The operator of each spectral metric: its legend entry. */
+const OPERATOR: Partial<Record<MetricName, string>> = { lambda_max: 'Hessian', ggn_lambda_max: 'GGN' };
+/** Line dash and point shape of each operator, in OPERATOR order. */
+const OPERATOR_DASH = [[1, 0], [6, 3]];
+const OPERATOR_SHAPE = ['circle', 'triangle-up'];
+/** Each operator's marks are drawn this share of the x axis's span to the left (first) or right (second) of their x. */
+const OPERATOR_DODGE = [-0.008, 0.008];
+
+/** The Stat of ln x of the metrics that a log axis draws by geometric mean (SummaryRow's positive-only log stats). */
+const LOG_STAT: Partial<Record<MetricName, 'log_lambda_max' | 'log_ggn_lambda_max'>> = { lambda_max: 'log_lambda_max', ggn_lambda_max: 'log_ggn_lambda_max' };
+
+/** Metrics that `log` can draw: those with a Stat of their logarithm. */
+const LOG_METRICS = Object.keys(LOG_STAT) as MetricName[];
+
+/**
+ * The point of one metric of one row: the mean with mean ± ci95 where the group has two or more values; with
+ * `log`, from the Stat of ln x of the row's positive values, exp(mean) (the geometric mean) with
+ * exp(mean ± ci95), so every bound is positive. Null when there is no finite mean.
+ */
+function metricValue(row: SummaryRow, metric: MetricName, log: boolean): { y: number; lo: number | null; hi: number | null } | null {
+  const logStat = LOG_STAT[metric];
+  if (log && logStat === undefined) throw new RangeError(`metric ${metric} has no log-scale statistic; log-scale metrics: ${LOG_METRICS.join(', ')}`);
+  const stat = (log ? row[logStat!] : row[metric]) as Stat;
+  if (!stat || !finite(stat.mean)) return null;
+  const bar = stat.n > 1 && finite(stat.ci95) && stat.ci95 > 0;
+  const to = log ? Math.exp : (v: number) => v;
+  return { y: to(stat.mean), lo: bar ? to(stat.mean - stat.ci95) : null, hi: bar ? to(stat.mean + stat.ci95) : null };
+}
+
+/**
+ * Points of `metrics` of the summary rows against the family's field; one series per dataset (and m) × metric.
+ * `log`: geometric means and intervals from ln x (metricValue), for a log axis.
+ */
+export function metricPoints(rows: readonly SummaryRow[], family: Family, metrics: readonly MetricName[], { log = false } = {}): MetricPoint[] {
   const datasets = new Set(rows.map((r) => r.key.dataset));
   const sizes = new Set(rows.map((r) => r.key.sample_size));
   const points: MetricPoint[] = [];
@@ -336,22 +372,11 @@ export function metricPoints(rows: readonly SummaryRow[], family: Family, metric
     const x = row.key[family];
     if (typeof x !== 'number') continue;
     for (const metric of metrics) {
-      const stat = row[metric] as Stat;
-      if (!stat || !finite(stat.mean)) continue;
-      const parts = [
-        ...(datasets.size > 1 ? [String(row.key.dataset)] : []),
-        ...(sizes.size > 1 ? [`m = ${row.key.sample_size}`] : []),
-        ...(metrics.length > 1 || (datasets.size <= 1 && sizes.size <= 1) ? [METRIC_LABEL[metric]] : []),
-      ];
-      const bar = stat.n > 1 && finite(stat.ci95) && stat.ci95 > 0;
-      points.push({
-        series: parts.join(' · '),
-        order: metrics.indexOf(metric),
-        x,
-        y: stat.mean,
-        lo: bar ? stat.mean - stat.ci95 : null,
-        hi: bar ? stat.mean + stat.ci95 : null,
-      });
+      const value = metricValue(row, metric, log);
+      if (value === null) continue;
+      const context = [...(datasets.size > 1 ? [String(row.key.dataset)] : []), ...(sizes.size > 1 ? [`m = ${row.key.sample_size}`] : [])];
+      const parts = [...context, ...(metrics.length > 1 || context.length === 0 ? [METRIC_LABEL[metric]] : [])];
+      points.push({ series: parts.join(' · '), order: metrics.indexOf(metric), context: context.join(' · '), operator: OPERATOR[metric] ?? null, x, ...value });
     }
   }
   return points.sort((a, b) => a.order - b.order || a.series.localeCompare(b.series) || a.x - b.x);
@@ -369,24 +394,40 @@ function xDomain(family: Family, xs: readonly number[]) {
   return { zero: false, domain: [lo - pad, hi + pad], nice: false };
 }
 
+export interface MetricFigureOptions {
+  family: Family;
+  metrics: readonly MetricName[];
+  title?: string;
+  yTitle?: string;
+  /** A log y axis, points and intervals from ln x (`metricPoints` with `log`); only LOG_METRICS. */
+  log?: boolean;
+  rule?: number;
+  ruleLabel?: string;
+}
+
 /**
- * Summary metrics (mean over seeds, with 95% CI error bars) against width (log₂ axis) or depth; one line
- * per dataset × metric. `rule` draws a dashed horizontal line (the slope's theoretical −1).
+ * The Vega-Lite spec of `metricFigure`. Colour tells the series apart; a spectral metric's operator also has its
+ * own line dash and point shape (legend entries `Hessian`, `GGN`), so the two stay apart in grey too. With one
+ * dataset and sample size, colour follows the operator and the legends merge into one.
  */
-export async function metricFigure(
-  rows: readonly SummaryRow[],
-  options: { family: Family; metrics: readonly MetricName[]; title?: string; yTitle?: string; rule?: number; ruleLabel?: string },
-): Promise<string> {
-  const points = metricPoints(rows, options.family, options.metrics);
+export function metricSpec(rows: readonly SummaryRow[], options: MetricFigureOptions): TopLevelSpec {
+  const log = options.log ?? false;
+  const points = metricPoints(rows, options.family, options.metrics, { log });
   const domain = [...new Set(points.map((p) => p.series))];
+  const contexts = new Set(points.map((p) => p.context));
+  const operators = Object.values(OPERATOR).filter((o) => points.some((p) => p.operator === o));
   const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
-  const color = {
-    field: 'series', type: 'nominal', title: null,
-    scale: { domain, scheme: colorScheme(domain.length) },
-    ...(domain.length === 1 ? { legend: null } : {}),
-  } as const;
+  const color =
+    operators.length > 0 && contexts.size === 1
+      ? { field: 'operator', type: 'nominal', title: null, scale: { domain: operators, scheme: colorScheme(operators.length) } }
+      : {
+          field: operators.length > 0 ? 'context' : 'series', type: 'nominal', title: null,
+          scale: operators.length > 0 ? { scheme: colorScheme(contexts.size) } : { domain, scheme: colorScheme(domain.length) },
+          ...(domain.length === 1 ? { legend: null } : {}),
+        };
+  const byOperator = (range: unknown[]) => ({ field: 'operator', type: 'nominal', title: null, scale: { domain: operators, range: range.slice(0, operators.length) } });
   const x = {
-    field: 'x',
+    field: 'drawnX',
     type: 'quantitative',
     title: FAMILY_AXIS[options.family],
     scale: xDomain(options.family, xs),
@@ -396,19 +437,24 @@ export async function metricFigure(
     field: 'y',
     type: 'quantitative',
     title: options.yTitle ?? options.metrics.map((m) => METRIC_LABEL[m]).join(', '),
-    scale: { zero: false },
+    scale: log ? { type: 'log' } : { zero: false },
   } as const;
+  // Operators side by side, a little apart, so that one's error bar does not hide the other's.
+  const drawn = points.map((p) => ({ ...p, drawnX: operators.length > 1 ? dodged(options.family, xs, p.x, OPERATOR_DODGE[operators.indexOf(p.operator!)]!) : p.x }));
+  const series = { field: 'series', type: 'nominal' };
+  const lineEncoding = { x, y, color, detail: series, ...(operators.length ? { strokeDash: byOperator(OPERATOR_DASH) } : {}) };
+  const pointEncoding = { x, y, color, detail: series, ...(operators.length ? { shape: byOperator(OPERATOR_SHAPE) } : {}) };
   const layer: unknown[] = [
-    { name: 'line', mark: { type: 'line', strokeWidth: 1.6 }, encoding: { x, y, color } },
-    { name: 'points', mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y, color } },
+    { name: 'line', mark: { type: 'line', strokeWidth: 1.6 }, encoding: lineEncoding },
+    { name: 'points', mark: { type: 'point', filled: true, size: 40 }, encoding: pointEncoding },
   ];
-  const bars = points.filter((p) => p.lo !== null);
+  const bars = drawn.filter((p) => p.lo !== null);
   if (bars.length) {
     layer.push({
       name: 'errorbars',
       data: { values: bars },
       mark: { type: 'rule', strokeWidth: 1.3 },
-      encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color },
+      encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color, detail: series },
     });
   }
   if (options.rule !== undefined) {
@@ -419,14 +465,30 @@ export async function metricFigure(
       encoding: { y: { field: 'y', type: 'quantitative' } },
     });
   }
-  return renderSvg({
+  return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     ...(options.title ? { title: options.title } : {}),
     ...SIZE,
     config: CONFIG,
-    data: { values: points },
+    data: { values: drawn },
     layer,
-  } as unknown as TopLevelSpec);
+  } as unknown as TopLevelSpec;
+}
+
+/** x moved by `share` of the axis's span: in log₂ units on the width family's axis, linearly on the depth family's. */
+function dodged(family: Family, xs: readonly number[], x: number, share: number): number {
+  const [lo, hi] = [xs[0]!, xs[xs.length - 1]!];
+  if (family === 'width') return x * 2 ** (share * Math.max(1, Math.log2(hi / lo)));
+  return x + share * Math.max(1, hi - lo);
+}
+
+/**
+ * Summary metrics (mean over seeds, with 95% CI error bars; with `log`, geometric means and intervals on a log
+ * axis) against width (log₂ axis) or depth; one line per dataset × metric. `rule` draws a dashed horizontal line
+ * (the slope's theoretical −1).
+ */
+export async function metricFigure(rows: readonly SummaryRow[], options: MetricFigureOptions): Promise<string> {
+  return renderSvg(metricSpec(rows, options));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -545,6 +607,15 @@ export interface FigureSet {
 }
 
 /** `mnist` → `mnist`; anything else outside [a-z0-9-] becomes `-`. */
+/** How many cells of `rows` a log-scale figure of `metrics` leaves out for a value ≤ 0, as a caption sentence ('' when none). */
+function nonPositiveText(rows: readonly SummaryRow[], metrics: readonly MetricName[]): string {
+  const counts = metrics.flatMap((metric) => {
+    const left = rows.reduce((n, r) => n + (r[metric] as Stat).n - (r[LOG_STAT[metric]!] as Stat).n, 0);
+    return left > 0 ? [`${left.toLocaleString('en-US')} of ${METRIC_LABEL[metric]}`] : [];
+  });
+  return counts.length ? ` Left out as ≤ 0: ${counts.join(', ')}.` : '';
+}
+
 function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'x';
 }
@@ -618,10 +689,16 @@ export async function buildFigures(data: FigureData, options: FigureOptions = {}
   }
 
   // Summary metrics against width and depth (all datasets in one figure).
-  const metricSets: { prefix: string; metrics: MetricName[]; what: string; short: string; yTitle: string; rule?: number; caption: string }[] = [
+  const metricSets: {
+    prefix: string; metrics: MetricName[]; what: string; short: string; yTitle: string; log?: boolean; rule?: number; caption: string; statistic?: string;
+  }[] = [
     {
-      prefix: 'lambda', metrics: ['lambda_max', 'ggn_lambda_max'], what: 'λₘₐₓ of the Hessian and of its Gauss-Newton part', short: 'λₘₐₓ', yTitle: 'λₘₐₓ',
-      caption: 'Top eigenvalue (Lanczos) of the Hessian of the mean training loss and of its Gauss-Newton part G',
+      prefix: 'lambda', metrics: ['lambda_max', 'ggn_lambda_max'], what: 'λₘₐₓ of the Hessian and of its Gauss-Newton part', short: 'λₘₐₓ',
+      yTitle: 'λₘₐₓ (log scale)', log: true,
+      caption: 'Top eigenvalue (Lanczos) of the Hessian H of the mean training loss (solid line, circles) and of its Gauss-Newton part G (dashed, triangles)',
+      statistic:
+        'geometric mean over seeds, error bars its 95% confidence interval, exp(mean ± t·s/√n) of ln λₘₐₓ (Student t), which stays positive ' +
+        'on the log axis whatever the spread; cells with λₘₐₓ ≤ 0 are left out',
     },
     { prefix: 'trace', metrics: ['trace'], what: 'trace of the Hessian', short: 'trace of H', yTitle: 'trace of H', caption: 'Trace of the Hessian' },
     {
@@ -638,7 +715,7 @@ export async function buildFigures(data: FigureData, options: FigureOptions = {}
       });
       const rows = parts.flatMap((p) => p.groups);
       const fixedList = parts.map((p) => `${datasets.length > 1 ? `${p.dataset} ` : ''}${fixedText(family, p.fixed)}`);
-      if (metricPoints(rows, family, set.metrics).length === 0) {
+      if (metricPoints(rows, family, set.metrics, { log: set.log }).length === 0) {
         notes.push(`${name}: ${fixedList.length ? `no finite ${set.what} in the ${familyText(family)} family` : `no ${familyText(family)} family in this sweep`}`);
         continue;
       }
@@ -648,9 +725,9 @@ export async function buildFigures(data: FigureData, options: FigureOptions = {}
         name,
         title,
         caption:
-          `${set.caption}, against ${family} at ${fixedList.join(', ')}: mean over seeds, error bars the 95% confidence interval (Student t) ` +
-          `where a group has two or more seeds.${leftOutText(leftOut)}`,
-        svg: await metricFigure(rows, { family, metrics: set.metrics, title, yTitle: set.yTitle, rule: set.rule }),
+          `${set.caption}, against ${family} at ${fixedList.join(', ')}: ${set.statistic ?? 'mean over seeds, error bars the 95% confidence interval (Student t)'} ` +
+          `where a group has two or more seeds.${leftOutText(leftOut)}${set.log ? nonPositiveText(rows, set.metrics) : ''}`,
+        svg: await metricFigure(rows, { family, metrics: set.metrics, title, yTitle: set.yTitle, log: set.log, rule: set.rule }),
       });
     }
   }

@@ -13,7 +13,7 @@ export { exportSweep, EXPORT_FORMATS } from './export.js';
 export type { ExportFormat, ExportResult } from './export.js';
 export {
   buildFigures, renderSvg, ema, chooseFamilies, curveSeries, metricPoints, drawnGroups, extent,
-  lossDiffFigure, metricFigure, boundFigure, densityFigure, MAX_SERIES,
+  lossDiffFigure, metricFigure, metricSpec, boundFigure, densityFigure, MAX_SERIES,
 } from './figures.js';
 export type {
   BoundPoint, BoundSample, DensityCell, FigureData, Family, MetricName, Figure, FigureOptions, FigureSet, FamilyChoice, CurveSeries, DrawnGroups,

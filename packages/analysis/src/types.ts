@@ -26,6 +26,14 @@ export interface SummaryRow {
   bound: Stat;
   /** Theorem 1 bound / measured λ_max, per cell, then averaged. */
   bound_ratio: Stat;
+  /**
+   * Of ln λ_max over the cells whose λ_max is positive (its n counts them): exp of the mean is the geometric
+   * mean, exp(mean ± ci95) its 95% interval, positive whatever the spread (the report's log-scale λ figures).
+   * Not in the summary files.
+   */
+  log_lambda_max: Stat;
+  /** Likewise of ln of the GGN's λ_max. */
+  log_ggn_lambda_max: Stat;
   /** Mean D_k over the group's ok cells at the k they share, with a band (mean ± 95% CI). */
   curve_k: number[];
   curve_mean: number[];

@@ -92,6 +92,9 @@ test('each Stat equals mean, sample std and t-table CI computed here over the ok
     expect('train_accuracy', rows.map((r) => r.train_accuracy!));
     expect('bound', rows.map((r) => r.bound!));
     expect('bound_ratio', rows.map((r) => r.bound! / r.hessian_top![0]!));
+    // Of ln λ (every λ of the fixture is positive): the λ figures' geometric means and intervals.
+    expect('log_lambda_max', rows.map((r) => Math.log(r.hessian_top![0]!)));
+    expect('log_ggn_lambda_max', rows.filter((r) => r.ggn_top).map((r) => Math.log(r.ggn_top![0]!)));
   }
   // Width 8: cell (8, 1) has no GGN spectrum, so one value; one value has std 0 and no interval.
   assert.equal(rowOf(8).ggn_lambda_max.n, 1);
@@ -163,6 +166,7 @@ test('summary.arrow: the explicit schema, one row per group, NaN as null; summar
   for (const s of ['lambda_max', 'ggn_lambda_max', 'trace', 'loss_diff_slope', 'train_loss', 'train_accuracy', 'bound', 'bound_ratio']) {
     for (const suffix of ['mean', 'std', 'ci95', 'n']) assert.ok(names.includes(`${s}_${suffix}`), `${s}_${suffix}`);
   }
+  assert.ok(!names.some((n) => n.startsWith('log_')), 'the log-λ stats stay out of the summary files');
   const type = (name: string) => String(table.schema.fields.find((f) => f.name === name)!.type);
   assert.equal(type('dataset'), 'Utf8');
   assert.equal(type('width'), 'Int32');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   boundFigure, buildFigures, chooseFamilies, curveSeries, densityFigure, drawnGroups, ema, extent, lossDiffFigure, MAX_SERIES, metricFigure,
-  metricPoints, type BoundPoint, type DensityCell, type FigureData,
+  metricPoints, metricSpec, type BoundPoint, type DensityCell, type FigureData,
 } from '../src/figures.js';
 import { formatNumber, formatStat, scopeSvgIds } from '../src/report.js';
 import { welfordStat } from '../src/stats.js';
@@ -113,6 +113,8 @@ function summarize(cells: readonly CellData[]): SummaryRow[] {
       train_accuracy: stat(ok.map(() => 0.9)),
       bound: stat(ok.map((c) => c.bound!)),
       bound_ratio: stat(ok.map((c) => c.bound! / c.hessian_top![0])),
+      log_lambda_max: stat(ok.map((c) => c.hessian_top![0]).filter((v) => v > 0).map(Math.log)),
+      log_ggn_lambda_max: stat(ok.map((c) => c.ggn_top![0]).filter((v) => v > 0).map(Math.log)),
       curve_k: k,
       curve_mean: values.map((v) => v.reduce((a, b) => a + b, 0) / v.length),
       curve_lo: values.map(() => Number.NaN),
@@ -357,6 +359,96 @@ test('buildFigures: every figure of a two-family sweep; a width-only sweep skips
   const none = await buildFigures(figureData(allFailed));
   assert.deepEqual(none.figures, []);
   assert.equal(none.notes.length, 11);
+});
+
+/** Published t(0.975, 2) (three seeds), to the table's three decimals. */
+const T975_DF2 = 4.303;
+
+/** The layers of a Vega-Lite spec by name, with what these tests read of them. */
+interface Layer {
+  name: string;
+  data?: { values: Record<string, number | string | null>[] };
+  encoding: Record<string, { field?: string; scale?: { type?: string; domain?: unknown[]; range?: unknown[] } }>;
+}
+const layersOf = (spec: unknown) => new Map(((spec as { layer: Layer[] }).layer).map((l) => [l.name, l]));
+
+test('λ figures: a log y axis, geometric means with intervals from ln λ that stay positive at a large spread, Hessian and GGN apart', async () => {
+  // Three seeds per width whose λ spread over three decades: the arithmetic mean ± t·s/√n would go below zero.
+  const spreads = [0.01, 3, 0.5];
+  const cells = [4, 8, 16].flatMap((w) => spreads.map((f, seed) => ({ ...cell('synthetic', w, 3, seed), hessian_top: [f * w], ggn_top: [0.8 * f * w] })));
+  const rows = summarize(cells);
+  for (const w of [4, 8, 16]) {
+    const values = spreads.map((f) => f * w);
+    const mean = values.reduce((a, b) => a + b, 0) / 3;
+    const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / 2);
+    assert.ok(mean - (T975_DF2 * sd) / Math.sqrt(3) < 0, 'the arithmetic interval of this data crosses zero');
+  }
+  const spec = metricSpec(rows, { family: 'width', metrics: ['lambda_max', 'ggn_lambda_max'], log: true });
+  const layers = layersOf(spec);
+
+  // Log scale on the y encoding of the lines and points.
+  assert.equal(layers.get('line')!.encoding.y.scale!.type, 'log');
+  assert.equal(layers.get('points')!.encoding.y.scale!.type, 'log');
+
+  // Every interval is positive, and is exp(mean ± t·s/√n) of ln λ around the geometric mean, computed here.
+  const bars = layers.get('errorbars')!.data!.values;
+  assert.equal(bars.length, 6);
+  for (const bar of bars) {
+    const lo = bar.lo as number;
+    const hi = bar.hi as number;
+    assert.ok(lo > 0 && lo < (bar.y as number) && (bar.y as number) < hi, JSON.stringify(bar));
+    const scale = bar.operator === 'Hessian' ? 1 : 0.8;
+    const logs = spreads.map((f) => Math.log(scale * f * (bar.x as number)));
+    const m = logs.reduce((a, b) => a + b, 0) / 3;
+    const s = Math.sqrt(logs.reduce((a, v) => a + (v - m) ** 2, 0) / 2);
+    const geometric = Math.cbrt(spreads.reduce((p, f) => p * scale * f * (bar.x as number), 1));
+    assert.ok(Math.abs((bar.y as number) / geometric - 1) < 1e-12, `geometric mean ${bar.y} vs ${geometric}`);
+    // The t of the code against the table's three decimals: |Δt|·s/√n ≤ 0.0005·s/√3 in ln.
+    for (const [got, sign] of [[lo, -1], [hi, 1]] as const) {
+      const want = Math.log(geometric) + (sign * T975_DF2 * s) / Math.sqrt(3);
+      assert.ok(Math.abs(Math.log(got) - want) <= (0.0005 * s) / Math.sqrt(3) + 1e-12, `${sign < 0 ? 'lower' : 'upper'} bound ${got} vs e^${want}`);
+    }
+  }
+
+  // Hessian and GGN: their own series, each drawn with its own dash and point shape, named in the legend.
+  const points = layers.get('line')!;
+  const values = (spec as unknown as { data: { values: { series: string; operator: string }[] } }).data.values;
+  assert.deepEqual([...new Set(values.map((v) => v.operator))], ['Hessian', 'GGN']);
+  for (const series of new Set(values.map((v) => v.series))) assert.equal(new Set(values.filter((v) => v.series === series).map((v) => v.operator)).size, 1);
+  const dash = points.encoding.strokeDash;
+  const shape = layers.get('points')!.encoding.shape;
+  for (const channel of [dash, shape, points.encoding.color]) {
+    assert.equal(channel.field, 'operator');
+    assert.deepEqual(channel.scale!.domain, ['Hessian', 'GGN']);
+  }
+  assert.notDeepEqual(dash.scale!.range![0], dash.scale!.range![1]);
+  assert.notEqual(shape.scale!.range![0], shape.scale!.range![1]);
+  const svg = await metricFigure(rows, { family: 'width', metrics: ['lambda_max', 'ggn_lambda_max'], log: true });
+  assertSvg(svg);
+  assert.ok(/>Hessian</.test(svg) && />GGN</.test(svg), 'legend entries Hessian and GGN');
+  assert.equal(markGroups(svg, 'line', 'line').length, 2);
+  assert.equal(items(svg, 'rule', 'errorbars', 'line'), 6);
+
+  // Two datasets: colour names the dataset, dash and shape still the operator; four lines.
+  const two = summarize([...paperLikeCells('mnist'), ...paperLikeCells('cifar10')]).filter((r) => r.key.depth === 3);
+  const twoLayers = layersOf(metricSpec(two, { family: 'width', metrics: ['lambda_max', 'ggn_lambda_max'], log: true }));
+  assert.equal(twoLayers.get('line')!.encoding.color.field, 'context');
+  assert.equal(twoLayers.get('line')!.encoding.strokeDash.field, 'operator');
+  assert.equal(markGroups(await metricFigure(two, { family: 'width', metrics: ['lambda_max', 'ggn_lambda_max'], log: true }), 'line', 'line').length, 4);
+
+  // A metric without a log statistic is refused, not drawn on a log axis from an arithmetic interval.
+  assert.throws(() => metricSpec(rows, { family: 'width', metrics: ['loss_diff_slope'], log: true }), /no log-scale statistic/);
+});
+
+test('buildFigures: the λ figures are on a log axis, say how their intervals are made, and count cells left out as λ ≤ 0', async () => {
+  const cells = paperLikeCells().map((c) => (c.width === 4 && c.seed === 1 ? { ...c, hessian_top: [-0.2, -0.3] } : c));
+  const set = await buildFigures(figureData(cells));
+  const lambda = set.figures.find((f) => f.name === 'lambda-width')!;
+  assert.match(lambda.caption, /geometric mean over seeds/);
+  assert.match(lambda.caption, /ln λₘₐₓ/);
+  assert.match(lambda.caption, /Left out as ≤ 0: 1 of Hessian λₘₐₓ\./);
+  assert.match(lambda.svg, /log scale/);
+  assert.doesNotMatch(set.figures.find((f) => f.name === 'lambda-depth')!.caption, /Left out/);
 });
 
 test('report helpers: SVG ids scoped per figure, numbers and stats formatted for the table', () => {

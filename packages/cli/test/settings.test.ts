@@ -84,6 +84,21 @@ test('width: 1e9 in a spec, --width 1e9 and --sample-size 1e9: exit 2, one line 
   });
 });
 
+test('--density-runs and --density-steps, and measure.density_runs in a spec: bad values are one line each through the settings table, exit 2', async () => {
+  await withDir('settings', async (dir) => {
+    const cell = ['cell', '--dataset', 'synthetic', '--width', '4', '--depth', '1', '--sample-size', '64', '--backend', 'wasm', '--quiet'];
+    const both = await hessweep([...cell, '--density-runs', '-1', '--density-steps', '2.5'], dir);
+    assert.match(both.stderr, /^hessweep: command line: 2 problems$/m);
+    assertOneLineRefusal(both, /--density-runs/, /^ {2}--density-runs: must be a non-negative integer, got -1$/);
+    assertOneLineRefusal(both, /--density-steps/, /^ {2}--density-steps: must be a positive integer, got 2\.5$/);
+    assertOneLineRefusal(await hessweep([...cell, '--density-steps', '10001'], dir), /--density-steps/, /--density-steps: 10001 exceeds the limit of 10000$/);
+
+    await writeFile(join(dir, 'd.yaml'), syntheticSpec('dens', [4], [0], { extra: '  density_runs: many\n' }));
+    assertOneLineRefusal(await hessweep(['run', 'd.yaml', '--out', 'out'], dir), /density_runs/, /measure\.density_runs: must be a non-negative integer, got "many"$/);
+    assert.ok(!existsSync(join(dir, 'out')), 'a refused spec writes nothing');
+  });
+});
+
 /** Exit code, stderr and peak RSS (KiB) of `node main.js args…`, measured by GNU time, or else by polling /proc. */
 async function runMeasured(args: string[], cwd: string): Promise<{ code: number; stderr: string; peakKiB: number; seconds: number }> {
   const started = process.hrtime.bigint();

@@ -27,6 +27,8 @@ export const LIMITS = {
   top_k: 1_000,
   lanczos_iters: 10_000,
   trace_probes: 100_000,
+  density_runs: 1_000,
+  density_steps: 10_000,
   /** σ values of the stabilization probes, and their Monte-Carlo draws per σ. */
   stab_sigmas: 64,
   stab_samples: 100_000,

@@ -41,11 +41,13 @@ export interface MemoryEstimate {
  *   transposes, ReLU masks, δ and δᵀ (5(D+1)mh), the output δ, δᵀ and the probabilities (4mK), W and Wᵀ (2P);
  * - plus the larger of the two stages that allocate on top: the exact trace (‖x‖² squares X: md; the
  *   per-sample Jacobian blocks [m, K, h], three at once: 3mKh) and a product pass with k directions (k = the
- *   Lanczos processes, 2 with `ggn`, or the Hutchinson batch, capped by `PRODUCT_PASS_FLOATS`): the forward
+ *   most of: the top-k Lanczos processes, 2 with `ggn`; the Hutchinson batch; the SLQ runs of the density;
+ *   capped by `PRODUCT_PASS_FLOATS`): the forward
  *   R-activations of every hidden layer and three temporaries ((D+4)·m·k·max(h, K)) and the stacked
  *   directions (2kP);
  * - host: the data (4md bytes), per-sample labels and losses (16m), the Lanczos bases (8P per step per
- *   process, float64), the Hutchinson probes and their products (16·8P), training state (32P).
+ *   process, float64; the top-k processes' or the SLQ runs', whichever is larger: the two stages follow one
+ *   another), the Hutchinson probes and their products (16·8P), training state (32P).
  *
  * A features file's shape is not known before it is read: `datasetShape` counts it as one input and one
  * class, so its cells are underestimated (by 4md(1 + 3·wasmSlack) bytes for its data alone).
@@ -58,12 +60,15 @@ export function cellMemory(cell: Cell): MemoryEstimate {
   const held = 2 * m * d + 5 * (D + 1) * m * h + 4 * m * K + 2 * P;
   const trace = m * d + 3 * m * K * h;
   const processes = measure.top_k > 0 ? (measure.ggn ? 2 : 1) : 0;
-  const directions = Math.max(processes, measure.trace_probes > 0 ? HUTCHINSON_BATCH : 0);
+  const slqRuns = measure.density ? measure.density_runs : 0;
+  const directions = Math.max(processes, measure.trace_probes > 0 ? HUTCHINSON_BATCH : 0, slqRuns);
   const perPass = Math.min(directions, Math.max(1, Math.floor(PRODUCT_PASS_FLOATS / (m * Math.max(d, h, K)))));
   const products = (D + 4) * m * perPass * Math.max(h, K) + 2 * perPass * P;
   const tensors = MEMORY_MODEL.wasmSlack * 4 * (held + Math.max(trace, products));
 
-  const lanczos = processes * (Math.min(measure.lanczos_iters, P) + 2) * 8 * P;
+  // The top-k and the SLQ runs follow one another: the larger set of bases is the peak.
+  const bases = (runs: number, steps: number) => runs * (Math.min(steps, P) + 2) * 8 * P;
+  const lanczos = Math.max(bases(processes, measure.lanczos_iters), bases(slqRuns, measure.density_steps));
   const probes = measure.trace_probes > 0 ? 2 * HUTCHINSON_BATCH * 8 * P : 0;
   const host = 4 * m * d + 16 * m + lanczos + probes + 32 * P;
 

@@ -128,7 +128,15 @@ export const SETTINGS: { readonly [K in SettingName]: Setting } = {
   },
   density: {
     spec: 'measure.density', flag: 'density', type: 'boolean', default: DEFAULT_MEASURE.density, check: boolean,
-    describe: 'spectral density from the Hessian Lanczos run',
+    describe: 'spectral density of the Hessian by stochastic Lanczos quadrature',
+  },
+  density_runs: {
+    spec: 'measure.density_runs', flag: 'density-runs', type: 'number', default: DEFAULT_MEASURE.density_runs,
+    check: nonNegativeInt(LIMITS.density_runs), describe: 'SLQ runs from independent random starts averaged in the density (0: no density)',
+  },
+  density_steps: {
+    spec: 'measure.density_steps', flag: 'density-steps', type: 'number', default: DEFAULT_MEASURE.density_steps,
+    check: positiveInt(LIMITS.density_steps), describe: 'Lanczos steps of every SLQ run, all of them (no early stop)',
   },
   thresholds: {
     spec: 'measure.thresholds', flag: 'thresholds', type: 'numbers', default: DEFAULT_MEASURE.thresholds,

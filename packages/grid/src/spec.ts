@@ -35,7 +35,7 @@ export const SPEC_KEYS = ['name', 'grid', 'grids', 'train', 'measure', 'data_dir
 export const GRID_KEYS = ['dataset', 'width', 'depth', 'seed', 'sample_size'] as const;
 export const TRAIN_KEYS = ['epochs', 'batch_size', 'optimizer', 'lr', 'bias', 'init'] as const;
 /** Measure settings held directly under `measure:`. */
-export const MEASURE_SETTING_KEYS = ['permutations', 'curve_points', 'top_k', 'lanczos_iters', 'lanczos_tol', 'ggn', 'trace_probes', 'density', 'thresholds'] as const;
+export const MEASURE_SETTING_KEYS = ['permutations', 'curve_points', 'top_k', 'lanczos_iters', 'lanczos_tol', 'ggn', 'trace_probes', 'density', 'density_runs', 'density_steps', 'thresholds'] as const;
 /** Keys of `measure:`: its settings and the `stabilization:` mapping. */
 export const MEASURE_KEYS = [...MEASURE_SETTING_KEYS, 'stabilization'] as const;
 /** Keys of `measure.stabilization:`, each the setting `stab_<key>`. */

@@ -33,8 +33,15 @@ export interface MeasureSettings {
   ggn: boolean;
   /** Hutchinson probes per operator; 0 uses only the exact trace. */
   trace_probes: number;
-  /** Spectral density by stochastic Lanczos quadrature. */
+  /** Spectral density of the Hessian by stochastic Lanczos quadrature (false: none). */
   density: boolean;
+  /** SLQ runs from independent random starts averaged in the density; 0: no density. */
+  density_runs: number;
+  /**
+   * Lanczos steps of every SLQ run, always all of them (no residual test; only an exhausted Krylov space ends a
+   * run early). Its own setting, not lanczos_iters: that one caps a top-k search that usually stops far sooner.
+   */
+  density_steps: number;
   /** How the landscape around θ̂ settles as samples are added (docs/stabilization.md). */
   stabilization: StabilizationSettings;
   /** Thresholds ε of the sufficient sample size (the Δ2 criteria are compared with ε²). */
@@ -96,6 +103,8 @@ export const DEFAULT_MEASURE: MeasureSettings = {
   ggn: true,
   trace_probes: 0,
   density: true,
+  density_runs: 3,
+  density_steps: 8,
   stabilization: { subspace: 5, sigma: [1e-3, 1e-2], samples: 8, isotropic: true },
   thresholds: [1e-3, 1e-4],
 };

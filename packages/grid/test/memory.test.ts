@@ -22,6 +22,24 @@ test('the estimate of one cell, worked by hand from the model in docs/memory.md'
   assert.equal(MEMORY_MODEL.base, 180 * 2 ** 20);
 });
 
+test('SLQ runs that outgrow the top-k run set the directions of a pass and the Lanczos bases, worked by hand', () => {
+  // synthetic (d 32, K 4), width 16, depth 2, 2,000 samples: a pass takes every direction (2000 · 32 ≪ 2^23).
+  const m = 2_000;
+  const P = 33 * 16 + 2 * 17 * 16 + 17 * 4; // 1,140
+  const held = 2 * m * 32 + 5 * 3 * m * 16 + 4 * m * 4 + 2 * P;
+  const trace = m * 32 + 3 * m * 4 * 16;
+  const products = 6 * m * 8 * 16 + 2 * 8 * P; // 8 SLQ runs in one pass, more than the 2 top-k processes
+  assert.ok(products > trace);
+  const host = 4 * m * 32 + 16 * m + 8 * (50 + 2) * 8 * P + 32 * P; // 8 × 52 SLQ bases, more than 2 × 32 top-k ones
+  const estimate = cellMemory(cellOf('synthetic', 16, 2, m, { density_runs: 8, density_steps: 50 }));
+  assert.equal(estimate.tensors, Math.ceil(1.25 * 4 * (held + products)));
+  assert.equal(estimate.host, host);
+  // With density off the same runs count for nothing: 2 directions, the top-k bases.
+  const off = cellMemory(cellOf('synthetic', 16, 2, m, { density: false, density_runs: 8, density_steps: 50 }));
+  assert.equal(off.tensors, Math.ceil(1.25 * 4 * (held + Math.max(trace, 6 * m * 2 * 16 + 2 * 2 * P))));
+  assert.equal(off.host, 4 * m * 32 + 16 * m + 2 * 32 * 8 * P + 32 * P);
+});
+
 test('more samples, width or depth never estimate less; nor do GGN, more Lanczos steps or Hutchinson probes', () => {
   const datasets: DatasetName[] = ['synthetic', 'mnist', 'cifar100'];
   const samples = [2, 100, 2_000, 10_000, 60_000, 500_000];
@@ -42,6 +60,10 @@ test('more samples, width or depth never estimate less; nor do GGN, more Lanczos
           assert.ok(measured({ top_k: 0 }) <= measured({ ggn: false }), `${where}: no spectrum`);
           assert.ok(measured({ lanczos_iters: 100 }) >= here, `${where}: more Lanczos steps`);
           assert.ok(measured({ trace_probes: 10 }) >= here, `${where}: Hutchinson probes`);
+          assert.ok(measured({ density_runs: 16 }) >= here, `${where}: more SLQ runs`);
+          assert.ok(measured({ density_steps: 100 }) >= here, `${where}: longer SLQ runs`);
+          assert.ok(measured({ density: false }) <= here, `${where}: no density`);
+          assert.ok(measured({ density_runs: 0 }) <= here, `${where}: no SLQ runs`);
         }
       }
     }

@@ -37,7 +37,7 @@ const PLACES: [spec: string, flag: string][] = [
   ['train.epochs', 'epochs'], ['train.batch_size', 'batch-size'], ['train.optimizer', 'optimizer'], ['train.lr', 'lr'], ['train.bias', 'bias'],
   ['train.init', 'init'], ['measure.permutations', 'permutations'], ['measure.curve_points', 'curve-points'], ['measure.top_k', 'top-k'],
   ['measure.lanczos_iters', 'lanczos-iters'], ['measure.lanczos_tol', 'lanczos-tol'], ['measure.ggn', 'ggn'], ['measure.trace_probes', 'trace-probes'],
-  ['measure.density', 'density'], ['data_dir', 'data-dir'], ['features', 'features'], ['label_column', 'label-column'],
+  ['measure.density', 'density'], ['measure.density_runs', 'density-runs'], ['measure.density_steps', 'density-steps'], ['data_dir', 'data-dir'], ['features', 'features'], ['label_column', 'label-column'],
   ['synthetic.dim', 'synthetic-dim'], ['synthetic.classes', 'synthetic-classes'], ['backend', 'backend'],
   ['measure.thresholds', 'thresholds'], ['measure.stabilization.subspace', 'stab-subspace'], ['measure.stabilization.sigma', 'stab-sigma'],
   ['measure.stabilization.samples', 'stab-samples'], ['measure.stabilization.isotropic', 'stab-isotropic'],
@@ -92,6 +92,8 @@ const UPPER: [string, string, number][] = [
   ['measure.top_k', 'top-k', LIMITS.top_k],
   ['measure.lanczos_iters', 'lanczos-iters', LIMITS.lanczos_iters],
   ['measure.trace_probes', 'trace-probes', LIMITS.trace_probes],
+  ['measure.density_runs', 'density-runs', LIMITS.density_runs],
+  ['measure.density_steps', 'density-steps', LIMITS.density_steps],
   ['measure.stabilization.samples', 'stab-samples', LIMITS.stab_samples],
   ['synthetic.dim', 'synthetic-dim', LIMITS.input_dim],
   ['synthetic.classes', 'synthetic-classes', LIMITS.classes],
@@ -125,6 +127,8 @@ const LOWER: [string, string, number, number, string][] = [
   ['measure.lanczos_iters', 'lanczos-iters', 1, 0, 'must be a positive integer, got 0'],
   ['measure.lanczos_tol', 'lanczos-tol', 0, -0.5, 'must be a number in [0, 1), got -0.5'],
   ['measure.trace_probes', 'trace-probes', 0, -1, 'must be a non-negative integer, got -1'],
+  ['measure.density_runs', 'density-runs', 0, -1, 'must be a non-negative integer, got -1'],
+  ['measure.density_steps', 'density-steps', 1, 0, 'must be a positive integer, got 0'],
   ['measure.stabilization.subspace', 'stab-subspace', 0, -1, 'must be a non-negative integer, got -1'],
   ['measure.stabilization.samples', 'stab-samples', 1, 0, 'must be a positive integer, got 0'],
   ['synthetic.dim', 'synthetic-dim', 1, 0, 'must be a positive integer, got 0'],
@@ -277,13 +281,14 @@ test('every non-default setting reaches the cell the same way from flags and fro
   const flags = {
     dataset: 'synthetic', width: 6, depth: 2, seed: 9, 'sample-size': 50, epochs: 3, 'batch-size': 7, optimizer: 'adam', lr: 0.01, bias: true, init: 'he',
     permutations: 9, 'curve-points': 11, 'top-k': 2, 'lanczos-iters': 12, 'lanczos-tol': 0.01, ggn: false, 'trace-probes': 3, density: false,
+    'density-runs': 5, 'density-steps': 7,
     'synthetic-dim': 5, 'synthetic-classes': 3, 'data-dir': 'ignored-by-synthetic', 'label-column': 'ignored-too', backend: 'cpu',
   };
   const spec = parseSpec(
     `name: all
 grid: {dataset: synthetic, width: 6, depth: 2, seed: 9, sample_size: 50}
 train: {epochs: 3, batch_size: 7, optimizer: adam, lr: 0.01, bias: true, init: he}
-measure: {permutations: 9, curve_points: 11, top_k: 2, lanczos_iters: 12, lanczos_tol: 0.01, ggn: false, trace_probes: 3, density: false}
+measure: {permutations: 9, curve_points: 11, top_k: 2, lanczos_iters: 12, lanczos_tol: 0.01, ggn: false, trace_probes: 3, density: false, density_runs: 5, density_steps: 7}
 synthetic: {dim: 5, classes: 3}
 data_dir: ignored-by-synthetic
 label_column: ignored-too

@@ -7,7 +7,7 @@ import { loadDataset } from './data/load.js';
 import { DIVERGED, requireFinite } from './measurement.js';
 import { initParams, layerCount, mlpArchitecture, paramCount } from './model.js';
 import { Rng } from './random.js';
-import { slqNodes, smoothedDensity } from './spectral/density.js';
+import { slqQuadrature, smoothedDensity } from './spectral/density.js';
 import { measureStabilization, type StabilizationResult } from './stabilize.js';
 import { lanczosLockstep, type LanczosResult } from './spectral/lanczos.js';
 import { hutchinson } from './spectral/trace.js';
@@ -31,10 +31,13 @@ export interface CellOptions {
 }
 
 /** Stream offsets so that each stage draws from its own random sequence of the cell seed. */
-const STREAM = { init: 0, train: 1, curve: 2, lanczos: 3, trace: 4, subspaceDraws: 5, isotropicDraws: 6, quadraticDraws: 7 };
+const STREAM = { init: 0, train: 1, curve: 2, lanczos: 3, trace: 4, density: 5, subspaceDraws: 6, isotropicDraws: 7, quadraticDraws: 8 };
 
 /** The hint for a measurement after training that is not finite though the training loss is. */
 const OVERFLOW = "the network's curvature overflows float32: try a smaller lr or inputs of smaller magnitude";
+
+/** Grid points of the stored density. */
+const DENSITY_POINTS = 256;
 
 function stream(seed: number, offset: number): Rng {
   return new Rng((seed * 0x9e3779b1 + offset * 0x85ebca6b) >>> 0);
@@ -43,8 +46,8 @@ function stream(seed: number, offset: number): Rng {
 /**
  * Runs one cell: trains the network, then measures per-sample losses, the loss-difference curve, the top of
  * the Hessian and Gauss-Newton spectra (Lanczos, both operators sharing each data pass), the exact trace (and
- * a Hutchinson estimate when probes are asked for), the spectral density from the Hessian Lanczos run, and the
- * Theorem 1 bound. Errors propagate; the caller decides whether a failure becomes a `failed` row. A measurement
+ * a Hutchinson estimate when probes are asked for), the spectral density of the Hessian from fixed-length SLQ
+ * runs of its own, and the Theorem 1 bound. Errors propagate; the caller decides whether a failure becomes a `failed` row. A measurement
  * that comes out NaN or infinite is a MeasurementError naming it, never an `ok` row.
  */
 export async function runCell(cell: Cell, options: CellOptions): Promise<ResultRow> {
@@ -107,7 +110,6 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
         },
       );
       [hessian, ggn = null] = results;
-      // Checked before the density is computed from them.
       requireFinite({ hessian_top: hessian.values, ggn_top: ggn?.values }, OVERFLOW);
       // Both operators share each pass; split the time by the products each one used.
       const spent = lap();
@@ -125,13 +127,17 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
     seconds.trace_s = lap();
     report('trace', `tr H = tr G = ${trace.toPrecision(6)}${estimate ? ` (Hutchinson ${estimate.estimate.toPrecision(6)} ± ${estimate.standardError.toPrecision(2)})` : ''}`, seconds.trace_s);
 
+    const { density: wanted, density_runs: runs, density_steps: steps } = cell.measure;
     let density: { x: number[]; y: number[] } | null = null;
-    if (cell.measure.density && hessian) {
-      const smoothed = smoothedDensity([slqNodes(hessian.alpha, hessian.beta)], { points: 256 });
+    if (wanted && runs > 0) {
+      // Runs of their own, not the top-k run: that one stops as soon as the top few Ritz pairs converge.
+      const quadrature = slqQuadrature(curvature.operator('hessian'), { runs, steps, rng: stream(cell.seed, STREAM.density) });
+      requireFinite({ density_nodes: quadrature.flatMap((q) => Array.from(q.nodes)) }, OVERFLOW);
+      const smoothed = smoothedDensity(quadrature, { points: DENSITY_POINTS });
       density = { x: Array.from(smoothed.x), y: Array.from(smoothed.y) };
     }
     seconds.density_s = lap();
-    if (density) report('density', `SLQ density on ${density.x.length} points from the ${hessian!.iterations}-step Hessian Lanczos run`, seconds.density_s);
+    if (density) report('density', `SLQ density on ${density.x.length} points from ${runs} runs × ${steps} Lanczos steps of the Hessian`, seconds.density_s);
 
     const stabilization = measureStabilization({
       curvature, orders, k: curve.k, ritzVectors: hessian?.vectors ?? [], settings: cell.measure,

@@ -29,5 +29,5 @@ export { mlpArchitecture, paramCount, paramOffsets, initParams, flattenParams, u
 export { train, type TrainOptions } from './train.js';
 export { Rng } from './random.js';
 export { loadDataset, DataError, FASHION_MNIST_DIR, type Dataset } from './data/index.js';
-export { lanczos, lanczosLockstep, hutchinson, slqNodes, smoothedDensity, symmetricEigenvalues, denseOperator, type LinearOperator, type LanczosResult } from './spectral/index.js';
+export { lanczos, lanczosLockstep, hutchinson, slqNodes, slqQuadrature, smoothedDensity, symmetricEigenvalues, denseOperator, type LinearOperator, type LanczosResult } from './spectral/index.js';
 export { parseProblem, spectrum, DENSE_LIMIT, type Problem, type SpectrumReport } from './problem.js';

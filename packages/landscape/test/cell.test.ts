@@ -82,10 +82,9 @@ test('a synthetic cell returns a complete, self-consistent ok row', async () => 
   assert.equal(row.epochs, 3);
   assert.ok(!Number.isNaN(Date.parse(row.finished_at)));
   assert.equal(epochs.length, 3);
-  // Stages are reported in pipeline order, each at most once; all but the density stage must report.
+  // Stages are reported in pipeline order, each once (the default measures all of them).
   const order: Stage[] = ['load', 'train', 'losses', 'curve', 'spectrum', 'trace', 'density', 'stabilization', 'bound'];
-  assert.ok(stages.every((s, i) => i === 0 || order.indexOf(s) > order.indexOf(stages[i - 1])), `stage order ${stages}`);
-  for (const s of order) if (s !== 'density') assert.ok(stages.includes(s), `stage ${s} not reported`);
+  assert.deepEqual(stages, order);
 
   // Parameters: input → h, depth × (h → h), h → K, no biases by default.
   const d = SYNTHETIC_DEFAULT_DIM;
@@ -139,7 +138,7 @@ test('a synthetic cell returns a complete, self-consistent ok row', async () => 
   assert.ok(row.loss_diff_slope !== null && Number.isFinite(row.loss_diff_slope));
   assert.ok(row.loss_diff_slope < -0.5 && row.loss_diff_slope > -1.5, `slope ${row.loss_diff_slope} far from −1`);
 
-  // Density from the Hessian Lanczos run: a grid, non-negative, integrating to 1, covering the top eigenvalue.
+  // Density from the SLQ runs: a grid, non-negative, integrating to 1, covering the top eigenvalue.
   const dx = row.density_x!;
   const dy = row.density_y!;
   assert.ok(dx.length >= 12 && dy.length === dx.length);
@@ -235,6 +234,38 @@ test('trace_probes gives a Hutchinson estimate within 4 standard errors of the e
   assert.ok(Math.abs(est - row.hessian_trace!) <= 4 * se, `Hutchinson ${est} ± ${se} vs exact ${row.hessian_trace}`);
   assert.equal(row.density_x, null);
   assert.equal(row.hessian_top!.length, 2);
+});
+
+/** ∫ f ρ by the trapezoid rule on the density's grid. */
+function moment(x: number[], y: number[], f: (t: number) => number): number {
+  return trapezoid(x, y.map((v, i) => v * f(x[i])));
+}
+
+test('density_runs fixed-length SLQ runs fill the density without the top-k run: its mean is tr H / n_params; 0 runs or density false: none', async () => {
+  const cell = syntheticCell({ seed: 6 }, { top_k: 0, density_runs: 4, density_steps: 10 });
+  const stages: string[] = [];
+  const row = await runCell(cell, { context: CONTEXT, onStage: (e) => e.stage === 'density' && stages.push(e.message) });
+  assert.equal(row.hessian_top, null);
+  const x = row.density_x!;
+  const y = row.density_y!;
+  assert.equal(x.length, 256);
+  assert.equal(y.length, 256);
+  assert.ok(y.every((v) => v >= 0 && Number.isFinite(v)));
+  assert.ok(Math.abs(trapezoid(x, y) - 1) < 1e-6, `density integral ${trapezoid(x, y)}`);
+  assert.match(stages[0], /4 runs × 10 Lanczos steps/);
+  // The density's mean is the runs' average Rayleigh quotient, an estimate of tr H / N with variance
+  // 2(⟨λ²⟩ − ⟨λ⟩²)/(N + 2) per run; ∫x²ρ stands for ⟨λ²⟩ (the kernel only adds to it, so the bound is looser).
+  const n = row.n_params!;
+  const mean = moment(x, y, (t) => t);
+  const se = Math.sqrt((2 * (moment(x, y, (t) => t * t) - mean * mean)) / (n + 2) / cell.measure.density_runs);
+  assert.ok(Math.abs(mean - row.hessian_trace! / n) <= 4 * se, `∫xρ ${mean} ± ${se} vs tr H / N ${row.hessian_trace! / n}`);
+
+  for (const measure of [{ density_runs: 0 }, { density: false }]) {
+    const none = await runCell(syntheticCell({ seed: 6 }, { top_k: 0, ...measure }), { context: CONTEXT });
+    assert.equal(none.density_x, null, JSON.stringify(measure));
+    assert.equal(none.density_y, null);
+    assert.equal(none.hessian_trace, row.hessian_trace);
+  }
 });
 
 test('the cpu backend runs the same cell and agrees with wasm to float32 rounding', async () => {

@@ -9,6 +9,7 @@ import {
   lanczosLockstep,
   slqDensity,
   slqNodes,
+  slqQuadrature,
   smoothedDensity,
   symmetricEigenvalues,
   tridiagonalEigen,
@@ -19,6 +20,11 @@ import {
 
 /** Row-major Σ_i λ_i q_i q_iᵀ. */
 function withSpectrum(lambda: ArrayLike<number>, rng: Rng): Float64Array {
+  return planted(lambda, rng).a;
+}
+
+/** Row-major a = Σ_i λ_i q_i q_iᵀ and its eigenvectors q_i, the rows of a random orthogonal matrix. */
+function planted(lambda: ArrayLike<number>, rng: Rng): { a: Float64Array; q: Float64Array[] } {
   const n = lambda.length;
   const q = randomOrthogonal(n, rng);
   const a = new Float64Array(n * n);
@@ -29,7 +35,7 @@ function withSpectrum(lambda: ArrayLike<number>, rng: Rng): Float64Array {
   }
   // Exact symmetry, so that reading one triangle loses nothing.
   for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) a[j * n + i] = a[i * n + j];
-  return a;
+  return { a, q };
 }
 
 function diagonalOperator(diag: Float64Array): LinearOperator {
@@ -67,10 +73,11 @@ function maxRelativeError(got: ArrayLike<number>, want: ArrayLike<number>): numb
 
 const ascending = (x: number[]) => Float64Array.from(x).sort();
 
-function trapezoid(x: Float64Array, y: Float64Array, from = -Infinity, to = Infinity): number {
+/** ∫ f ρ over the grid intervals inside [from, to]. */
+function trapezoid(x: Float64Array, y: Float64Array, from = -Infinity, to = Infinity, f: (x: number) => number = () => 1): number {
   let s = 0;
   for (let i = 0; i + 1 < x.length; i++) {
-    if (x[i] >= from && x[i + 1] <= to) s += 0.5 * (x[i + 1] - x[i]) * (y[i] + y[i + 1]);
+    if (x[i] >= from && x[i + 1] <= to) s += 0.5 * (x[i + 1] - x[i]) * (f(x[i]) * y[i] + f(x[i + 1]) * y[i + 1]);
   }
   return s;
 }
@@ -348,3 +355,73 @@ test('SLQ density puts mass on two clusters in proportion to their sizes', () =>
   assert.ok(Math.abs(high / 0.25 - 1) < 0.1, `high ${high}`);
   assert.ok(Math.abs(low + high - 1) < 1e-6);
 });
+
+test('SLQ from several fixed-length runs of a planted spectrum: all steps taken, one pass per step, integral 1, mean tr/N, mass on the eigenvalues', () => {
+  // A bulk in [0, 1], a cluster in [4, 5] and ten outliers 20, 25, …, 65, hidden by a random rotation.
+  const rng = new Rng(17);
+  const clusters = [
+    { from: 0, to: 1, count: 180 },
+    { from: 4, to: 5, count: 50 },
+  ];
+  const outliers = Array.from({ length: 10 }, (_, i) => 20 + 5 * i);
+  const lambda = [...clusters.flatMap(({ from, to, count }) => Array.from({ length: count }, () => from + (to - from) * rng.uniform())), ...outliers];
+  const n = lambda.length;
+  const { a, q } = planted(lambda, rng);
+  const op = denseOperator(a, n);
+  const passes: number[] = [];
+  const counted: LinearOperator = { dim: n, applyMany: (vs) => (passes.push(vs.length), op.applyMany(vs)) };
+  const runs = 6;
+  const steps = 20;
+  const seed = 18;
+  const quadrature = slqQuadrature(counted, { runs, steps, rng: new Rng(seed) });
+
+  // Fixed length: every run has `steps` nodes, and each of the `steps` passes served all runs.
+  assert.equal(quadrature.length, runs);
+  for (const { nodes } of quadrature) assert.equal(nodes.length, steps);
+  assert.deepEqual(passes, new Array<number>(steps).fill(runs));
+
+  const { x, y } = smoothedDensity(quadrature, { points: 256 });
+  assert.ok(Math.abs(trapezoid(x, y) - 1) < 1e-9, `integral ${trapezoid(x, y)}`);
+  assert.ok(y.every((v) => v >= 0));
+
+  // The start vectors, drawn as lanczosLockstep documents (run 0 first, standard normal entries), and each one's
+  // spectral weights (qᵢᵀv)²/‖v‖²: what the runs' quadratures stand for.
+  const starts = new Rng(seed);
+  const weights = Array.from({ length: runs }, () => {
+    const v = Float64Array.from({ length: n }, () => starts.normal());
+    const vv = v.reduce((s, t) => s + t * t, 0);
+    return q.map((qi) => qi.reduce((s, t, j) => s + t * v[j], 0) ** 2 / vv);
+  });
+  /** Σ_i w_i f(λ_i), averaged over the starts. */
+  const overStarts = (f: (l: number) => number) => weights.reduce((s, w) => s + w.reduce((t, wi, i) => t + wi * f(lambda[i]), 0), 0) / runs;
+  const startMass = (keep: (l: number) => boolean) => overStarts((l) => (keep(l) ? 1 : 0));
+
+  // Mean: exactly the starts' Rayleigh quotients (the quadrature's first moment is exact); and tr/N within 4
+  // standard errors, Var(vᵀAv/vᵀv) = 2(⟨λ²⟩ − ⟨λ⟩²)/(N + 2) for a uniformly random direction.
+  const mean = trapezoid(x, y, -Infinity, Infinity, (t) => t);
+  assert.ok(Math.abs(mean - overStarts((l) => l)) <= 1e-6 * 65, `∫xρ ${mean} vs the starts' Rayleigh quotients ${overStarts((l) => l)}`);
+  const m1 = lambda.reduce((s, l) => s + l, 0) / n;
+  const m2 = lambda.reduce((s, l) => s + l * l, 0) / n;
+  const se = Math.sqrt((2 * (m2 - m1 * m1)) / (n + 2) / runs);
+  assert.ok(Math.abs(mean - m1) <= 4 * se, `∫xρ ${mean} vs tr/N ${m1} ± ${se}`);
+
+  // Mass: each cluster's window (edges in the middle of the gaps) holds what the starts give it, to the
+  // quadrature's error, and its share of the eigenvalues, to the sampling error.
+  const windows = [
+    { from: -Infinity, to: 2.5, keep: (l: number) => l < 2.5 },
+    { from: 2.5, to: 12.5, keep: (l: number) => l > 2.5 && l < 12.5 },
+    { from: 12.5, to: Infinity, keep: (l: number) => l > 12.5 },
+  ];
+  for (const { from, to, keep } of windows) {
+    const mass = trapezoid(x, y, from, to);
+    const share = lambda.filter(keep).length / n;
+    const shareSe = Math.sqrt((2 * share * (1 - share)) / (n + 2) / runs);
+    assert.ok(Math.abs(mass - startMass(keep)) < 1e-5, `[${from}, ${to}]: mass ${mass} vs the starts' ${startMass(keep)}`);
+    assert.ok(Math.abs(mass - share) <= 4 * shareSe, `[${from}, ${to}]: mass ${mass} vs share ${share} ± ${shareSe}`);
+  }
+  // Inside the gaps, ≥ 3.7 kernel widths (σ ≈ 0.27 on this grid) from any eigenvalue, there is next to nothing.
+  for (const [from, to] of [[2, 3], [7, 18]]) assert.ok(trapezoid(x, y, from, to) < 1e-4, `gap [${from}, ${to}] holds ${trapezoid(x, y, from, to)}`);
+  // The largest node of every run is λ_max: Lanczos finds the extreme eigenvalues first.
+  for (const { nodes } of quadrature) assert.ok(Math.abs(nodes[steps - 1] - 65) < 1e-6, `top node ${nodes[steps - 1]}`);
+});
+

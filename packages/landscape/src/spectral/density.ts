@@ -97,19 +97,21 @@ export function smoothedDensity(
 }
 
 /**
- * Spectral density of `op` from `runs` Lanczos runs of `steps` steps each (hessian-eigenthings: 10 × 80; Ghorbani
- * et al.: 80–90 steps are enough), run in lockstep so each operator pass serves all runs. Returns the smoothed
- * density and each run's quadrature.
+ * The Gauss quadratures of `runs` Lanczos runs of `steps` steps each (hessian-eigenthings: 10 × 80; Ghorbani et
+ * al.: 80–90 steps are enough; PyHessian: 100), from independent standard normal starts drawn from `rng` (run 0
+ * first). No residual test: every run takes all its steps unless its Krylov space is exhausted (then its nodes
+ * are exact eigenvalues). The runs go in lockstep, so each operator pass serves all of them.
  */
+export function slqQuadrature(op: LinearOperator, { runs, steps, rng }: { runs: number; steps: number; rng: Rng }): Quadrature[] {
+  const results = lanczosLockstep((vs) => op.applyMany(vs), new Array<number>(runs).fill(op.dim), { maxIters: steps, tol: 0, rng });
+  return results.map((r) => slqNodes(r.alpha, r.beta));
+}
+
+/** Spectral density of `op` from `runs` fixed-length Lanczos runs (`slqQuadrature`), smoothed; also each run's quadrature. */
 export function slqDensity(
   op: LinearOperator,
   { runs = 10, steps = 80, rng, ...smoothing }: { runs?: number; steps?: number; rng: Rng } & SmoothingOptions,
 ): Density & { quadrature: Quadrature[] } {
-  const results = lanczosLockstep((vs) => op.applyMany(vs), new Array<number>(runs).fill(op.dim), {
-    maxIters: steps,
-    tol: 0,
-    rng,
-  });
-  const quadrature = results.map((r) => slqNodes(r.alpha, r.beta));
+  const quadrature = slqQuadrature(op, { runs, steps, rng });
   return { ...smoothedDensity(quadrature, smoothing), quadrature };
 }

@@ -10,4 +10,4 @@ export {
   type LockstepOptions,
 } from './lanczos.js';
 export { hutchinson, type TraceEstimate } from './trace.js';
-export { slqDensity, slqNodes, smoothedDensity, type Density, type Quadrature, type SmoothingOptions } from './density.js';
+export { slqDensity, slqNodes, slqQuadrature, smoothedDensity, type Density, type Quadrature, type SmoothingOptions } from './density.js';
