@@ -110,7 +110,7 @@ export function increments(
 }
 
 /** Up to `points` distinct integers round(exp(t)), t uniform on [0, log max], increasing: the k a curve keeps. */
-export function logSpacedIntegers(max: number, points: number): Int32Array {
+function logSpacedIntegers(max: number, points: number): Int32Array {
   const out: number[] = [];
   const top = Math.log(max);
   for (let i = 0; i < points; i++) {
