@@ -27,4 +27,4 @@ export { train, type TrainOptions } from './train.js';
 export { Rng } from './random.js';
 export { loadDataset, DataError, FASHION_MNIST_DIR, type Dataset } from './data/index.js';
 export { lanczos, lanczosLockstep, hutchinson, slqNodes, slqQuadrature, smoothedDensity, symmetricEigenvalues, denseOperator, type LinearOperator, type LanczosResult } from './spectral/index.js';
-export { parseProblem, spectrum, DENSE_LIMIT, type Problem, type SpectrumReport } from './problem.js';
+export { parseProblem, spectrum, DENSE_LIMIT, type Problem, type SpectrumReport, type SpectrumOptions, type SpectrumStabilization } from './problem.js';

@@ -1,4 +1,5 @@
 import { Curvature, type ProductKind } from './curvature.js';
+import { increments } from './curve.js';
 import { LIMITS } from '@hessweep/grid';
 import { beyondFloat32, fitsFloat32 } from './data/limits.js';
 import { DataError } from './data/types.js';
@@ -7,6 +8,8 @@ import type { Architecture, Params } from './model.js';
 import { Rng } from './random.js';
 import { symmetricEigenvalues } from './spectral/eigen.js';
 import { lanczosLockstep } from './spectral/lanczos.js';
+import { gaussianMomentSeries, quadraticModelSeries } from './stabilization.js';
+import { projectedSamples } from './stabilize.js';
 
 /**
  * A fixed network on fixed data (`hessweep spectrum`): z = relu(…relu(x·W1)·W2…)·W_last, mean cross-entropy,
@@ -87,15 +90,37 @@ export interface SpectrumReport {
   /** With `dense`: every eigenvalue, descending. */
   hessian_eigenvalues?: number[];
   ggn_eigenvalues?: number[];
+  /** With `stabilization`, over k = 1..n − 1 in the file's sample order (value at k in index k − 1): |Δ_k(θ)|. */
+  delta1?: number[];
+  /** With `stabilization`: the Gaussian-moment closed form of the quadratic model of Δ_k in the top-D Ritz subspace at σ. */
+  delta2_subspace_gm?: number[];
+  /** With `stabilization`: the Hessian Ritz values whose vectors span that subspace, descending. */
+  subspace_ritz_values?: number[];
+}
+
+/** The stabilization criteria of `spectrum`: the top-`subspace` Hessian Ritz subspace (1 ≤ D ≤ top-k, D ≤ parameters) at σ = `sigma` > 0. */
+export interface SpectrumStabilization {
+  subspace: number;
+  sigma: number;
+}
+
+export interface SpectrumOptions {
+  topK?: number;
+  dense?: boolean;
+  /** Seeds the Lanczos start vectors (standard normal entries, H's first): a fixed seed makes the run deterministic. */
+  seed?: number;
+  stabilization?: SpectrumStabilization;
 }
 
 /**
  * Top-k eigenvalues and traces of H and G at the problem's parameters. Lanczos runs to a tight residual
  * (1e-7 relative) since the problem is small; `dense` assembles both matrices from product columns
- * (symmetrised, float64 eigensolver) and reports exact traces from their diagonals. Results that are not finite
- * (the network's outputs or curvature overflow float32) are a MeasurementError naming the first.
+ * (symmetrised, float64 eigensolver) and reports exact traces from their diagonals. `stabilization` adds Δ1 and
+ * the Gaussian-moment Δ2 in the top-D Ritz subspace of the Hessian Lanczos run, in the file's sample order
+ * (`stabilizationInFileOrder`). Results that are not finite (the network's outputs or curvature overflow
+ * float32) are a MeasurementError naming the first.
  */
-export function spectrum(problem: Problem, { topK = 5, dense = false, seed = 0 } = {}): SpectrumReport {
+export function spectrum(problem: Problem, { topK = 5, dense = false, seed = 0, stabilization }: SpectrumOptions = {}): SpectrumReport {
   const curvature = new Curvature(problem.arch, problem.params, problem);
   try {
     const dim = curvature.dim;
@@ -107,6 +132,7 @@ export function spectrum(problem: Problem, { topK = 5, dense = false, seed = 0 }
       maxIters: Math.min(dim, Math.max(100, 10 * k)),
       tol: 1e-7,
       rng: new Rng(seed),
+      vectors: [stabilization?.subspace ?? 0, 0],
     });
     const trace = curvature.exactTrace();
     const report: SpectrumReport = {
@@ -119,6 +145,7 @@ export function spectrum(problem: Problem, { topK = 5, dense = false, seed = 0 }
       ggn_residuals: g.residuals,
       lanczos_iters: [h.iterations, g.iterations],
     };
+    if (stabilization) Object.assign(report, stabilizationInFileOrder(curvature, h.vectors ?? [], h.values, stabilization.sigma));
     if (dense) {
       for (const kind of kinds) {
         const { values, trace: diagonal } = denseSpectrum(curvature, kind);
@@ -139,6 +166,25 @@ export function spectrum(problem: Problem, { topK = 5, dense = false, seed = 0 }
   } finally {
     curvature.dispose();
   }
+}
+
+/**
+ * Δ1(k) = |Δ_k(θ)| and the Gaussian-moment closed form of E_z Δ_k(θ + U_D z)²'s quadratic model, z ~ N(0, σ² I_D),
+ * for k = 1..n − 1 in the file's sample order (docs/stabilization.md), with U_D = `ritzVectors` (orthonormal, their
+ * values in `ritzValues`, descending). Float64 from the float32 logits and projected derivatives.
+ */
+function stabilizationInFileOrder(
+  curvature: Curvature,
+  ritzVectors: Float64Array[],
+  ritzValues: number[],
+  sigma: number,
+): Required<Pick<SpectrumReport, 'delta1' | 'delta2_subspace_gm' | 'subspace_ritz_values'>> {
+  const samples = projectedSamples(curvature, ritzVectors);
+  return {
+    delta1: Array.from(increments(curvature.losses), Math.abs),
+    delta2_subspace_gm: Array.from(gaussianMomentSeries(quadraticModelSeries(samples), sigma)),
+    subspace_ritz_values: ritzValues.slice(0, ritzVectors.length),
+  };
 }
 
 /** The operator as a dense matrix from its products with the unit vectors (64 columns per pass). */

@@ -69,8 +69,7 @@ export function measureStabilization({ curvature, orders, k, ritzVectors, settin
   let probes: Probes | null = null;
   if (dims > 0) {
     const basis = ritzVectors.slice(0, dims);
-    const projected = curvature.projected(basis);
-    const model: ProjectedSamples = { dim: dims, losses: curvature.losses, gradients: projected.gradients, hessians: projected.hessians };
+    const model = projectedSamples(curvature, basis);
     // One pass of prefix sums per order; the model's estimators only at the stored k (O(S·D²) each there).
     const gaussianMoment = sigma.map(() => new Float64Array(k.length));
     const quadratic = sigma.map(() => new Float64Array(k.length));
@@ -100,6 +99,12 @@ export function measureStabilization({ curvature, orders, k, ritzVectors, settin
     };
   }
   return { lossDiffSmooth: at(smoothD1), sufficientD1: d1Sizes.reached, sufficientD1Fit: d1Sizes.fit, probes };
+}
+
+/** Per-sample losses, gradients and Hessians at θ̂ in the span of `basis` (orthonormal): the quadratic model's input. */
+export function projectedSamples(curvature: Curvature, basis: Float64Array[]): ProjectedSamples {
+  const { gradients, hessians } = curvature.projected(basis);
+  return { dim: basis.length, losses: curvature.losses, gradients, hessians };
 }
 
 /** E Δ_k(θ̂ + δ)² at every k over `draws` perturbations δ, each one forward pass, averaged over the orders. */

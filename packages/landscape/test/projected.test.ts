@@ -6,7 +6,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { useBackend } from '../src/backend.js';
-import { Curvature, type ProjectedDerivatives } from '../src/curvature.js';
+import { Curvature } from '../src/curvature.js';
 import { flattenParams } from '../src/model.js';
 import { Rng } from '../src/random.js';
 import { lanczos } from '../src/spectral/index.js';
@@ -55,35 +55,6 @@ function maxRelativeError(got: ArrayLike<number>, want: ArrayLike<number>): numb
   return err / scale;
 }
 
-const shift = (theta: Float64Array, steps: [number, Float64Array][]) =>
-  theta.map((t, k) => steps.reduce((s, [eps, u]) => s + eps * u[k], t));
-
-/**
- * Float64 central differences of each sample's frozen-mask loss: along u_j for the gradient, and the mixed
- * second difference along u_j, u_l for the Hessian. With h = 1e-4 the truncation error is O(h²) ≈ 1e-8 and
- * the rounding error ≈ 1e-16/h² ≈ 1e-8 of the loss's scale.
- */
-function finiteDifferences(c: Case, directions: Float64Array[], h = 1e-4): ProjectedDerivatives {
-  const D = directions.length;
-  const { m } = c.problem;
-  const masks = ref.masksAt(c.problem, c.theta);
-  const loss = (i: number, steps: [number, Float64Array][]) => ref.sampleLoss(c.problem, shift(c.theta, steps), i, masks[i]);
-  const gradients = new Float64Array(m * D);
-  const hessians = new Float64Array(m * D * D);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < D; j++) {
-      const u = directions[j];
-      gradients[i * D + j] = (loss(i, [[h, u]]) - loss(i, [[-h, u]])) / (2 * h);
-      for (let l = 0; l < D; l++) {
-        const v = directions[l];
-        const mixed = loss(i, [[h, u], [h, v]]) - loss(i, [[h, u], [-h, v]]) - loss(i, [[-h, u], [h, v]]) + loss(i, [[-h, u], [-h, v]]);
-        hessians[(i * D + j) * D + l] = mixed / (4 * h * h);
-      }
-    }
-  }
-  return { directions: D, gradients, hessians };
-}
-
 /** u_jᵀ J_iᵀ A_i J_i u_l (Gauss–Newton part alone) from explicit float64 logit Jacobians. */
 function gaussNewtonProjections(c: Case, directions: Float64Array[]): Float64Array {
   const D = directions.length;
@@ -123,7 +94,7 @@ for (const shape of SHAPES) {
     const c = randomCase(10 + shape.depth * 10 + shape.width, shape);
     const directions = unitDirections(new Rng(shape.width), 4, c.curvature.dim);
     const got = c.curvature.projected(directions);
-    const want = finiteDifferences(c, directions);
+    const want = ref.projectedByDifferences(c.problem, c.theta, directions);
     assert.equal(got.directions, 4);
     // Float32 products against float64 differences (each ≈1e-8 of the scale): measured ≤ 5e-7 relative.
     const gradientError = maxRelativeError(got.gradients, want.gradients);

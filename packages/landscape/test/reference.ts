@@ -196,3 +196,39 @@ export function hvpReference(pb: Problem64, theta: Float64Array, v: Float64Array
   }
   return out;
 }
+
+/** θ + Σ ε·u over `steps`. */
+function shifted(theta: Float64Array, steps: [number, Float64Array][]): Float64Array {
+  return theta.map((t, k) => steps.reduce((s, [eps, u]) => s + eps * u[k], t));
+}
+
+/**
+ * Per-sample projected derivatives by float64 central differences of each sample's loss with its ReLU masks
+ * frozen at θ: gradients[i·D + j] ≈ ∇ℓ_iᵀu_j (along u_j) and hessians[(i·D + j)·D + l] ≈ u_jᵀ∇²ℓ_i u_l (the
+ * mixed second difference along u_j, u_l). With h = 1e-4 the truncation error is O(h²) ≈ 1e-8 and the rounding
+ * error ≈ 1e-16/h² ≈ 1e-8 of the loss's scale.
+ */
+export function projectedByDifferences(
+  pb: Problem64,
+  theta: Float64Array,
+  directions: Float64Array[],
+  h = 1e-4,
+): { directions: number; gradients: Float64Array; hessians: Float64Array } {
+  const D = directions.length;
+  const masks = masksAt(pb, theta);
+  const loss = (i: number, steps: [number, Float64Array][]) => sampleLoss(pb, shifted(theta, steps), i, masks[i]);
+  const gradients = new Float64Array(pb.m * D);
+  const hessians = new Float64Array(pb.m * D * D);
+  for (let i = 0; i < pb.m; i++) {
+    for (let j = 0; j < D; j++) {
+      const u = directions[j];
+      gradients[i * D + j] = (loss(i, [[h, u]]) - loss(i, [[-h, u]])) / (2 * h);
+      for (let l = 0; l < D; l++) {
+        const v = directions[l];
+        const mixed = loss(i, [[h, u], [h, v]]) - loss(i, [[h, u], [-h, v]]) - loss(i, [[-h, u], [h, v]]) + loss(i, [[-h, u], [-h, v]]);
+        hessians[(i * D + j) * D + l] = mixed / (4 * h * h);
+      }
+    }
+  }
+  return { directions: D, gradients, hessians };
+}
