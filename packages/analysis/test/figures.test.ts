@@ -121,6 +121,8 @@ function summarize(cells: readonly CellData[]): SummaryRow[] {
       curve_hi: values.map(() => Number.NaN),
       curve_min: values.map((v) => v.reduce((a, b) => (b < a ? b : a))),
       curve_max: values.map((v) => v.reduce((a, b) => (b > a ? b : a))),
+      smooth_k: [], smooth_mean: [], smooth_lo: [], smooth_hi: [], smooth_min: [], smooth_max: [],
+      stabilization: null,
     };
   });
 }
