@@ -28,6 +28,6 @@ export { StabilizationAccumulator, stabilizationReader, tailLogRatio, STABILIZAT
 export type { StabilizationCell } from './stabilization.js';
 export {
   stabilizationFigures, delta2Spec, delta2Points, delta2Sigmas, referenceLines, pointsSpec, subspaceShare, quadraticModelPoints, sampleSizePoints,
-  shortNumber, REFERENCE_SLOPE, MAX_SIGMA_PANELS, REACHED, EXTRAPOLATED,
+  subspaceShareSpec, quadraticModelSpec, sampleSizeSpec, shortNumber, REFERENCE_SLOPE, MAX_SIGMA_PANELS, REACHED, EXTRAPOLATED, NO_COLUMNS,
 } from './stab-figures.js';
 export type { Delta2Estimator, Delta2Point, GeoPoint, FamilyPanel, SampleSizeCriterion, SampleSizeCounts } from './stab-figures.js';

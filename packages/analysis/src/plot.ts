@@ -75,3 +75,17 @@ export function xDomain(family: Family, xs: readonly number[]) {
 export function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'x';
 }
+
+/**
+ * A log axis's domain for `values` with intervals [lows, highs]: the values' range, widened to take in the
+ * intervals but at most `reach` times beyond it each way (an interval of two seeds, t = 12.7, can span many
+ * decades; the marks drawing it are clipped to the frame). Null without a positive value.
+ */
+export function logDomain(values: readonly number[], lows: readonly number[], highs: readonly number[], reach = 100): [number, number] | null {
+  let [min, max, lo, hi] = [Number.POSITIVE_INFINITY, 0, Number.POSITIVE_INFINITY, 0];
+  for (const v of values) if (positive(v)) [min, max] = [Math.min(min, v), Math.max(max, v)];
+  if (!(max > 0)) return null;
+  for (const v of lows) if (positive(v)) lo = Math.min(lo, v);
+  for (const v of highs) if (positive(v)) hi = Math.max(hi, v);
+  return [Math.max(Math.min(lo, min), min / reach), Math.min(Math.max(hi, max), max * reach)];
+}

@@ -10,7 +10,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { Figure } from './figures.js';
 import {
-  colorScheme, CONFIG, FAMILY_AXIS, familyLabel, MAX_SERIES, placeOf, positive, renderSvg, SIZE, slug, varyingOf, VEGA_LITE_SCHEMA, xDomain,
+  colorScheme, CONFIG, FAMILY_AXIS, familyLabel, logDomain, MAX_SERIES, placeOf, positive, renderSvg, SIZE, slug, varyingOf, VEGA_LITE_SCHEMA, xDomain,
   type Family,
 } from './plot.js';
 import type { GeoCurve, GeoStat, SampleSizeStat, StabilizationSummary, SummaryRow } from './types.js';
@@ -24,8 +24,11 @@ export const MAX_SIGMA_PANELS = 4;
 export const REFERENCE_SLOPE = -2;
 
 const ESTIMATOR_TEXT: Record<Delta2Estimator, { short: string; axis: string; what: string }> = {
-  delta2_sub: { short: 'Δ2⁽ᴰ⁾', axis: 'Δ2⁽ᴰ⁾ (top-D subspace)', what: 'Δ2 in the top-D Hessian subspace by direct Monte Carlo' },
-  delta2_iso: { short: 'Δ2', axis: 'Δ2 (isotropic)', what: 'isotropic Δ2 over all parameters' },
+  delta2_sub: {
+    short: 'Δ2⁽ᴰ⁾', axis: 'Δ2⁽ᴰ⁾ (top-D subspace)',
+    what: 'Δ2⁽ᴰ⁾ = E Δₖ(w* + U_D z)², z ~ N(0, σ²I_D), U_D the top-D Ritz vectors of the Hessian, by direct Monte Carlo',
+  },
+  delta2_iso: { short: 'Δ2', axis: 'Δ2 (isotropic)', what: 'isotropic Δ2 = E Δₖ(w* + ε)², ε ~ N(0, σ²I) over all parameters, by Monte Carlo' },
 };
 
 /** 3 significant digits, exponent form below 0.01 or from 10⁴: `0.05`, `1e-4`, `2.5e-3`. */
@@ -127,12 +130,15 @@ export function delta2Spec(groups: readonly SummaryRow[], options: { family: Fam
   const points = delta2Points(groups, options.family, options.estimator);
   const series = labelled(groups, options.family).map((g) => g.label).filter((l) => points.some((p) => p.series === l));
   const panels = delta2Sigmas(groups).sigmas.map(sigmaLabel).filter((l) => points.some((p) => p.panel === l));
+  const x = { field: 'k', type: 'quantitative', title: 'sample size k', scale: { type: 'log', nice: false } };
+  const lines = referenceLines(points);
+  const domain = logDomain([...points.map((p) => p.y), ...lines.map((r) => r.y)], points.map((p) => p.lo ?? p.y), points.map((p) => p.hi ?? p.y));
+  const yScale = { type: 'log', ...(domain ? { domain, nice: false } : {}) };
+  const y = { field: 'y', type: 'quantitative', title: ESTIMATOR_TEXT[options.estimator].axis, scale: yScale, axis: { format: '~e' } };
   const values = [
     ...points.map((p) => ({ ...p, role: 'curve' })),
-    ...referenceLines(points).map((r) => ({ ...r, role: 'reference', reference: REFERENCE_LABEL })),
+    ...lines.map((r) => ({ ...r, role: 'reference', reference: REFERENCE_LABEL })),
   ];
-  const x = { field: 'k', type: 'quantitative', title: 'sample size k', scale: { type: 'log', nice: false } };
-  const y = { field: 'y', type: 'quantitative', title: ESTIMATOR_TEXT[options.estimator].axis, scale: { type: 'log' }, axis: { format: '~e' } };
   const color = {
     field: 'series', type: 'nominal', title: null, sort: series, scale: { domain: series, scheme: colorScheme(series.length) },
     legend: { symbolType: 'stroke', symbolStrokeWidth: 2.5, symbolOpacity: 1 },
@@ -141,8 +147,8 @@ export function delta2Spec(groups: readonly SummaryRow[], options: { family: Fam
   const layer: unknown[] = [];
   if (points.some((p) => p.lo !== null)) {
     layer.push({
-      name: 'band', transform: only('curve', [{ filter: 'isValid(datum.lo)' }]), mark: { type: 'area', opacity: 0.18 },
-      encoding: { x, y: { field: 'lo', type: 'quantitative', scale: { type: 'log' } }, y2: { field: 'hi' }, color },
+      name: 'band', transform: only('curve', [{ filter: 'isValid(datum.lo)' }]), mark: { type: 'area', opacity: 0.18, clip: true },
+      encoding: { x, y: { field: 'lo', type: 'quantitative', scale: yScale }, y2: { field: 'hi' }, color },
     });
   }
   layer.push({ name: 'curve', transform: only('curve'), mark: { type: 'line', strokeWidth: 1.8 }, encoding: { x, y, color } });
@@ -159,7 +165,6 @@ export function delta2Spec(groups: readonly SummaryRow[], options: { family: Fam
     data: { values },
     facet: { column: { field: 'panel', type: 'nominal', title: null, sort: panels, header: { labelFontSize: 12 } } },
     spec: { width: panels.length > 1 ? 240 : SIZE.width, height: SIZE.height, layer },
-    resolve: { scale: { y: 'independent' } },
   } as unknown as TopLevelSpec;
 }
 
@@ -205,7 +210,8 @@ export function pointsSpec(points: readonly GeoPoint[], options: PointsOptions):
     field: 'x', type: 'quantitative', title: options.x.title, scale: options.x.scale,
     ...(options.x.values ? { axis: { values: options.x.values, ...(options.x.format ? { format: options.x.format } : {}) } } : {}),
   };
-  const y = { field: 'y', type: 'quantitative', title: options.yTitle, scale: { type: 'log' } };
+  const domain = logDomain([...points.map((p) => p.y), ...(options.rule === undefined ? [] : [options.rule])], points.map((p) => p.lo ?? p.y), points.map((p) => p.hi ?? p.y));
+  const y = { field: 'y', type: 'quantitative', title: options.yTitle, scale: { type: 'log', ...(domain ? { domain, nice: false } : {}) } };
   const color = { field: 'series', type: 'nominal', title: null, sort: series, scale: { domain: series, scheme: colorScheme(series.length) } };
   const byKind = (range: unknown[]) => ({
     field: 'kind', type: 'nominal', title: null, scale: { domain: kinds, range: range.slice(0, kinds.length) }, legend: { labelLimit: 240 },
@@ -218,7 +224,7 @@ export function pointsSpec(points: readonly GeoPoint[], options: PointsOptions):
   const bars = points.filter((p) => p.lo !== null);
   if (bars.length) {
     layer.push({
-      name: 'errorbars', data: { values: bars }, mark: { type: 'rule', strokeWidth: 1.3 },
+      name: 'errorbars', data: { values: bars }, mark: { type: 'rule', strokeWidth: 1.3, clip: true },
       encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color, detail, ...(kinds.length ? { strokeDash: byKind(KIND_DASH) } : {}) },
     });
   }
@@ -322,6 +328,30 @@ export function sampleSizePoints(
   return { ...capSeries(points), counts };
 }
 
+/** Δ2^(D)/Δ2 against width or depth (subspaceShare), log y axis, the dashed rule at 1. */
+export function subspaceShareSpec(groups: readonly SummaryRow[], options: { family: Family; title?: string }): TopLevelSpec {
+  const { points } = subspaceShare(groups, options.family);
+  return pointsSpec(points, { title: options.title, x: familyAxis(options.family, points), yTitle: 'Δ2⁽ᴰ⁾ / Δ2 (log scale)', rule: 1 });
+}
+
+/** Gaussian moment / direct Monte Carlo against σ (quadraticModelPoints), log–log, the dashed rule at 1. */
+export function quadraticModelSpec(groups: readonly SummaryRow[], options: { family: Family; title?: string }): TopLevelSpec {
+  const points = quadraticModelPoints(groups, options.family);
+  const sigmas = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
+  return pointsSpec(points, {
+    title: options.title, x: { title: 'perturbation scale σ', scale: { type: 'log', nice: false }, values: sigmas },
+    yTitle: 'Gaussian moment / direct MC (log scale)', rule: 1,
+  });
+}
+
+/** A sufficient sample size against width or depth (sampleSizePoints), log y axis, reached and extrapolated values marked apart. */
+export function sampleSizeSpec(groups: readonly SummaryRow[], options: { family: Family; criterion: SampleSizeCriterion; title?: string }): TopLevelSpec {
+  const { points } = sampleSizePoints(groups, options.family, options.criterion);
+  return pointsSpec(points, {
+    title: options.title, x: familyAxis(options.family, points), yTitle: 'sufficient sample size k (log scale)', kinds: [REACHED, EXTRAPOLATED],
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The figures of a family
 
@@ -339,7 +369,7 @@ export interface FamilyPanel {
 const count = (n: number) => n.toLocaleString('en-US');
 
 /** Why a stabilization figure of a family has nothing to draw when none of its cells has the criteria. */
-const NO_COLUMNS = 'no ok cell has the stabilization criteria (a sweep older than result schema 3, or the probes off)';
+export const NO_COLUMNS = 'no ok cell has the stabilization criteria (a sweep older than result schema 3, or the probes off)';
 
 /**
  * Every stabilization figure of one family of one dataset, and a one-line note for each it skips: delta2-sub-,
@@ -356,7 +386,7 @@ export async function stabilizationFigures(panel: FamilyPanel): Promise<{ figure
   const cells = groups.reduce((n, g) => n + (g.stabilization?.cells ?? 0), 0);
   const drawnText = (leftOut: string) => (leftOut ? ` Drawn: ${leftOut}.` : '');
   const skip = (name: string, why: string) => notes.push(`${name}-${suffix}: ${any ? why : NO_COLUMNS} (${where})`);
-  const ciText = 'geometric mean over seeds, 95% interval exp(mean ± t·s/√n) of the logarithm (Student t) where two or more seeds gave a value';
+  const ciText = 'geometric mean over seeds, 95% interval exp(mean ± t·s/√n) of the logarithm (Student t) where two or more seeds gave a value, clipped to the frame';
 
   for (const estimator of ['delta2_sub', 'delta2_iso'] as const) {
     const name = `${estimator === 'delta2_sub' ? 'delta2-sub' : 'delta2-iso'}`;
@@ -371,7 +401,7 @@ export async function stabilizationFigures(panel: FamilyPanel): Promise<{ figure
       name: `${name}-${suffix}`,
       title,
       caption:
-        `${title}: ${text.what}, E(Δₖ(w* + ε))² with Δₖ = Lₖ₊₁ − Lₖ, one panel per perturbation scale σ` +
+        `${title}: ${text.what}, with Δₖ = Lₖ₊₁ − Lₖ; one panel per σ` +
         `${sigmas.length < of ? ` (${sigmas.length} of ${of} σ, evenly spaced)` : ''}; line: ${ciText} (band), over ${count(cells)} cells. ` +
         `Dashed: slope −2 (Δ2 ∝ k⁻²) over the last decade of k, through the geometric mean of the series at their largest k; log–log.${drawnText(panel.leftOut)}`,
       svg: await renderSvg(delta2Spec(groups, { family, estimator, title })),
@@ -387,10 +417,10 @@ export async function stabilizationFigures(panel: FamilyPanel): Promise<{ figure
       name: `delta2-ratio-${suffix}`,
       title,
       caption:
-        `${title}, ${where}: how much of the isotropic (full-space) Δ2 the probe in the top-D Hessian subspace carries, per σ. ` +
+        `${title}, ${members}: how much of the isotropic (full-space) Δ2 the probe in the top-D Hessian subspace carries, per σ. ` +
         `Per cell the geometric mean over the stored k of the last decade (k ≥ kₘₐₓ/10) of Δ2⁽ᴰ⁾/Δ2; then the ${ciText}. Dashed: ratio 1.` +
         `${drawnText([panel.leftOut, share.leftOut].filter(Boolean).join('; '))}`,
-      svg: await renderSvg(pointsSpec(share.points, { title, x: familyAxis(family, share.points), yTitle: 'Δ2⁽ᴰ⁾ / Δ2 (log scale)', rule: 1 })),
+      svg: await renderSvg(subspaceShareSpec(groups, { family, title })),
     });
   }
 
@@ -399,17 +429,14 @@ export async function stabilizationFigures(panel: FamilyPanel): Promise<{ figure
     skip('delta2-gm', 'no cell has both the Gaussian-moment and the direct Monte-Carlo Δ2');
   } else {
     const title = `${dataset}: Gaussian moment / direct Monte Carlo against σ`;
-    const sigmas = [...new Set(model.map((p) => p.x))].sort((a, b) => a - b);
     figures.push({
       name: `delta2-gm-${suffix}`,
       title,
       caption:
-        `${title}, ${where}: Δ2⁽ᴰ⁾ of the local quadratic model by its Gaussian-moment closed form over Δ2⁽ᴰ⁾ by direct Monte Carlo; ` +
+        `${title}, ${members}: Δ2⁽ᴰ⁾ of the local quadratic model by its Gaussian-moment closed form over Δ2⁽ᴰ⁾ by direct Monte Carlo; ` +
         `near 1 where the quadratic model holds. Per cell the geometric mean over the stored k of the last decade (k ≥ kₘₐₓ/10) of the ratio; ` +
         `then the ${ciText}. Dashed: ratio 1; log–log.${drawnText(panel.leftOut)}`,
-      svg: await renderSvg(pointsSpec(model, {
-        title, x: { title: 'perturbation scale σ', scale: { type: 'log', nice: false }, values: sigmas }, yTitle: 'Gaussian moment / direct MC (log scale)', rule: 1,
-      })),
+      svg: await renderSvg(quadraticModelSpec(groups, { family, title })),
     });
   }
 
@@ -429,11 +456,11 @@ export async function stabilizationFigures(panel: FamilyPanel): Promise<{ figure
       name: `${name}-${suffix}`,
       title,
       caption:
-        `${title}, ${where}: the smallest k from which ${what}, per threshold${criterion === 'n_suff_d2' ? ' and σ' : ''}; ` +
+        `${title}, ${members}: the smallest k from which ${what}, per threshold${criterion === 'n_suff_d2' ? ' and σ' : ''}; ` +
         `where a cell does not reach it within its sample, the k where the power law fitted to the last decade of k reaches it (extrapolated). ` +
         `Circles and solid bars: every seed reached it; triangles and dashed bars: the statistic includes extrapolated values. ` +
         `${ciText[0]!.toUpperCase()}${ciText.slice(1)}; log scale. ${countText}.${drawnText([panel.leftOut, leftOut].filter(Boolean).join('; '))}`,
-      svg: await renderSvg(pointsSpec(points, { title, x: familyAxis(family, points), yTitle: 'sufficient sample size k (log scale)', kinds: [REACHED, EXTRAPOLATED] })),
+      svg: await renderSvg(sampleSizeSpec(groups, { family, criterion, title })),
     });
   }
   return { figures, notes };
