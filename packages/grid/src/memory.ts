@@ -61,7 +61,9 @@ export function cellMemory(cell: Cell): MemoryEstimate {
   const trace = m * d + 3 * m * K * h;
   const processes = measure.top_k > 0 ? (measure.ggn ? 2 : 1) : 0;
   const slqRuns = measure.density ? measure.density_runs : 0;
-  const directions = Math.max(processes, measure.trace_probes > 0 ? HUTCHINSON_BATCH : 0, slqRuns);
+  // The stabilization probes carry the D subspace directions through the network side by side.
+  const subspace = measure.top_k > 0 ? Math.min(measure.stabilization.subspace, measure.top_k) : 0;
+  const directions = Math.max(processes, measure.trace_probes > 0 ? HUTCHINSON_BATCH : 0, slqRuns, subspace);
   const perPass = Math.min(directions, Math.max(1, Math.floor(PRODUCT_PASS_FLOATS / (m * Math.max(d, h, K)))));
   const products = (D + 4) * m * perPass * Math.max(h, K) + 2 * perPass * P;
   const tensors = MEMORY_MODEL.wasmSlack * 4 * (held + Math.max(trace, products));
@@ -70,7 +72,11 @@ export function cellMemory(cell: Cell): MemoryEstimate {
   const bases = (runs: number, steps: number) => runs * (Math.min(steps, P) + 2) * 8 * P;
   const lanczos = Math.max(bases(processes, measure.lanczos_iters), bases(slqRuns, measure.density_steps));
   const probes = measure.trace_probes > 0 ? 2 * HUTCHINSON_BATCH * 8 * P : 0;
-  const host = 4 * m * d + 16 * m + lanczos + probes + 32 * P;
+  // Stabilization: the permutations kept for the whole stage, float64 series over every k (the moments, the
+  // quadratic model's invariants, a mean and an error per σ and kind), the projected derivatives.
+  const sigmas = measure.stabilization.sigma.length;
+  const stabilization = 4 * m * measure.permutations + 8 * m * (8 + 4 * sigmas) + 8 * m * subspace * (subspace + K + 1);
+  const host = 4 * m * d + 16 * m + lanczos + probes + 32 * P + stabilization;
 
   const base = MEMORY_MODEL.base;
   return { tensors: Math.ceil(tensors), host, base, total: Math.ceil(base + host + tensors) };

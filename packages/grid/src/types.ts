@@ -105,6 +105,6 @@ export const DEFAULT_MEASURE: MeasureSettings = {
   density: true,
   density_runs: 3,
   density_steps: 8,
-  stabilization: { subspace: 5, sigma: [1e-3, 1e-2], samples: 8, isotropic: true },
+  stabilization: { subspace: 5, sigma: [1e-3, 1e-2], samples: 4, isotropic: true },
   thresholds: [1e-3, 1e-4],
 };

@@ -27,7 +27,7 @@ test('cell id is stable under key order and ignores the data directory', () => {
 test('cell id: the first 16 hex digits of SHA-256 over the canonical JSON of the identity, written out by hand here', () => {
   const identity =
     '{"data":{},"dataset":"mnist","depth":5,"measure":{"curve_points":64,"density":true,"density_runs":3,"density_steps":8,"ggn":true,"lanczos_iters":30,"lanczos_tol":0.0001,' +
-    '"permutations":100,"stabilization":{"isotropic":true,"samples":8,"sigma":[0.001,0.01],"subspace":5},"thresholds":[0.001,0.0001],' +
+    '"permutations":100,"stabilization":{"isotropic":true,"samples":4,"sigma":[0.001,0.01],"subspace":5},"thresholds":[0.001,0.0001],' +
     '"top_k":5,"trace_probes":0},"sample_size":1000,"seed":0,"train":{"batch_size":64,"bias":false,"epochs":10,' +
     '"init":"uniform","lr":0.001,"optimizer":"adam"},"width":16}';
   assert.equal(cellId(base), createHash('sha256').update(identity).digest('hex').slice(0, 16));

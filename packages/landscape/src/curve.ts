@@ -93,17 +93,24 @@ export function increments(
   const n = values.length;
   if (order !== null && order.length !== n) throw new Error(`increments: order of length ${order.length}, expected ${n}`);
   if (out.length !== n - 1) throw new Error(`increments: output of length ${out.length}, expected ${n - 1}`);
-  const at = order === null ? (i: number) => values[i] : (i: number) => values[order[i]];
+  // Two loops rather than one through an accessor: this runs once per Monte-Carlo draw and permutation.
   let sum = 0;
-  for (let k = 1; k < n; k++) {
-    sum += at(k - 1); // sum of the first k values
-    out[k - 1] = (at(k) - sum / k) / (k + 1);
+  if (order === null) {
+    for (let k = 1; k < n; k++) {
+      sum += values[k - 1]; // sum of the first k values
+      out[k - 1] = (values[k] - sum / k) / (k + 1);
+    }
+  } else {
+    for (let k = 1; k < n; k++) {
+      sum += values[order[k - 1]];
+      out[k - 1] = (values[order[k]] - sum / k) / (k + 1);
+    }
   }
   return out;
 }
 
 /** Up to `points` distinct integers round(exp(t)), t uniform on [0, log max], increasing: the k a curve keeps. */
-export function logSpacedIntegers(max: number, points: number): Int32Array {
+function logSpacedIntegers(max: number, points: number): Int32Array {
   const out: number[] = [];
   const top = Math.log(max);
   for (let i = 0; i < points; i++) {

@@ -2,7 +2,7 @@ export { useBackend, BackendError, type BackendName } from './backend.js';
 export { MeasurementError } from './measurement.js';
 export { runCell, type CellOptions, type Stage, type StageEvent } from './cell.js';
 export { Curvature, type ProductKind, type ProjectedDerivatives } from './curvature.js';
-export { lossDifferenceCurve, logLogSlope, increments, logSpacedIntegers, type LossDifferenceCurve } from './curve.js';
+export { lossDifferenceCurve, logLogSlope, increments, type LossDifferenceCurve } from './curve.js';
 export {
   IncrementMoments,
   EMA_ALPHA,
@@ -14,15 +14,12 @@ export {
   quadraticModelSeries,
   gaussianMomentSeries,
   quadraticMonteCarlo,
-  quadraticMonteCarloSeries,
-  meanAtK,
   type SampleSize,
   type ProjectedSamples,
   type Quadratic,
   type QuadraticInvariants,
   type QuadraticModelSeries,
   type MonteCarloEstimate,
-  type MonteCarloSeries,
 } from './stabilization.js';
 export { spectralNorm, theoremOneBound } from './bound.js';
 export { mlpArchitecture, paramCount, paramOffsets, initParams, flattenParams, unflattenParams, type Architecture, type Params } from './model.js';

@@ -264,47 +264,6 @@ export function quadraticMonteCarlo(q: Quadratic, sigma: number, draws: number, 
   return squaredMoment(q.a, linear, quadratic, sigma, new Float64Array(draws));
 }
 
-/** Per σ: the Monte-Carlo mean and standard error at every k (index k − 1). */
-export interface MonteCarloSeries {
-  mean: Float64Array;
-  standardError: Float64Array;
-}
-
-/**
- * Monte Carlo of the quadratic model's E_z (a_k + c_kᵀz + ½ zᵀB_k z)², z ~ N(0, σ² I_D), at every k and for each
- * of `sigmas` (one entry each, same order). The same `draws` standard normal vectors x_s (drawn as in
- * `quadraticMonteCarlo`) serve every k and σ (z_s = σ x_s), as one forward pass per draw serves every k in the
- * direct Monte Carlo. O(n · draws · D²) time.
- */
-export function quadraticMonteCarloSeries(
-  samples: ProjectedSamples,
-  sigmas: readonly number[],
-  draws: number,
-  rng: Rng,
-  order: Int32Array | null = null,
-): MonteCarloSeries[] {
-  sigmas.forEach(requireSigma);
-  const m = samples.losses.length - 1;
-  const x = standardNormals(rng, draws, samples.dim);
-  const linear = new Float64Array(draws);
-  const quadratic = new Float64Array(draws);
-  const values = new Float64Array(draws);
-  const out = sigmas.map(() => ({ mean: new Float64Array(m), standardError: new Float64Array(m) }));
-  forEachQuadraticModel(
-    samples,
-    (k, q) => {
-      projectDraws(q, x, linear, quadratic);
-      sigmas.forEach((sigma, j) => {
-        const estimate = squaredMoment(q.a, linear, quadratic, sigma, values);
-        out[j].mean[k - 1] = estimate.mean;
-        out[j].standardError[k - 1] = estimate.standardError;
-      });
-    },
-    order,
-  );
-  return out;
-}
-
 /** draws × dim standard normals, row-major: row s is x_s. */
 function standardNormals(rng: Rng, draws: number, dim: number): Float64Array {
   if (!Number.isInteger(draws) || draws < 2) throw new Error(`Monte Carlo: need at least 2 draws, got ${draws}`);
@@ -347,21 +306,4 @@ function squaredMoment(a: number, linear: Float64Array, quadratic: Float64Array,
 
 function requireSigma(sigma: number): void {
   if (!(sigma >= 0 && Number.isFinite(sigma))) throw new Error(`σ must be non-negative and finite, got ${sigma}`);
-}
-
-/**
- * The mean over `series` (one per permutation, each over every k: value at k in index k − 1) at each of the
- * stored `k` (the cell's log-spaced k, `logSpacedIntegers`); with one series, that series sampled at `k`.
- */
-export function meanAtK(series: readonly ArrayLike<number>[], k: ArrayLike<number>): Float64Array {
-  if (series.length === 0) throw new Error('meanAtK: no series');
-  const length = series[0].length;
-  for (const s of series) if (s.length !== length) throw new Error(`meanAtK: series of lengths ${length} and ${s.length}`);
-  const out = new Float64Array(k.length);
-  for (let i = 0; i < k.length; i++) {
-    if (!Number.isInteger(k[i]) || k[i] < 1 || k[i] > length) throw new Error(`meanAtK: k = ${k[i]} outside 1..${length}`);
-    for (const s of series) out[i] += s[k[i] - 1];
-    out[i] /= series.length;
-  }
-  return out;
 }

@@ -7,7 +7,8 @@ import type { MeasureSettings } from '@hessweep/grid';
 import type { Curvature } from './curvature.js';
 import type { Rng } from './random.js';
 import {
-  IncrementMoments, emaSmooth, gaussianMomentSeries, quadraticModelSeries, quadraticMonteCarloSeries, sufficientSampleSize, type ProjectedSamples,
+  IncrementMoments, emaSmooth, forEachQuadraticModel, gaussianMoment as gaussianMomentOf, quadraticInvariants, quadraticMonteCarlo, sufficientSampleSize,
+  type ProjectedSamples,
 } from './stabilization.js';
 
 export interface StabilizationResult {
@@ -46,7 +47,10 @@ export interface StabilizationInput {
   draws: { subspace: Rng; isotropic: Rng; quadratic: Rng };
 }
 
-/** Runs the stage: O(permutations · n) per forward pass, one pass per Monte-Carlo draw, O(permutations · n · D²) for the quadratic model. */
+/**
+ * Runs the stage: one forward pass per Monte-Carlo draw and O(permutations · n) to add it; O(permutations · n · D²)
+ * for the quadratic model's prefix sums, its estimators at the stored k only.
+ */
 export function measureStabilization({ curvature, orders, k, ritzVectors, settings, draws: streams }: StabilizationInput): StabilizationResult {
   const n = curvature.samples;
   const at = (series: ArrayLike<number>) => Array.from(k, (kk) => series[kk - 1]);
@@ -67,12 +71,20 @@ export function measureStabilization({ curvature, orders, k, ritzVectors, settin
     const basis = ritzVectors.slice(0, dims);
     const projected = curvature.projected(basis);
     const model: ProjectedSamples = { dim: dims, losses: curvature.losses, gradients: projected.gradients, hessians: projected.hessians };
+    // One pass of prefix sums per order; the model's estimators only at the stored k (O(S·D²) each there).
     const gaussianMoment = sigma.map(() => new Float64Array(k.length));
     const quadratic = sigma.map(() => new Float64Array(k.length));
     for (const order of orders) {
-      const invariants = quadraticModelSeries(model, order);
-      sigma.forEach((s, i) => addAt(gaussianMoment[i], gaussianMomentSeries(invariants, s), k));
-      quadraticMonteCarloSeries(model, sigma, draws, streams.quadratic, order).forEach((series, i) => addAt(quadratic[i], series.mean, k));
+      let stored = 0;
+      forEachQuadraticModel(model, (kk, q) => {
+        if (kk !== k[stored]) return;
+        const invariants = quadraticInvariants(q);
+        sigma.forEach((s, i) => {
+          gaussianMoment[i][stored] += gaussianMomentOf(invariants, s);
+          quadratic[i][stored] += quadraticMonteCarlo(q, s, draws, streams.quadratic).mean;
+        });
+        stored++;
+      }, order);
     }
     const direct = sigma.map((s) => directMonteCarlo(curvature, orders, draws, () => inSubspace(basis, s, streams.subspace)));
     const iso = isotropic ? sigma.map((s) => directMonteCarlo(curvature, orders, draws, () => isotropicDraw(curvature.dim, s, streams.isotropic))) : null;
@@ -88,11 +100,6 @@ export function measureStabilization({ curvature, orders, k, ritzVectors, settin
     };
   }
   return { lossDiffSmooth: at(smoothD1), sufficientD1: d1Sizes.reached, sufficientD1Fit: d1Sizes.fit, probes };
-}
-
-/** Adds `series` (value at k in index k − 1) at each stored k into `sums`. */
-function addAt(sums: Float64Array, series: ArrayLike<number>, k: ArrayLike<number>): void {
-  for (let i = 0; i < k.length; i++) sums[i] += series[k[i] - 1];
 }
 
 /** E Δ_k(θ̂ + δ)² at every k over `draws` perturbations δ, each one forward pass, averaged over the orders. */

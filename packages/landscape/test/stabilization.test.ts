@@ -1,18 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../src/random.js';
-import { increments, logSpacedIntegers } from '../src/curve.js';
+import { increments } from '../src/curve.js';
 import {
   IncrementMoments,
   emaSmooth,
   forEachQuadraticModel,
   gaussianMoment,
   gaussianMomentSeries,
-  meanAtK,
   quadraticInvariants,
   quadraticModelSeries,
   quadraticMonteCarlo,
-  quadraticMonteCarloSeries,
   sufficientSampleSize,
   type ProjectedSamples,
   type Quadratic,
@@ -291,31 +289,6 @@ test('Gaussian-moment closed form agrees with Monte Carlo of a random quadratic 
   }
 });
 
-test('Monte Carlo at every k uses the same draws for every k and σ, as documented', () => {
-  const n = 12;
-  const dim = 2;
-  const draws = 50;
-  const sigmas = [0.1, 1];
-  const samples = randomSamples(new Rng(18), n, dim);
-  const order = new Rng(19).permutation(n);
-  const result = quadraticMonteCarloSeries(samples, sigmas, draws, new Rng(20), order);
-  assert.equal(result.length, sigmas.length);
-
-  const rng = new Rng(20);
-  const x = Array.from({ length: draws }, () => Array.from({ length: dim }, () => rng.normal()));
-  sigmas.forEach((sigma, j) => {
-    assert.equal(result[j].mean.length, n - 1);
-    for (let k = 1; k < n; k++) {
-      const model = bruteModel(samples, order, k);
-      const values = x.map((row) => evaluate(model, row.map((v) => sigma * v)) ** 2);
-      const mean = values.reduce((s, v) => s + v, 0) / draws;
-      const variance = values.reduce((s, v) => s + (v - mean) ** 2, 0) / (draws - 1);
-      close(result[j].mean[k - 1], mean, 1e-10, mean, `mean at k=${k}, σ=${sigma}`);
-      close(result[j].standardError[k - 1], Math.sqrt(variance / draws), 1e-9, Math.sqrt(variance / draws), `SE at k=${k}, σ=${sigma}`);
-    }
-  });
-});
-
 test('as σ → 0 the closed form tends to a², and its excess over a² divided by σ² to ‖c‖² + a tr B', () => {
   const rng = new Rng(21);
   const q = randomQuadratic(rng, 5);
@@ -337,32 +310,11 @@ test('as σ → 0 the closed form tends to a², and its excess over a² divided 
 
 // ---- storing ----
 
-test('meanAtK averages per-permutation series at the stored log-spaced k', () => {
-  const rng = new Rng(22);
-  const n = 300;
-  const values = Float64Array.from({ length: n }, () => rng.uniform());
-  const orders = Array.from({ length: 3 }, () => rng.permutation(n));
-  const series = orders.map((order) => increments(values, order).map(Math.abs));
-  const k = logSpacedIntegers(n - 1, 16);
-  const stored = meanAtK(series, k);
-  assert.equal(stored.length, k.length);
-  k.forEach((kk, i) => {
-    const reference = orders.reduce((s, order) => s + Math.abs(bruteIncrement(values, 1, order, kk)[0]), 0) / 3;
-    close(stored[i], reference, 1e-12, reference + 1 / (kk + 1), `k=${kk}`);
-  });
-  assert.deepEqual(Array.from(meanAtK([[1, 2, 3]], [1, 3])), [1, 3]);
-  assert.throws(() => meanAtK(series, [n]), /k = 300 outside 1\.\.299/);
-  assert.throws(() => meanAtK([], k), /no series/);
-  assert.throws(() => meanAtK([[1, 2], [1]], [1]), /lengths 2 and 1/);
-});
-
 test('bad shapes and parameters throw one line naming what is wrong', () => {
   const samples = randomSamples(new Rng(23), 5, 2);
   const visit = () => undefined;
   assert.throws(() => forEachQuadraticModel({ ...samples, gradients: new Float64Array(9) }, visit), /9 gradient entries, expected n × D = 10/);
   assert.throws(() => forEachQuadraticModel({ ...samples, hessians: new Float64Array(19) }, visit), /19 Hessian entries, expected n × D × D = 20/);
   assert.throws(() => forEachQuadraticModel({ ...samples, dim: 0 }, visit), /dim must be a positive integer/);
-  assert.throws(() => quadraticMonteCarloSeries(samples, [1], 1, new Rng(0)), /at least 2 draws/);
-  assert.throws(() => quadraticMonteCarloSeries(samples, [-1], 10, new Rng(0)), /σ must be non-negative/);
   assert.throws(() => quadraticInvariants({ a: 0, c: new Float64Array(2), B: new Float64Array(3) }), /B has 3 entries, expected D² = 4/);
 });

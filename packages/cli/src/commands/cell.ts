@@ -57,7 +57,25 @@ export function summary(row: ResultRow): string {
     `  trace (exact)       ${row.hessian_trace?.toPrecision(6)}` +
       (row.hessian_trace_hutchinson !== null ? `   Hutchinson ${row.hessian_trace_hutchinson.toPrecision(6)} ± ${row.hessian_trace_se?.toPrecision(2)}` : ''),
     `  Theorem 1 bound     ${row.bound?.toPrecision(4)}   (M_W ${row.m_w?.toFixed(4)}, M_x ${row.m_x?.toFixed(4)}; λ_max/bound ${row.hessian_top && row.bound ? (row.hessian_top[0] / row.bound).toExponential(2) : '—'})`,
+    ...sufficientLines(row),
     `  seconds             ${row.total_s.toFixed(2)} total: load ${row.load_s.toFixed(2)}, train ${row.train_s.toFixed(2)}, spectrum ${(row.hessian_s + row.ggn_s).toFixed(2)}, trace ${row.trace_s.toFixed(2)}`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** The sufficient sample sizes per threshold: reached, extrapolated (~), or not reached and not extrapolated (—). */
+function sufficientLines(row: ResultRow): string[] {
+  const thresholds = row.stab_thresholds;
+  if (!thresholds || !row.n_suff_d1) return [];
+  const size = (reached: number | null, fit: number | null | undefined) =>
+    reached !== null ? String(reached) : fit !== null && fit !== undefined ? `~${Math.round(fit)}` : '—';
+  const each = (reached: (number | null)[], fit: (number | null)[], offset = 0) =>
+    thresholds.map((eps, i) => `${size(reached[offset + i], fit[offset + i])} (ε ${eps})`).join(', ');
+  const lines = [`  sufficient k        smoothed D_k below ε: ${each(row.n_suff_d1, row.n_suff_d1_fit ?? [])}   (~: extrapolated)`];
+  if (row.n_suff_d2 && row.stab_sigma) {
+    row.stab_sigma.forEach((sigma, s) =>
+      lines.push(`                      Δ2 (top-${row.stab_subspace} subspace, σ ${sigma}) below ε²: ${each(row.n_suff_d2!, row.n_suff_d2_fit ?? [], s * thresholds.length)}`),
+    );
+  }
+  return lines;
 }
