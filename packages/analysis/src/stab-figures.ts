@@ -120,7 +120,7 @@ export function referenceLines(points: readonly Delta2Point[]): { panel: string;
   return out;
 }
 
-const REFERENCE_LABEL = `slope ${REFERENCE_SLOPE === -2 ? '−2' : REFERENCE_SLOPE}`;
+const REFERENCE_LABEL = `slope ${String(REFERENCE_SLOPE).replace('-', '−')}`;
 
 /**
  * Δ2 (an estimator of StabilizationSummary) against k on log–log axes, one panel per σ (delta2Sigmas), in each a

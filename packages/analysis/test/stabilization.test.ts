@@ -24,6 +24,7 @@ import type { GeoCurve, SummaryRow } from '../src/types.js';
 import { gridCells, gridFailedRow, gridRow, partName, sweepDir, writePart, type Grid, type GridCell } from './grid-sweep.js';
 import { close, closeGeo } from './reference-stats.js';
 import { d1Of, d2Of, gmFactor, isoFactor, SIGMA, STAB_K, stabColumns, subAt, TAIL, THRESHOLDS, writeVersion2Part } from './stab-fixture.js';
+import { logDomain } from '../src/plot.js';
 import { assertSvg, items, markGroups } from './svg.js';
 
 const SEEDS = [0, 1, 2];
@@ -370,4 +371,36 @@ test('figures skipped with a note when the probes were off or isotropic Δ2 was 
     if (name === 'nothing') assert.ok(summary.rows.every((r) => r.stabilization === null && r.smooth_k.length === 0));
     if (name === 'isotropic-off') assert.ok(report.notes.some((n) => /^delta2-iso-width-synthetic: isotropic Δ2 was not measured/.test(n)));
   }
+});
+
+test('at most MAX_SIGMA_PANELS σ panels (evenly spaced, ends kept) and MAX_SERIES series per figure, what was left out said', async () => {
+  const sigma = [1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1];
+  const thresholds = [1e-2, 1e-3, 1e-4];
+  const curve = (scale: number): GeoCurve => ({ n: STAB_K.map(() => 1), gmean: STAB_K.map((k) => scale / k ** 2), lo: STAB_K.map(() => Number.NaN), hi: STAB_K.map(() => Number.NaN) });
+  const size = { n: 1, gmean: 100, lo: Number.NaN, hi: Number.NaN, reached: 1, extrapolated: 0, none: 0 };
+  const groups = widthFamily().map((row) => ({
+    ...row,
+    stabilization: {
+      ...row.stabilization!, sigma, thresholds,
+      delta2_sub: sigma.map((_, s) => curve(1 + s)), delta2_iso: [], delta2_sub_gm: [], ratio_sub_iso: [], ratio_gm_sub: [],
+      n_suff_d1: thresholds.map(() => size), n_suff_d2: sigma.flatMap(() => thresholds.map(() => size)),
+    },
+  }));
+  const spec = json(delta2Spec(groups, { family: 'width', estimator: 'delta2_sub' }));
+  // Ranks round(i · 5 / 3), i = 0 … 3, of the six σ.
+  assert.deepEqual(spec.facet.column.sort, ['σ = 1e-4', 'σ = 3e-3', 'σ = 0.01', 'σ = 0.1']);
+  const d2 = sampleSizePoints(groups, 'width', 'n_suff_d2');
+  assert.equal(new Set(d2.points.map((p) => p.series)).size, 12);
+  assert.equal(d2.leftOut, 'the first 12 of 18 series');
+  assert.equal(d2.points.at(-1)!.series, 'σ = 0.01, ε = 1e-4'); // σ ascending, ε descending: four σ × three ε
+  const { figures } = await stabilizationFigures({ dataset: 'synthetic', family: 'width', fixed: 1, groups, leftOut: '' });
+  assert.match(figures.find((f) => f.name === 'delta2-sub-width-synthetic')!.caption, /4 of 6 σ, evenly spaced/);
+  assert.match(figures.find((f) => f.name === 'nsuff-d2-width-synthetic')!.caption, /Drawn: the first 12 of 18 series\./);
+});
+
+test('logDomain: the values\' range, widened by their intervals at most `reach` times each way', () => {
+  assert.deepEqual(logDomain([1, 10], [0.5, 1e-6], [20, 30]), [0.01, 30]);
+  assert.deepEqual(logDomain([2, 4], [1], [1e9], 10), [1, 40]);
+  assert.deepEqual(logDomain([5, 0, Number.NaN], [], []), [5, 5]);
+  assert.equal(logDomain([0, -1], [1], [2]), null);
 });
