@@ -2,7 +2,8 @@ import type { Data } from 'apache-arrow';
 import {
   findWinners, openSweepForReading, readConsistently, ROW_FAILED, ROW_LOST, utf8At, utf8Bytes, validity, winningBatches, type ColumnBatch, type ColumnName,
 } from '@hessweep/results';
-import { CurveAccumulator, welfordStat } from './stats.js';
+import { STABILIZATION_COLUMNS, StabilizationAccumulator, stabilizationReader } from './stabilization.js';
+import { CurveAccumulator, welfordAdd, welfordStat } from './stats.js';
 import { GROUP_FIELDS, type GroupField, type Stat, type SummaryRow } from './types.js';
 
 /** Bad input to the analysis (a grouping it cannot do): the message says what to give instead. */
@@ -50,10 +51,10 @@ export interface AggregateResult {
 }
 
 /** The columns the analysis reads. */
-const USED_COLUMNS: ColumnName[] = [
+const USED_COLUMNS: ColumnName[] = [...new Set<ColumnName>([
   'cell_id', 'status', 'error', 'dataset', 'width', 'depth', 'seed', 'sample_size', 'train_loss', 'train_accuracy',
-  'loss_diff_k', 'loss_diff', 'loss_diff_slope', 'hessian_top', 'ggn_top', 'hessian_trace', 'bound',
-];
+  'loss_diff_k', 'loss_diff', 'loss_diff_smooth', 'loss_diff_slope', 'hessian_top', 'ggn_top', 'hessian_trace', 'bound', ...STABILIZATION_COLUMNS,
+])];
 
 /** Reads rows of a float64 column; NaN for null (both are left out of a Stat). */
 function floats(data: Data): (i: number) => number {
@@ -76,6 +77,25 @@ function firstItems(data: Data): (i: number) => number {
   };
 }
 
+/**
+ * Adds row j of a curve (a list<int32> column of k and a list<float64> column of values at those k) to the
+ * accumulator `curve` returns, made on the row's own k grid when there is none yet; a null list adds nothing.
+ */
+function curvePusher(k: Data, values: Data): (j: number, curve: (grid: () => number[]) => CurveAccumulator) => void {
+  const [kValid, vValid] = [validity(k), validity(values)];
+  const kOffsets = k.valueOffsets as Int32Array;
+  const kValues = k.children[0]!.values as Int32Array;
+  const vOffsets = values.valueOffsets as Int32Array;
+  const vValues = values.children[0]!.values as Float64Array;
+  return (j, curve) => {
+    if (!kValid(j) || !vValid(j)) return;
+    const kStart = kOffsets[j]!;
+    const vStart = vOffsets[j]!;
+    const len = Math.min(kOffsets[j + 1]! - kStart, vOffsets[j + 1]! - vStart);
+    if (len > 0) curve(() => Array.from(kValues.subarray(kStart, kStart + len))).push(kValues, kStart, vValues, vStart, len);
+  };
+}
+
 
 /** One group's accumulators: the state a summary row is made from. */
 interface Group {
@@ -85,18 +105,14 @@ interface Group {
   /** Welford state (n, mean, M2) of each ACCUMULATED entry, in that order: 3 numbers per Stat. */
   stats: Float64Array;
   curve: CurveAccumulator | null;
+  /** The in-cell smoothed D_k (loss_diff_smooth). */
+  smooth: CurveAccumulator | null;
+  stabilization: StabilizationAccumulator | null;
 }
 
 /** Welford update of Stat `slot` of a group; NaN (null comes in as NaN) and ±∞ are left out. */
 function addStat(acc: Float64Array, slot: number, x: number): void {
-  if (x - x !== 0) return;
-  const i = 3 * slot;
-  const n = acc[i]! + 1;
-  const d = x - acc[i + 1]!;
-  const mean = acc[i + 1]! + d / n;
-  acc[i] = n;
-  acc[i + 1] = mean;
-  acc[i + 2]! += d * (x - mean);
+  welfordAdd(acc, 3 * slot, x);
 }
 
 const SLOT = Object.fromEntries(ACCUMULATED.map((f, i) => [f, i])) as Record<StatField | LogStatField, number>;
@@ -159,7 +175,9 @@ export const NO_GROUP = -1;
  * A null or non-finite value (NaN, ±∞) is left out of its Stat, so a Stat's n can be below seeds_ok.
  * Curves: the group's k grid is that of its first ok cell with a curve; a later cell's points at k values
  * off that grid are ignored (cells of one group share the grid when their sample size matches), and each k's
- * band uses the number of cells that gave a value there.
+ * band uses the number of cells that gave a value there. The in-cell smoothed D_k (loss_diff_smooth) likewise,
+ * on its own grid; the stabilization criteria by StabilizationAccumulator (columns a part's schema version
+ * predates read as null, so older sweeps have none).
  * Failed cells are counted (seeds_failed) and listed, never averaged in.
  */
 export class Aggregation {
@@ -212,14 +230,9 @@ export class Aggregation {
     const boundOf = floats(col('bound'));
     const hessianTop = firstItems(col('hessian_top'));
     const ggnTop = firstItems(col('ggn_top'));
-    const k = col('loss_diff_k');
-    const d = col('loss_diff');
-    const kValid = validity(k);
-    const dValid = validity(d);
-    const kOffsets = k.valueOffsets as Int32Array;
-    const kValues = k.children[0]!.values as Int32Array;
-    const dOffsets = d.valueOffsets as Int32Array;
-    const dValues = d.children[0]!.values as Float64Array;
+    const pushCurve = curvePusher(col('loss_diff_k'), col('loss_diff'));
+    const pushSmooth = curvePusher(col('loss_diff_k'), col('loss_diff_smooth'));
+    const stabilizationOf = stabilizationReader(batch);
     const keyOf = (field: GroupField, j: number): number =>
       field === 'dataset' ? this.datasets.idOf(datasetBytes, datasetOffsets[j]!, datasetOffsets[j + 1]!) : ints[field][j]!;
 
@@ -256,15 +269,10 @@ export class Aggregation {
       addStat(acc, SLOT.train_accuracy, trainAccuracy(j));
       addStat(acc, SLOT.bound, bound);
       if (lambda !== 0) addStat(acc, SLOT.bound_ratio, bound / lambda);
-      if (kValid(j) && dValid(j)) {
-        const kStart = kOffsets[j]!;
-        const dStart = dOffsets[j]!;
-        const len = Math.min(kOffsets[j + 1]! - kStart, dOffsets[j + 1]! - dStart);
-        if (len > 0) {
-          g.curve ??= new CurveAccumulator(Array.from(kValues.subarray(kStart, kStart + len)));
-          g.curve.push(kValues, kStart, dValues, dStart, len);
-        }
-      }
+      pushCurve(j, (grid) => (g.curve ??= new CurveAccumulator(grid())));
+      pushSmooth(j, (grid) => (g.smooth ??= new CurveAccumulator(grid())));
+      const cell = stabilizationOf(j);
+      if (cell !== null) (g.stabilization ??= new StabilizationAccumulator()).add(cell);
     }
     return groupOf;
   }
@@ -293,7 +301,7 @@ export class Aggregation {
     if (found !== undefined) return found;
     this.groups.push({
       key: fields.map((field) => (field === 'dataset' ? this.datasets.names[keyOf(field, j)]! : keyOf(field, j))),
-      ok: 0, failed: 0, stats: new Float64Array(3 * ACCUMULATED.length), curve: null,
+      ok: 0, failed: 0, stats: new Float64Array(3 * ACCUMULATED.length), curve: null, smooth: null, stabilization: null,
     });
     level.set(last, this.groups.length - 1);
     return this.groups.length - 1;
@@ -342,7 +350,9 @@ function toSummaryRow(by: readonly GroupField[], g: Group, failed: SummaryRow['f
   const key = {} as Record<GroupField, string | number | null>;
   by.forEach((f, i) => (key[f] = g.key[i]!));
   for (const f of GROUP_FIELDS) if (!(f in key)) key[f] = null;
-  const curve = g.curve?.result() ?? { k: [], mean: [], lo: [], hi: [], min: [], max: [] };
+  const empty = { k: [], mean: [], lo: [], hi: [], min: [], max: [] };
+  const curve = g.curve?.result() ?? empty;
+  const smooth = g.smooth?.result() ?? empty;
   const stats = Object.fromEntries(ACCUMULATED.map((f, i) => [f, welfordStat(g.stats[3 * i]!, g.stats[3 * i + 1]!, g.stats[3 * i + 2]!)])) as Record<StatField | LogStatField, Stat>;
   return {
     key,
@@ -356,5 +366,12 @@ function toSummaryRow(by: readonly GroupField[], g: Group, failed: SummaryRow['f
     curve_hi: curve.hi,
     curve_min: curve.min,
     curve_max: curve.max,
+    smooth_k: smooth.k,
+    smooth_mean: smooth.mean,
+    smooth_lo: smooth.lo,
+    smooth_hi: smooth.hi,
+    smooth_min: smooth.min,
+    smooth_max: smooth.max,
+    stabilization: g.stabilization?.result() ?? null,
   };
 }

@@ -4,15 +4,21 @@
  *
  * Figures draw group statistics (summary rows of dataset × width × depth × sample size), never a mark per cell:
  * the D_k curves are each group's mean with its min–max band, the metrics each group's mean with its 95%
- * confidence interval, a density one cell per group (its lowest seed), and the bound scatter a fixed-size
- * sample of cells. So a figure's size depends on the grid, not on the number of cells; and a figure draws at
+ * confidence interval, a density one cell per group (its lowest seed), the stabilization criteria geometric
+ * means over seeds (stab-figures.ts), and the bound scatter a fixed-size sample of cells. So a figure's size depends on the grid, not on the number of cells; and a figure draws at
  * most MAX_SERIES series, so not on every axis of the grid either. `buildFigures` picks the paper's two
  * families in each dataset (widths at a fixed depth, depths at a fixed width) and makes every figure that the
  * sweep has data for, with a note for each one it skips.
  */
-import { parse, View } from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import {
+  colorScheme, CONFIG, FAMILY_AXIS, familyLabel, finite, MAX_SERIES, placeOf, positive, renderSvg, SIZE, slug, varyingOf, VEGA_LITE_SCHEMA, xDomain, type Family,
+} from './plot.js';
+import { stabilizationFigures } from './stab-figures.js';
+import { geometric } from './stats.js';
 import type { Stat, SummaryRow } from './types.js';
+
+export { MAX_SERIES, renderSvg, type Family } from './plot.js';
 
 /** The spectral density of one ok cell (the report keeps one per group: the lowest seed's). */
 export interface DensityCell {
@@ -50,12 +56,6 @@ export interface FigureData {
   bound: BoundSample;
 }
 
-/** The most series a figure draws (the tableau10/category20 palettes stay readable up to here). */
-export const MAX_SERIES = 12;
-
-/** `width`: cells at one depth, varying width; `depth`: cells at one width, varying depth. */
-export type Family = 'width' | 'depth';
-
 /** The numeric summary columns a figure can plot against width or depth. */
 export type MetricName = 'lambda_max' | 'ggn_lambda_max' | 'trace' | 'loss_diff_slope' | 'train_accuracy' | 'train_loss' | 'bound';
 
@@ -88,34 +88,6 @@ const METRIC_LABEL: Record<MetricName, string> = {
   bound: 'Theorem 1 bound',
 };
 
-const FAMILY_AXIS: Record<Family, string> = { width: 'width h', depth: 'depth L (hidden h→h layers)' };
-const FAMILY_SYMBOL: Record<Family, string> = { width: 'h', depth: 'L' };
-
-const SIZE = { width: 440, height: 280 };
-
-const CONFIG = {
-  font: 'Helvetica, Arial, sans-serif',
-  background: 'white',
-  axis: { grid: true, gridOpacity: 0.35, labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal' },
-  legend: { labelFontSize: 11, titleFontSize: 11, titleFontWeight: 'normal' },
-  title: { fontSize: 13, fontWeight: 'normal', anchor: 'start', offset: 8 },
-  view: { stroke: '#888' },
-} as const;
-
-// ---------------------------------------------------------------------------------------------------------
-// Rendering
-
-/** Compiles a Vega-Lite spec and renders it to an SVG string headless (no canvas needed). */
-export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const compiled = compile(spec).spec;
-  const view = new View(parse(compiled), { renderer: 'none', logLevel: 0 });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Numerics
 
@@ -127,18 +99,10 @@ export function ema(values: readonly number[], beta: number): number[] {
   return out;
 }
 
-const finite = (x: number | null | undefined): x is number => typeof x === 'number' && Number.isFinite(x);
-const positive = (x: number | null | undefined): x is number => finite(x) && x > 0;
-
 /** Orders group-key values: numbers numerically, anything else as text. */
 export function compareKeys(a: string | number | null, b: string | number | null): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   return String(a).localeCompare(String(b));
-}
-
-/** Colours: a categorical scheme large enough for the number of series. */
-function colorScheme(n: number): string {
-  return n <= 10 ? 'tableau10' : 'category20';
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -187,17 +151,6 @@ export function chooseFamilies(groups: readonly Placed[]): FamilyChoice {
   return { fixedDepth: pick('depth', 'width'), fixedWidth: pick('width', 'depth') };
 }
 
-/** The value a family varies (width for the width family). */
-const varyingOf = (family: Family, c: { width: number; depth: number }) => (family === 'width' ? c.width : c.depth);
-
-/** Series label of a group in a family: `h = 8`, or `h = 8, m = 1000` when sample sizes differ. */
-function familyLabel(family: Family, value: number, sampleSize: number, manySizes: boolean): string {
-  return `${FAMILY_SYMBOL[family]} = ${value}${manySizes ? `, m = ${sampleSize}` : ''}`;
-}
-
-/** A summary row's place: its width, depth and sample size as numbers (DEFAULT_BY rows have all three). */
-const placeOf = (row: SummaryRow) => ({ width: Number(row.key.width), depth: Number(row.key.depth), sample_size: Number(row.key.sample_size) });
-
 /** The groups of a family that its figures draw, and what was left out (empty when nothing was). */
 export interface DrawnGroups {
   groups: SummaryRow[];
@@ -236,48 +189,67 @@ export interface CurveSeries {
   label: string;
   /** Sort key of the series (the varying width or depth, then the sample size). */
   order: [number, number];
+  /**
+   * `cell`: the D_k smoothed in each cell (loss_diff_smooth, the paper's EMA over every k); `stored`: the stored
+   * D_k, EMA-smoothed over the stored k when `smoothing` > 0 (groups of sweeps older than the in-cell smoothing).
+   */
+  source: 'cell' | 'stored';
   k: number[];
   mean: number[];
   /** Min and max over seeds at each k (equal to the mean for one seed). */
   lo: number[];
   hi: number[];
+  /** Of a `cell` series: the mean raw D_k over seeds at its k (NaN where none); empty for a `stored` one. */
+  raw: number[];
   seeds: number;
 }
 
 /**
  * D_k curves of a family's groups, one series per group (a value of the varying field and a sample size): the
  * group's mean over seeds at each k of its grid with the min–max band over seeds (aggregate's per-k
- * accumulators), each EMA-smoothed in k order. k where no seed gave a value are left out.
+ * accumulators). A group whose cells smoothed D_k themselves (smooth_k) draws that, with the raw mean beside it;
+ * any other draws its stored D_k, EMA-smoothed in k order by `smoothing`. k where no seed gave a value are left out.
  */
 export function curveSeries(groups: readonly SummaryRow[], family: Family, smoothing = 0): CurveSeries[] {
-  const withCurve = groups.filter((g) => g.seeds_ok > 0 && g.curve_k.length > 0);
+  const withCurve = groups.filter((g) => g.seeds_ok > 0 && (g.smooth_k.length > 0 || g.curve_k.length > 0));
   const manySizes = new Set(withCurve.map((g) => g.key.sample_size)).size > 1;
   const series: CurveSeries[] = [];
   for (const g of withCurve) {
     const place = placeOf(g);
+    const head = { label: familyLabel(family, varyingOf(family, place), place.sample_size, manySizes), order: [varyingOf(family, place), place.sample_size] as [number, number], seeds: g.seeds_ok };
+    if (g.smooth_k.length > 0) {
+      const at = g.smooth_k.map((_, i) => i).filter((i) => finite(g.smooth_mean[i]));
+      const rawAt = new Map(g.curve_k.map((k, i) => [k, g.curve_mean[i]!]));
+      series.push({
+        ...head, source: 'cell', k: at.map((i) => g.smooth_k[i]!), mean: at.map((i) => g.smooth_mean[i]!),
+        lo: at.map((i) => g.smooth_min[i]!), hi: at.map((i) => g.smooth_max[i]!), raw: at.map((i) => rawAt.get(g.smooth_k[i]!) ?? Number.NaN),
+      });
+      continue;
+    }
     const at = g.curve_k.map((_, i) => i).filter((i) => finite(g.curve_mean[i]));
     series.push({
-      label: familyLabel(family, varyingOf(family, place), place.sample_size, manySizes),
-      order: [varyingOf(family, place), place.sample_size],
+      ...head,
+      source: 'stored',
       k: at.map((i) => g.curve_k[i]!),
       mean: ema(at.map((i) => g.curve_mean[i]!), smoothing),
       lo: ema(at.map((i) => g.curve_min[i]!), smoothing),
       hi: ema(at.map((i) => g.curve_max[i]!), smoothing),
-      seeds: g.seeds_ok,
+      raw: [],
     });
   }
   return series.sort((a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1]);
 }
 
-/** D_k against k on log–log axes: one line per series of `curveSeries`, with its seed band. */
-export async function lossDiffFigure(
-  groups: readonly SummaryRow[],
-  options: { family: Family; title?: string; smoothing?: number },
-): Promise<string> {
+/**
+ * The Vega-Lite spec of `lossDiffFigure`: D_k against k on log–log axes, one line per series of `curveSeries`
+ * with its seed band, and for a series smoothed in the cell its raw mean as a thin faint line of the same colour.
+ */
+export function lossDiffSpec(groups: readonly SummaryRow[], options: { family: Family; title?: string; smoothing?: number }): TopLevelSpec {
   const series = curveSeries(groups, options.family, options.smoothing ?? 0);
   const values = series.flatMap((s) =>
     s.k.map((k, i) => ({ series: s.label, k, mean: s.mean[i], lo: s.lo[i], hi: s.hi[i] })).filter((p) => p.k > 0 && positive(p.mean)),
   );
+  const raw = series.flatMap((s) => s.raw.map((mean, i) => ({ series: s.label, k: s.k[i]!, mean })).filter((p) => p.k > 0 && positive(p.mean)));
   const bands = values.filter((p) => positive(p.lo) && positive(p.hi) && p.hi > p.lo);
   const domain = series.map((s) => s.label);
   const color = {
@@ -286,32 +258,30 @@ export async function lossDiffFigure(
     legend: { symbolType: 'stroke', symbolStrokeWidth: 2.5, symbolOpacity: 1 },
   } as const;
   const x = { field: 'k', type: 'quantitative', title: 'sample size k', scale: { type: 'log', nice: false } } as const;
-  const layer: TopLevelSpec[] = [];
+  const y = { field: 'mean', type: 'quantitative', title: 'Dₖ = |Lₖ₊₁ − Lₖ|', scale: { type: 'log' } } as const;
+  const layer: unknown[] = [];
   if (bands.length) {
     layer.push({
       name: 'band',
       data: { values: bands },
       mark: { type: 'area', opacity: 0.18 },
       encoding: { x, y: { field: 'lo', type: 'quantitative', scale: { type: 'log' } }, y2: { field: 'hi' }, color },
-    } as unknown as TopLevelSpec);
+    });
   }
-  layer.push({
-    name: 'curve',
-    data: { values },
-    mark: { type: 'line', strokeWidth: 1.8 },
-    encoding: {
-      x,
-      y: { field: 'mean', type: 'quantitative', title: 'Dₖ = |Lₖ₊₁ − Lₖ|', scale: { type: 'log' } },
-      color,
-    },
-  } as unknown as TopLevelSpec);
-  return renderSvg({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  if (raw.length) layer.push({ name: 'raw', data: { values: raw }, mark: { type: 'line', strokeWidth: 1, opacity: 0.4 }, encoding: { x, y, color } });
+  layer.push({ name: 'curve', data: { values }, mark: { type: 'line', strokeWidth: 1.8 }, encoding: { x, y, color } });
+  return {
+    $schema: VEGA_LITE_SCHEMA,
     ...(options.title ? { title: options.title } : {}),
     ...SIZE,
     config: CONFIG,
     layer,
-  } as unknown as TopLevelSpec);
+  } as unknown as TopLevelSpec;
+}
+
+/** D_k against k on log–log axes (lossDiffSpec, rendered). */
+export async function lossDiffFigure(groups: readonly SummaryRow[], options: { family: Family; title?: string; smoothing?: number }): Promise<string> {
+  return renderSvg(lossDiffSpec(groups, options));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -356,8 +326,11 @@ function metricValue(row: SummaryRow, metric: MetricName, log: boolean): { y: nu
   const stat = (log ? row[logStat!] : row[metric]) as Stat;
   if (!stat || !finite(stat.mean)) return null;
   const bar = stat.n > 1 && finite(stat.ci95) && stat.ci95 > 0;
-  const to = log ? Math.exp : (v: number) => v;
-  return { y: to(stat.mean), lo: bar ? to(stat.mean - stat.ci95) : null, hi: bar ? to(stat.mean + stat.ci95) : null };
+  if (log) {
+    const g = geometric(stat);
+    return { y: g.gmean, lo: bar ? g.lo : null, hi: bar ? g.hi : null };
+  }
+  return { y: stat.mean, lo: bar ? stat.mean - stat.ci95 : null, hi: bar ? stat.mean + stat.ci95 : null };
 }
 
 /**
@@ -380,18 +353,6 @@ export function metricPoints(rows: readonly SummaryRow[], family: Family, metric
     }
   }
   return points.sort((a, b) => a.order - b.order || a.series.localeCompare(b.series) || a.x - b.x);
-}
-
-/** An x scale that keeps the end points off the frame: log₂ for widths, linear for depths. */
-function xDomain(family: Family, xs: readonly number[]) {
-  if (xs.length === 0) return family === 'width' ? { type: 'log', base: 2 } : { zero: false };
-  const [lo, hi] = [xs[0], xs[xs.length - 1]];
-  if (family === 'width') {
-    const pad = Math.max(0.25, 0.06 * Math.log2(hi / lo));
-    return { type: 'log', base: 2, domain: [lo / 2 ** pad, hi * 2 ** pad], nice: false };
-  }
-  const pad = Math.max(0.25, 0.06 * (hi - lo));
-  return { zero: false, domain: [lo - pad, hi + pad], nice: false };
 }
 
 export interface MetricFigureOptions {
@@ -466,7 +427,7 @@ export function metricSpec(rows: readonly SummaryRow[], options: MetricFigureOpt
     });
   }
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    $schema: VEGA_LITE_SCHEMA,
     ...(options.title ? { title: options.title } : {}),
     ...SIZE,
     config: CONFIG,
@@ -537,7 +498,7 @@ export async function boundFigure(cells: readonly BoundPoint[], options: { title
     },
   ];
   return renderSvg({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    $schema: VEGA_LITE_SCHEMA,
     ...(options.title ? { title: options.title } : {}),
     ...SIZE,
     config: CONFIG,
@@ -576,7 +537,7 @@ export async function densityFigure(
     }
   }
   return renderSvg({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    $schema: VEGA_LITE_SCHEMA,
     ...(options.title ? { title: options.title } : {}),
     ...SIZE,
     config: CONFIG,
@@ -606,7 +567,6 @@ export interface FigureSet {
   families: Map<string, FamilyChoice>;
 }
 
-/** `mnist` → `mnist`; anything else outside [a-z0-9-] becomes `-`. */
 /** How many cells of `rows` a log-scale figure of `metrics` leaves out for a value ≤ 0, as a caption sentence ('' when none). */
 function nonPositiveText(rows: readonly SummaryRow[], metrics: readonly MetricName[]): string {
   const counts = metrics.flatMap((metric) => {
@@ -616,8 +576,24 @@ function nonPositiveText(rows: readonly SummaryRow[], metrics: readonly MetricNa
   return counts.length ? ` Left out as ≤ 0: ${counts.join(', ')}.` : '';
 }
 
-function slug(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'x';
+/**
+ * What the lines and bands of a D_k figure are, as a caption clause: the in-cell smoothed D_k where the series
+ * have it, the stored D_k (and how it was smoothed) where they do not, both named when the figure mixes them.
+ */
+function lossDiffText(series: readonly CurveSeries[], smoothing: number): string {
+  const cell = series.filter((s) => s.source === 'cell');
+  const stored = series.filter((s) => s.source === 'stored');
+  const cellText =
+    'line: mean over seeds of Dₖ smoothed in each cell by the paper\'s EMA (α = 0.99, e₀ = D₁) over every k, taken at the stored k; ' +
+    'band: its min–max over seeds; thin faint line: the mean raw Dₖ';
+  const storedText =
+    'line: mean over seeds of the stored Dₖ, band: min–max over seeds' +
+    (smoothing > 0
+      ? `, EMA-smoothed over the stored k in order (β = ${smoothing}); the stored k are log-spaced, so this smooths far more than the paper's EMA over every k`
+      : '');
+  if (stored.length === 0) return cellText;
+  if (cell.length === 0) return storedText;
+  return `${cellText}; ${stored.map((s) => s.label).join(', ')} (cells without the in-cell smoothing, from an older hessweep): ${storedText}`;
 }
 
 /** The dataset, width, depth and sample size of a group or cell, as one string. */
@@ -644,12 +620,6 @@ export async function buildFigures(data: FigureData, options: FigureOptions = {}
     });
   }
   const ok = groups.filter((g) => g.seeds_ok > 0);
-  const smoothNote =
-    smoothing > 0
-      ? ` Curves EMA-smoothed over the stored k in order (β = ${smoothing}); the stored k are log-spaced, so this smooths` +
-        ' far more than the paper\'s EMA over every k.'
-      : '';
-
   /** The ok groups of a dataset's family that its figures draw (null: the dataset has no such family). */
   const familyOf = (family: Family, dataset: string): ({ fixed: number } & DrawnGroups) | null => {
     const choice = families.get(dataset);
@@ -681,10 +651,24 @@ export async function buildFigures(data: FigureData, options: FigureOptions = {}
         name,
         title,
         caption:
-          `${title}. Dₖ = |Lₖ₊₁ − Lₖ| averaged over permutations; line: mean over seeds, band: min–max over seeds ` +
-          `(${series.map((s) => `${s.label}: ${s.seeds}`).join('; ')} seeds). Theory: Dₖ ∝ 1/k.${leftOutText(drawn.leftOut)}${smoothNote}`,
+          `${title}. Dₖ = |Lₖ₊₁ − Lₖ| averaged over permutations; ${lossDiffText(series, smoothing)} ` +
+          `(${series.map((s) => `${s.label}: ${s.seeds}`).join('; ')} seeds). Theory: Dₖ ∝ 1/k.${leftOutText(drawn.leftOut)}`,
         svg: await lossDiffFigure(drawn.groups, { family, title, smoothing }),
       });
+    }
+  }
+
+  // The stabilization criteria, per dataset and family.
+  for (const dataset of datasets) {
+    for (const family of ['width', 'depth'] as const) {
+      const drawn = familyOf(family, dataset);
+      if (drawn === null) {
+        notes.push(`delta2-sub/-iso/-ratio/-gm and nsuff-d1/-d2-${family}-${slug(dataset)}: ${dataset} has no ${familyText(family)} family`);
+        continue;
+      }
+      const stab = await stabilizationFigures({ dataset, family, fixed: drawn.fixed, groups: drawn.groups, leftOut: drawn.leftOut });
+      figures.push(...stab.figures);
+      notes.push(...stab.notes);
     }
   }
 

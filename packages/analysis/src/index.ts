@@ -1,6 +1,6 @@
-export type { Stat, SummaryRow, GroupField } from './types.js';
+export type { Stat, GeoStat, GeoCurve, SampleSizeStat, StabilizationSummary, SummaryRow, GroupField } from './types.js';
 export { GROUP_FIELDS } from './types.js';
-export { stat, Welford, CurveAccumulator, tQuantile, tCdf, t975, ci95, welfordStat, Z_975 } from './stats.js';
+export { stat, Welford, CurveAccumulator, tQuantile, tCdf, t975, ci95, welfordStat, welfordAdd, geometric, Z_975 } from './stats.js';
 export {
   aggregate, Aggregation, AnalysisError, DEFAULT_BY, STAT_FIELDS, checkBy,
 } from './aggregate.js';
@@ -13,7 +13,7 @@ export { exportSweep, EXPORT_FORMATS } from './export.js';
 export type { ExportFormat, ExportResult } from './export.js';
 export {
   buildFigures, renderSvg, ema, chooseFamilies, curveSeries, metricPoints, drawnGroups, extent,
-  lossDiffFigure, metricFigure, metricSpec, boundFigure, densityFigure, MAX_SERIES,
+  lossDiffFigure, lossDiffSpec, metricFigure, metricSpec, boundFigure, densityFigure, MAX_SERIES,
 } from './figures.js';
 export type {
   BoundPoint, BoundSample, DensityCell, FigureData, Family, MetricName, Figure, FigureOptions, FigureSet, FamilyChoice, CurveSeries, DrawnGroups,
@@ -24,3 +24,10 @@ export { writeReport, renderReport, progressText, scopeSvgIds, MAX_SUMMARY_ROWS,
 export type { ReportOptions, ReportResult, LiveStatus, RenderInput } from './report.js';
 export { LiveReport } from './live-report.js';
 export type { LiveOptions, LiveUpdate } from './live-report.js';
+export { StabilizationAccumulator, stabilizationReader, tailLogRatio, STABILIZATION_COLUMNS } from './stabilization.js';
+export type { StabilizationCell } from './stabilization.js';
+export {
+  stabilizationFigures, delta2Spec, delta2Points, delta2Sigmas, referenceLines, pointsSpec, subspaceShare, quadraticModelPoints, sampleSizePoints,
+  subspaceShareSpec, quadraticModelSpec, sampleSizeSpec, shortNumber, REFERENCE_SLOPE, MAX_SIGMA_PANELS, REACHED, EXTRAPOLATED, NO_COLUMNS,
+} from './stab-figures.js';
+export type { Delta2Estimator, Delta2Point, GeoPoint, FamilyPanel, SampleSizeCriterion, SampleSizeCounts } from './stab-figures.js';

@@ -12,7 +12,7 @@ import {
 import { Aggregation, DEFAULT_BY, NO_GROUP, type AggregateResult } from './aggregate.js';
 import type { BoundPoint, BoundSample, DensityCell, FigureData } from './figures.js';
 
-export const STAGES = ['load_s', 'train_s', 'losses_s', 'curve_s', 'hessian_s', 'ggn_s', 'trace_s', 'density_s', 'bound_s', 'total_s'] as const;
+export const STAGES = ['load_s', 'train_s', 'losses_s', 'curve_s', 'hessian_s', 'ggn_s', 'trace_s', 'density_s', 'stabilization_s', 'bound_s', 'total_s'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** Points of the bound scatter: a sample of this many ok cells, whatever their number. */

@@ -13,7 +13,10 @@ import { readReportData, type ReportSnapshot } from './report-data.js';
 import type { GroupField, Stat, SummaryRow } from './types.js';
 
 export interface ReportOptions {
-  /** EMA factor of the D_k curves (the paper smooths with 0.99); 0 (default) draws them raw. */
+  /**
+   * EMA factor of the D_k curves of cells without the in-cell smoothed D_k (older sweeps; the paper smooths with
+   * 0.99); 0 (default) draws them raw. Cells that smoothed D_k themselves are drawn smoothed whatever this is.
+   */
   smoothing?: number;
   /** Spectral densities on a log axis. */
   logDensity?: boolean;
@@ -216,7 +219,7 @@ function renderHtml(input: HtmlInput): string {
   const families = [...set.families]
     .map(([d, f]) => `${h(d)}: widths at depth ${f.fixedDepth ?? '–'}, depths at width ${f.fixedWidth ?? '–'}`)
     .join('; ');
-  const smoothing = options.smoothing ? `EMA smoothing β = ${options.smoothing}` : 'no smoothing';
+  const smoothing = `Dₖ smoothed in the cell (EMA α = 0.99 over every k) where stored, else ${options.smoothing ? `EMA β = ${options.smoothing} over the stored k` : 'raw'}`;
   // Only a live report reloads itself; the finished page stays static.
   const reload = live ? `\n<meta http-equiv="refresh" content="${live.reloadSeconds}">` : '';
 

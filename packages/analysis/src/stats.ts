@@ -1,4 +1,4 @@
-import type { Stat } from './types.js';
+import type { GeoStat, Stat } from './types.js';
 
 /**
  * Summary statistics over seeds: mean, sample standard deviation (n − 1) and the half-width of a 95%
@@ -176,6 +176,20 @@ export class Welford {
   }
 }
 
+/**
+ * Welford update of the state (n, mean, M2) at acc[at], acc[at + 1], acc[at + 2] (many Stats in one typed array);
+ * NaN (null comes in as NaN) and ±∞ are left out.
+ */
+export function welfordAdd(acc: Float64Array, at: number, x: number): void {
+  if (x - x !== 0) return;
+  const n = acc[at]! + 1;
+  const d = x - acc[at + 1]!;
+  const mean = acc[at + 1]! + d / n;
+  acc[at] = n;
+  acc[at + 1] = mean;
+  acc[at + 2]! += d * (x - mean);
+}
+
 /** The Stat of Welford state (n, mean, M2), shared with the per-k curve accumulators. */
 export function welfordStat(n: number, mean: number, m2: number): Stat {
   if (n === 0) return { n: 0, mean: Number.NaN, std: Number.NaN, ci95: Number.NaN };
@@ -256,4 +270,9 @@ export class CurveAccumulator {
     }
     return out;
   }
+}
+
+/** The GeoStat of a Stat of ln x: exp(mean), exp(mean ∓ ci95). */
+export function geometric(log: Stat): GeoStat {
+  return { n: log.n, gmean: Math.exp(log.mean), lo: Math.exp(log.mean - log.ci95), hi: Math.exp(log.mean + log.ci95) };
 }

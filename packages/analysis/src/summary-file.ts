@@ -5,10 +5,10 @@ import {
 import { HESSWEEP_VERSION } from '@hessweep/grid';
 import { writeFileAtomic } from '@hessweep/results';
 import { STAT_FIELDS, type AggregateResult } from './aggregate.js';
-import type { GroupField, SummaryRow } from './types.js';
+import type { GroupField, StabilizationSummary, SummaryRow } from './types.js';
 
 /** Bumped whenever a summary column is added, removed or changes type. */
-export const SUMMARY_SCHEMA_VERSION = '1';
+export const SUMMARY_SCHEMA_VERSION = '2';
 export const META_SUMMARY_BY = 'hessweep.summary_by';
 export const META_SUMMARY_SCHEMA_VERSION = 'hessweep.summary_schema_version';
 
@@ -32,7 +32,9 @@ const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : nul
 /**
  * The summary's columns, in order: the key columns (`by`), seeds_ok, seeds_failed, then for each Stat
  * `<name>_mean`, `_std`, `_ci95` (float64, null where undefined) and `_n` (int32), then the curve:
- * curve_k list<int32>, curve_mean / curve_lo / curve_hi list<float64> (items null where undefined).
+ * curve_k list<int32>, curve_mean / curve_lo / curve_hi list<float64> (items null where undefined), the in-cell
+ * smoothed curve likewise (smooth_*), then the stabilization columns (STABILIZATION_SUMMARY_COLUMNS).
+ * Schema version 2 added the smooth_* and stabilization columns.
  */
 export function summaryColumns(by: readonly GroupField[]): SummaryColumn[] {
   const columns: SummaryColumn[] = by.map((f) => ({ name: f, kind: KEY_KIND[f], nullable: false, value: (r) => r.key[f] }));
@@ -48,8 +50,47 @@ export function summaryColumns(by: readonly GroupField[]): SummaryColumn[] {
   for (const c of ['curve_mean', 'curve_lo', 'curve_hi'] as const) {
     columns.push({ name: c, kind: 'list_float64', nullable: false, value: (r) => r[c] });
   }
-  return columns;
+  columns.push({ name: 'smooth_k', kind: 'list_int32', nullable: false, value: (r) => r.smooth_k });
+  for (const c of ['smooth_mean', 'smooth_lo', 'smooth_hi'] as const) {
+    columns.push({ name: c, kind: 'list_float64', nullable: false, value: (r) => r[c] });
+  }
+  return [...columns, ...STABILIZATION_SUMMARY_COLUMNS];
 }
+
+/** A list of a group's stabilization summary; empty when the group has none. */
+const stabilizationList = (pick: (s: StabilizationSummary) => number[]) => (r: SummaryRow) => (r.stabilization ? pick(r.stabilization) : []);
+
+/**
+ * The stabilization columns of the summary, all lists (empty for a group without the criteria): stab_cells
+ * (int32: the ok cells that had them), stab_sigma, stab_thresholds, stab_k; per Δ2 estimator `<name>_gmean`,
+ * `_lo`, `_hi` (σ-major, |σ| × |stab_k|: geometric mean over seeds and its 95% interval, exp(mean ∓ ci95) of
+ * ln Δ2); per tail ratio the same per σ and `_n`; per sufficient sample size (n_suff_d1 per threshold, n_suff_d2
+ * σ-major per σ × threshold) the same and `_reached`, `_extrapolated`, `_none` (cell counts; the statistic takes
+ * reached values, else extrapolated ones).
+ */
+const STABILIZATION_SUMMARY_COLUMNS: SummaryColumn[] = [
+  { name: 'stab_cells', kind: 'int32', nullable: false, value: (r) => r.stabilization?.cells ?? 0 },
+  { name: 'stab_sigma', kind: 'list_float64', nullable: false, value: stabilizationList((s) => s.sigma) },
+  { name: 'stab_thresholds', kind: 'list_float64', nullable: false, value: stabilizationList((s) => s.thresholds) },
+  { name: 'stab_k', kind: 'list_int32', nullable: false, value: stabilizationList((s) => s.k) },
+  ...(['delta2_sub', 'delta2_iso', 'delta2_sub_gm'] as const).flatMap((e) => (['gmean', 'lo', 'hi'] as const).map((f): SummaryColumn => (
+    { name: `${e}_${f}`, kind: 'list_float64', nullable: false, value: stabilizationList((s) => s[e].flatMap((c) => c[f])) }
+  ))),
+  ...(['ratio_sub_iso', 'ratio_gm_sub'] as const).flatMap((ratio) => [
+    ...(['gmean', 'lo', 'hi'] as const).map((f): SummaryColumn => (
+      { name: `${ratio}_${f}`, kind: 'list_float64', nullable: false, value: stabilizationList((s) => s[ratio].map((g) => g[f])) }
+    )),
+    { name: `${ratio}_n`, kind: 'list_int32', nullable: false, value: stabilizationList((s) => s[ratio].map((g) => g.n)) } satisfies SummaryColumn,
+  ]),
+  ...(['n_suff_d1', 'n_suff_d2'] as const).flatMap((size) => [
+    ...(['gmean', 'lo', 'hi'] as const).map((f): SummaryColumn => (
+      { name: `${size}_${f}`, kind: 'list_float64', nullable: false, value: stabilizationList((s) => s[size].map((g) => g[f])) }
+    )),
+    ...(['reached', 'extrapolated', 'none'] as const).map((f): SummaryColumn => (
+      { name: `${size}_${f}`, kind: 'list_int32', nullable: false, value: stabilizationList((s) => s[size].map((g) => g[f])) }
+    )),
+  ]),
+];
 
 function arrowTypeOf(kind: Kind): DataType {
   switch (kind) {

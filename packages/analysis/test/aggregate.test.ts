@@ -11,6 +11,7 @@ import { aggregate, AnalysisError, type AggregateResult } from '../src/aggregate
 import { exportSweep } from '../src/export.js';
 import { formatTable, META_SUMMARY_BY, summaryColumns, writeSummary } from '../src/summary-file.js';
 import type { SummaryRow } from '../src/types.js';
+import { close, closeCi, referenceStat } from './reference-stats.js';
 import { cellIdOf, EXPECTED_OK, finishedAtOf, expectedRow, failedRow, K, META, writeFixtureSweep } from './sweep-fixture.js';
 
 let dir = '';
@@ -21,33 +22,6 @@ before(async () => {
   result = await aggregate(dir);
 });
 after(() => cleanup());
-
-const close = (actual: number, expected: number, what: string, rel = 1e-12) =>
-  assert.ok((Number.isNaN(actual) && Number.isNaN(expected)) || Math.abs(actual - expected) <= rel * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
-
-/** Published two-sided 95% Student t quantiles t(0.975, df) for df = 1..10, rounded to three decimals. */
-const T975_PUBLISHED = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
-
-/**
- * The expected summary of `values`, written out here rather than taken from stats.ts: the mean by a plain sum,
- * the sample standard deviation by a second pass over squared deviations (n − 1), and the 95% CI half-width
- * t·std/√n with t from the published table. `ciSlack` is what the table's rounding (±0.0005 in t) allows.
- */
-function referenceStat(values: readonly number[]): { n: number; mean: number; std: number; ci95: number; ciSlack: number } {
-  const n = values.length;
-  const mean = values.reduce((s, v) => s + v, 0) / n;
-  const std = n === 1 ? 0 : Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1));
-  if (n < 2) return { n, mean, std, ci95: Number.NaN, ciSlack: 0 };
-  const t = T975_PUBLISHED[n - 2];
-  assert.ok(t !== undefined, `no published t quantile for df = ${n - 1}`);
-  return { n, mean, std, ci95: (t * std) / Math.sqrt(n), ciSlack: (0.0005 * std) / Math.sqrt(n) };
-}
-
-/** A CI bound (or half-width) within the table's rounding of the expected one; NaN only where NaN is expected. */
-function closeCi(actual: number, expected: number, slack: number, what: string): void {
-  if (Number.isNaN(expected)) return assert.ok(Number.isNaN(actual), `${what}: ${actual}, expected NaN`);
-  assert.ok(Math.abs(actual - expected) <= slack + 1e-12 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected} ± ${slack}`);
-}
 
 const rowOf = (width: number): SummaryRow => {
   const row = result.rows.find((r) => r.key.width === width);

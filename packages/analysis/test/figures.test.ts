@@ -5,7 +5,9 @@ import {
   metricPoints, metricSpec, type BoundPoint, type DensityCell, type FigureData,
 } from '../src/figures.js';
 import { formatNumber, formatStat, scopeSvgIds } from '../src/report.js';
+import { NO_COLUMNS } from '../src/stab-figures.js';
 import { welfordStat } from '../src/stats.js';
+import { assertSvg, items, markGroups } from './svg.js';
 import type { GroupField, Stat, SummaryRow } from '../src/types.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -121,6 +123,8 @@ function summarize(cells: readonly CellData[]): SummaryRow[] {
       curve_hi: values.map(() => Number.NaN),
       curve_min: values.map((v) => v.reduce((a, b) => (b < a ? b : a))),
       curve_max: values.map((v) => v.reduce((a, b) => (b > a ? b : a))),
+      smooth_k: [], smooth_mean: [], smooth_lo: [], smooth_hi: [], smooth_min: [], smooth_max: [],
+      stabilization: null,
     };
   });
 }
@@ -145,34 +149,6 @@ function figureData(cells: readonly CellData[]): FigureData {
     bound: { points, cells: points.length, below: points.filter((p) => p.bound < p.lambda).length },
   };
 }
-
-// ---------------------------------------------------------------------------------------------------------
-// SVG inspection
-
-/** Well-formed enough: starts with <svg>, ends with </svg>, and open/close tags balance in order. */
-function assertSvg(svg: string): void {
-  assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
-  assert.match(svg, /<\/svg>$/);
-  const stack: string[] = [];
-  for (const m of svg.matchAll(/<(\/?)([a-zA-Z][\w:-]*)[^>]*?(\/?)>/g)) {
-    const [, close, name, selfClose] = m;
-    if (selfClose) continue;
-    if (close) assert.equal(stack.pop(), name, `unbalanced </${name}>`);
-    else stack.push(name);
-  }
-  assert.deepEqual(stack, []);
-  assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
-}
-
-/** The inner SVG of each mark group of Vega-Lite unit `name` with Vega mark type `type`. */
-function markGroups(svg: string, type: string, name: string): string[] {
-  const re = new RegExp(`<g class="mark-${type} role-mark ${name}_marks"[^>]*>(.*?)</g>`, 'g');
-  return [...svg.matchAll(re)].map((m) => m[1]);
-}
-
-const count = (text: string, tag: string) => (text.match(new RegExp(`<${tag}[\\s>]`, 'g')) ?? []).length;
-const items = (svg: string, type: string, name: string, tag: string) =>
-  markGroups(svg, type, name).reduce((n, g) => n + count(g, tag), 0);
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -339,7 +315,12 @@ test('buildFigures: every figure of a two-family sweep; a width-only sweep skips
     'dk-width-synthetic', 'dk-depth-synthetic', 'lambda-width', 'lambda-depth', 'trace-width', 'trace-depth',
     'slope-width', 'slope-depth', 'bound', 'density-width-synthetic', 'density-depth-synthetic',
   ]);
-  assert.deepEqual(set.notes, []);
+  // No cell has the stabilization criteria: each of their figures is skipped with a one-line note.
+  const stabNames = ['delta2-sub', 'delta2-iso', 'delta2-ratio', 'delta2-gm', 'nsuff-d1', 'nsuff-d2'];
+  assert.deepEqual(set.notes, [
+    ...stabNames.map((n) => `${n}-width-synthetic: ${NO_COLUMNS} (synthetic, widths at depth 3)`),
+    ...stabNames.map((n) => `${n}-depth-synthetic: ${NO_COLUMNS} (synthetic, depths at width 8)`),
+  ]);
   assert.deepEqual(set.families.get('synthetic'), { fixedDepth: 3, fixedWidth: 8 });
   for (const f of set.figures) {
     assertSvg(f.svg);
@@ -350,15 +331,19 @@ test('buildFigures: every figure of a two-family sweep; a width-only sweep skips
   const widthsOnly = paperLikeCells().filter((c) => c.depth === 3);
   const partial = await buildFigures(figureData(widthsOnly));
   assert.deepEqual(partial.figures.map((f) => f.name), ['dk-width-synthetic', 'lambda-width', 'trace-width', 'slope-width', 'bound', 'density-width-synthetic']);
-  assert.equal(partial.notes.length, 5);
-  assert.ok(partial.notes.every((n) => /depth/.test(n)), partial.notes.join('\n'));
+  const [stabilization, others] = [partial.notes.filter((n) => /^(delta2|nsuff)/.test(n)), partial.notes.filter((n) => !/^(delta2|nsuff)/.test(n))];
+  assert.equal(others.length, 5);
+  assert.ok(others.every((n) => /depth/.test(n)), others.join('\n'));
+  // Six for the width family's missing criteria, one for the missing depth family.
+  assert.equal(stabilization.length, 7);
+  assert.ok(stabilization.includes('delta2-sub/-iso/-ratio/-gm and nsuff-d1/-d2-depth-synthetic: synthetic has no depths family'), stabilization.join('\n'));
   await assert.rejects(buildFigures(figureData(widthsOnly), { smoothing: 1 }), RangeError);
 
   // Nothing finished: no figures, a note for each.
   const allFailed = paperLikeCells().map((c) => cell(c.dataset, c.width, c.depth, c.seed, 'failed'));
   const none = await buildFigures(figureData(allFailed));
   assert.deepEqual(none.figures, []);
-  assert.equal(none.notes.length, 11);
+  assert.equal(none.notes.length, 11 + 12);
 });
 
 /** Published t(0.975, 2) (three seeds), to the table's three decimals. */

@@ -23,9 +23,12 @@ const run = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const MAIN = join(ROOT, 'packages/cli/dist/src/main.js');
+/** The stabilization figures of one family (the probes are on by default, isotropic Δ2 included). */
+const stabilization = (family: string) =>
+  ['delta2-sub', 'delta2-iso', 'delta2-ratio', 'delta2-gm', 'nsuff-d1', 'nsuff-d2'].map((name) => `${name}-${family}-synthetic`);
 const FIGURES = [
-  'dk-width-synthetic', 'dk-depth-synthetic', 'lambda-width', 'lambda-depth', 'trace-width', 'trace-depth',
-  'slope-width', 'slope-depth', 'bound', 'density-width-synthetic', 'density-depth-synthetic',
+  'dk-width-synthetic', 'dk-depth-synthetic', ...stabilization('width'), ...stabilization('depth'), 'lambda-width', 'lambda-depth', 'trace-width',
+  'trace-depth', 'slope-width', 'slope-depth', 'bound', 'density-width-synthetic', 'density-depth-synthetic',
 ];
 
 const SPEC = `name: tiny

@@ -5,7 +5,7 @@ import { DataType, makeData, makeVector, Message, Precision, tableFromIPC, type 
 import { Footer, type FileBlock } from 'apache-arrow/ipc/metadata/file';
 import type { RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
 import { PartGoneError, ResultFileError } from './errors.js';
-import { META_BATCHES_CRC, type ColumnName } from './schema.js';
+import { absentColumn, addedSince, META_BATCHES_CRC, META_SCHEMA_VERSION, type ColumnName } from './schema.js';
 
 /** Leading and trailing magic of the IPC file format; a file cut short loses the trailing one. */
 const MAGIC = Buffer.from('ARROW1');
@@ -144,24 +144,38 @@ export class IpcFileReader {
    * Reads only `names`: each record batch's metadata, then just those columns' buffers from its body, so
    * the curves, spectra and densities of columns not asked for never leave the disk cache. Files with
    * compression, dictionaries or column types this walker does not know are decoded whole instead (same result).
+   * A column the file's schema version predates comes back as its absent value in every row (null, or 0 for
+   * stage seconds), as `tableRows` reads it.
    */
   async columns(names: readonly ColumnName[]): Promise<ColumnBatch[]> {
+    const absent = this.absentColumns(names);
+    const present = names.filter((n) => !absent.includes(n));
+    let batches: ColumnBatch[];
     try {
-      return await this.columnsByBuffers(names);
+      batches = await this.columnsByBuffers(present);
     } catch (err) {
       if (!(err instanceof NeedsFullRead)) throw err;
       const table = await this.table();
-      return table.batches.map((b) => ({ numRows: b.numRows, columns: new Map(names.map((n) => [n as string, b.getChild(n)!.data[0]!])) }));
+      batches = table.batches.map((b) => ({ numRows: b.numRows, columns: new Map(present.map((n) => [n as string, b.getChild(n)!.data[0]!])) }));
     }
+    for (const batch of batches) for (const name of absent) batch.columns.set(name, absentColumn(name, batch.numRows));
+    return batches;
   }
 
   /**
    * Items of some rows of one list<float64> column (`rows`: row numbers in the file, ascending), each a
    * Float64Array, or null for a null or empty list. Reads the column's list offsets and then only those rows'
    * items, so a wide list column (the spectral densities) costs a few kilobytes for a few rows instead of its
-   * whole body. Files the column walker does not read are decoded whole instead (same result).
+   * whole body. Files the column walker does not read are decoded whole instead (same result). A column the
+   * file's schema version predates gives null for every row.
    */
   async listRows(name: ColumnName, rows: readonly number[]): Promise<(Float64Array | null)[]> {
+    if (this.absentColumns([name]).length > 0) {
+      const n = await this.numRows();
+      const beyond = rows.find((row) => row >= n);
+      if (beyond !== undefined) throw new ResultFileError(this.path, `no row ${beyond} (the file has ${n} rows)`);
+      return rows.map(() => null);
+    }
     try {
       return await this.listRowsByBuffers(name, rows);
     } catch (err) {
@@ -209,11 +223,22 @@ export class IpcFileReader {
     return { header: message.header(), bodyStart, bodyLength: message.bodyLength };
   }
 
-  /** Where the columns `names` are in the schema; a missing one is a ResultFileError naming it. */
+  /**
+   * Those of `names` that the file lacks because its schema version predates them (they read as absent values);
+   * any other column it lacks is a ResultFileError naming it.
+   */
+  private absentColumns(names: readonly ColumnName[]): ColumnName[] {
+    const fields = new Set(this.schema.fields.map((f) => f.name));
+    const version = this.schema.metadata.get(META_SCHEMA_VERSION);
+    const absent = names.filter((n) => !fields.has(n));
+    const missing = absent.filter((n) => !addedSince(n, version));
+    if (missing.length > 0) throw new ResultFileError(this.path, `missing required columns: ${missing.join(', ')}`);
+    return absent;
+  }
+
+  /** Where the columns `names` are in the schema; the callers have taken out those the file lacks (absentColumns). */
   private locateColumns(names: readonly ColumnName[]): Located[] {
     if (this.footer.numDictionaries > 0) throw new NeedsFullRead(); // result files have none
-    const missing = names.filter((n) => !this.schema.fields.some((f) => f.name === n));
-    if (missing.length > 0) throw new ResultFileError(this.path, `missing required columns: ${missing.join(', ')}`);
     return locate(this.schema, names);
   }
 

@@ -3,7 +3,9 @@ import { DataType, Field, makeData, RecordBatch, Schema, Struct, Table, vectorFr
 import type { ResultRow } from '@hessweep/grid';
 import { ResultFileError } from './errors.js';
 import { decodeIpcFile } from './ipc.js';
-import { arrowType, COLUMN_NAMES, COLUMNS, META_SCHEMA_VERSION, READABLE_SCHEMA_VERSIONS, RESULT_SCHEMA_VERSION, type ColumnName } from './schema.js';
+import {
+  absentColumn, absentValue, addedSince, arrowType, COLUMN_NAMES, COLUMNS, META_SCHEMA_VERSION, READABLE_SCHEMA_VERSIONS, RESULT_SCHEMA_VERSION, type ColumnName,
+} from './schema.js';
 
 export interface ResultFile {
   rows: ResultRow[];
@@ -74,20 +76,6 @@ function plain(value: unknown, isTime: boolean): unknown {
 }
 
 /**
- * What a column the file's schema version did not have yet reads as: null, or 0 for the seconds of a stage that
- * did not exist then (the one non-null column added since).
- */
-function absentValue(name: ColumnName): null | 0 {
-  return COLUMNS[name].nullable ? null : 0;
-}
-
-/** Whether a file of schema `version` predates column `name` (it reads as `absentValue`). */
-function addedSince(name: ColumnName, version: string): boolean {
-  const since = COLUMNS[name].since;
-  return since !== undefined && Number(version) < Number(since);
-}
-
-/**
  * A table of an earlier schema version in the current one: columns in the current order, `finished_at` text
  * (version 1) turned into the timestamp, and the columns added since as nulls. A current table is returned as is.
  */
@@ -104,7 +92,7 @@ export function withCurrentTypes(table: Table): Table {
     const children = COLUMN_NAMES.map((name) => {
       const type = arrowType(COLUMNS[name].kind);
       const found = fields.get(name);
-      if (!found) return vectorFromArray(new Array(batch.numRows).fill(absentValue(name)), type).data[0]!;
+      if (!found) return absentColumn(name, batch.numRows);
       const child = batch.getChildAt(found.at)!;
       if (!DataType.isUtf8(child.type) || COLUMNS[name].kind !== 'timestamp') return child.data[0]!;
       return vectorFromArray(Array.from({ length: batch.numRows }, (_, i) => Date.parse(child.get(i) as string)), type).data[0]!;

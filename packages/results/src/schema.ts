@@ -1,4 +1,4 @@
-import { Bool, DataType, Field, Float64, Int32, List, Schema, TimestampMillisecond, Utf8 } from 'apache-arrow';
+import { Bool, DataType, Field, Float64, Int32, List, Schema, TimestampMillisecond, Utf8, vectorFromArray, type Data } from 'apache-arrow';
 import type { ResultRow } from '@hessweep/grid';
 
 /** Bumped whenever a column is added, removed or changes type. */
@@ -130,6 +130,25 @@ export function arrowType(kind: ColumnKind): DataType {
     case 'list_float64_nulls': return new List(new Field('item', new Float64(), true));
     case 'timestamp': return new TimestampMillisecond('UTC');
   }
+}
+
+/**
+ * What a column the file's schema version did not have yet reads as: null, or 0 for the seconds of a stage that
+ * did not exist then (the one non-null column added since).
+ */
+export function absentValue(name: ColumnName): null | 0 {
+  return COLUMNS[name].nullable ? null : 0;
+}
+
+/** Whether a file of schema `version` predates column `name` (it reads as `absentValue`). */
+export function addedSince(name: ColumnName, version: string | undefined): boolean {
+  const since = COLUMNS[name].since;
+  return since !== undefined && version !== undefined && Number(version) < Number(since);
+}
+
+/** A column the file predates, `length` rows of `absentValue`, as Arrow Data of the column's current type. */
+export function absentColumn(name: ColumnName, length: number): Data {
+  return vectorFromArray(new Array(length).fill(absentValue(name)), arrowType(COLUMNS[name].kind)).data[0]!;
 }
 
 /** Metadata the caller supplies; the schema version (and the writer's checksum) are added here. */

@@ -55,6 +55,19 @@ export function writeLegacyPart(path: string, rows: readonly ResultRow[], specHa
   writeFileSync(path, tableToIPC(new Table(legacySchema, legacy.batches.map((b) => new RecordBatch(legacySchema, b.data))), 'file'));
 }
 
+/**
+ * Writes `rows` as a part of schema version 2 (hessweep before issue 11): current types, `finished_at` a timestamp,
+ * the sweep in the metadata, none of the columns of version 3, no checksum.
+ */
+export function writeVersion2Part(path: string, rows: readonly ResultRow[]): void {
+  const full = toTable(rows, meta);
+  const current = full.select(full.schema.fields.map((f) => f.name).filter((name) => !VERSION_3_COLUMNS.includes(name)));
+  const schema = new Schema(current.schema.fields, new Map([
+    ['hessweep.version', '0.2.0'], ['hessweep.sweep', meta.sweep], ['hessweep.spec_hash', meta.specHash], ['hessweep.schema_version', '2'],
+  ]));
+  writeFileSync(path, tableToIPC(new Table(schema, current.batches.map((b) => new RecordBatch(schema, b.data))), 'file'));
+}
+
 /** A seeded uniform [0, 1) source (mulberry32), so a failing random case can be replayed. */
 export function seeded(seed: number): () => number {
   let a = seed >>> 0;

@@ -10,14 +10,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { makeVector, RecordBatch, Schema, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { specHash, type SweepSpec } from '@hessweep/grid';
 import {
   acquireSweepLock, cellStates, findWinners, inspectLock, openSweepForReading, quarantineParts, readColumns, readListRows, readManifest,
   readPartTable, readResultFile, ROW_FAILED, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths, SweepStoreError, tableRows, toTable,
-  validateManifest, WinnerTable, writeResultFile, type Manifest,
+  validateManifest, WinnerTable, writeResultFile, type ColumnName, type Manifest,
 } from '../src/index.js';
-import { meta, row, tempDir, writeLegacyPart } from './fixtures.js';
+import { meta, row, tempDir, VERSION_3_COLUMNS, writeLegacyPart, writeVersion2Part } from './fixtures.js';
 
 test('the row that stands for a cell is its last ok row, else its last failed row (part-name order, then row order)', async () => {
   const parts = tempDir();
@@ -162,6 +162,49 @@ test('version-1 part files (finished_at as text, no sweep or checksum in the met
     const other = await scanParts(dir, { sweep: 'elsewhere' });
     if (other.damaged.length) throw new Error(other.damaged[0]!.reason);
   }, /rows of sweep "s", not of "elsewhere"/);
+});
+
+test('the column reader gives the version-3 columns of a version-2 part as nulls (stage seconds 0); a column missing otherwise is refused', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'part-0.arrow');
+  writeVersion2Part(path, [row('a', 'ok', { bound: 1.5 }), row('b', 'failed'), row('c', 'ok', { bound: 2.5 })]);
+  const names = ['cell_id', 'bound', ...VERSION_3_COLUMNS] as ColumnName[];
+  const [batch, ...more] = await readColumns(path, names);
+  assert.equal(more.length, 0);
+  assert.equal(batch!.numRows, 3);
+  const values = (name: string) => [...makeVector(batch!.columns.get(name)!)].map((v) => (v !== null && typeof v === 'object' ? [...(v as Iterable<unknown>)] : v));
+  assert.deepEqual(values('cell_id'), ['a', 'b', 'c']);
+  assert.deepEqual(values('bound'), [1.5, null, 2.5]);
+  for (const name of VERSION_3_COLUMNS) {
+    const data = batch!.columns.get(name)!;
+    assert.equal(data.length, 3, name);
+    if (name === 'stabilization_s') {
+      assert.equal(data.nullCount, 0);
+      assert.deepEqual(values(name), [0, 0, 0]);
+    } else {
+      assert.equal(data.nullCount, 3, name);
+      assert.deepEqual(values(name), [null, null, null], name);
+    }
+  }
+  assert.deepEqual(await readListRows(path, 'delta2_sub', [0, 2]), [null, null]);
+  await assert.rejects(readListRows(path, 'delta2_sub', [3]), /no row 3 \(the file has 3 rows\)/);
+  // A version-1 part reads them the same way.
+  const legacy = join(dir, 'part-1.arrow');
+  writeLegacyPart(legacy, [row('d', 'ok')]);
+  const [old] = await readColumns(legacy, ['cell_id', 'n_suff_d2', 'stabilization_s']);
+  assert.deepEqual([old!.columns.get('n_suff_d2')!.nullCount, [...makeVector(old!.columns.get('stabilization_s')!)]], [1, [0]]);
+  // A version-2 part lacking a column of version 2, and a version-3 part lacking one of version 3, are refused.
+  const current = toTable([row('e', 'ok')], meta);
+  const lacking = (drop: string, version: string) => {
+    const kept = current.select(current.schema.fields.map((f) => f.name).filter((n) => n !== drop));
+    const schema = new Schema(kept.schema.fields, new Map([...current.schema.metadata, ['hessweep.schema_version', version]]));
+    const file = join(dir, `lacking-${drop}.arrow`);
+    writeFileSync(file, tableToIPC(new Table(schema, kept.batches.map((b) => new RecordBatch(schema, b.data))), 'file'));
+    return file;
+  };
+  await assert.rejects(readColumns(lacking('bound', '2'), ['cell_id', 'bound']), /missing required columns: bound/);
+  await assert.rejects(readColumns(lacking('delta2_sub', '3'), ['cell_id', 'delta2_sub']), /missing required columns: delta2_sub/);
+  await assert.rejects(readListRows(lacking('delta2_iso', '3'), 'delta2_iso', [0]), /missing required columns: delta2_iso/);
 });
 
 test('WinnerTable folds parts one at a time as findWinners does, naming each row a later one supersedes', async () => {

@@ -10,7 +10,7 @@ export function reportOptions(y: Argv) {
   return y
     .positional('dir', { type: 'string', demandOption: true, describe: 'the sweep directory, <out>/<name>' })
     .option('open', { type: 'boolean', default: false, describe: 'open the report in a browser (xdg-open / open)' })
-    .option('smoothing', { type: 'number', default: 0, describe: 'EMA factor of the D_k curves, in [0, 1) (the paper: 0.99)' })
+    .option('smoothing', { type: 'number', default: 0, describe: 'EMA factor of the D_k curves of cells without the in-cell smoothed D_k (older sweeps), in [0, 1) (the paper: 0.99)' })
     .option('log-density', { type: 'boolean', default: false, describe: 'spectral densities on a log axis' })
     .option('watch', {
       type: 'boolean',
