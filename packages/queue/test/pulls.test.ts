@@ -63,7 +63,7 @@ test('a cell sent to a pull that ended here is given back at once, not after its
     const inbox = new PullInbox(nc);
     // A pull the reader abandons while the server still holds it: the next cell goes to it.
     const stop = new AbortController();
-    const abandoned = drain(inbox.pull(STREAM, 'c', 3, 60_000, stop.signal));
+    const abandoned = drain(inbox.pull(STREAM, 'c', 1, 60_000, stop.signal));
     const deadline = Date.now() + 20_000;
     while ((await jsm.consumers.info(STREAM, 'c')).num_waiting === 0) {
       assert.ok(Date.now() < deadline, 'the pull never reached the server');
@@ -72,7 +72,17 @@ test('a cell sent to a pull that ended here is given back at once, not after its
     stop.abort();
     assert.deepEqual((await abandoned).messages, []);
     await publish(nc, 'late');
-    // Without the nak the cell would be leased to nobody for ACK_WAIT_MS; this pull's deadline is far shorter.
+    // The server hands the cell to the abandoned pull (its batch of 1 then used up); once this client has read
+    // it (a flush: the server sent it before the flush's answer), no pull here wanted it and it was nakked.
+    const handed = Date.now() + 20_000;
+    for (;;) {
+      const info = await jsm.consumers.info(STREAM, 'c');
+      if (info.delivered.consumer_seq === 1 && info.num_waiting === 0) break;
+      assert.ok(Date.now() < handed, 'the cell never went to the abandoned pull');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await nc.flush();
+    // Without the nak the cell would stay leased to nobody for ACK_WAIT_MS; this pull's wait is far shorter.
     const again = await drain(inbox.pull(STREAM, 'c', 1, 20_000));
     assert.equal(again.error, undefined, String(again.error));
     assert.deepEqual(again.messages.map((m) => [sc.decode(m.data), m.deliveryCount]), [['late', 2]]);
