@@ -12,7 +12,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import {
-  colorScheme, CONFIG, FAMILY_AXIS, familyLabel, finite, MAX_SERIES, placeOf, positive, renderSvg, SIZE, slug, varyingOf, VEGA_LITE_SCHEMA, xDomain, type Family,
+  colorScheme, FAMILY_AXIS, familyLabel, finite, framed, MAX_SERIES, placeOf, positive, referenceRule, renderSvg, slug, varyingOf, xDomain, type Family,
 } from './plot.js';
 import { stabilizationFigures } from './stab-figures.js';
 import { geometric } from './stats.js';
@@ -270,13 +270,7 @@ export function lossDiffSpec(groups: readonly SummaryRow[], options: { family: F
   }
   if (raw.length) layer.push({ name: 'raw', data: { values: raw }, mark: { type: 'line', strokeWidth: 1, opacity: 0.4 }, encoding: { x, y, color } });
   layer.push({ name: 'curve', data: { values }, mark: { type: 'line', strokeWidth: 1.8 }, encoding: { x, y, color } });
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    ...(options.title ? { title: options.title } : {}),
-    ...SIZE,
-    config: CONFIG,
-    layer,
-  } as unknown as TopLevelSpec;
+  return framed(options.title, { layer });
 }
 
 /** D_k against k on log–log axes (lossDiffSpec, rendered). */
@@ -418,22 +412,8 @@ export function metricSpec(rows: readonly SummaryRow[], options: MetricFigureOpt
       encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color, detail: series },
     });
   }
-  if (options.rule !== undefined) {
-    layer.push({
-      name: 'reference',
-      data: { values: [{ y: options.rule }] },
-      mark: { type: 'rule', strokeDash: [6, 4], color: '#444' },
-      encoding: { y: { field: 'y', type: 'quantitative' } },
-    });
-  }
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    ...(options.title ? { title: options.title } : {}),
-    ...SIZE,
-    config: CONFIG,
-    data: { values: drawn },
-    layer,
-  } as unknown as TopLevelSpec;
+  if (options.rule !== undefined) layer.push(referenceRule(options.rule));
+  return framed(options.title, { data: { values: drawn }, layer });
 }
 
 /** x moved by `share` of the axis's span: in log₂ units on the width family's axis, linearly on the depth family's. */
@@ -497,14 +477,7 @@ export async function boundFigure(cells: readonly BoundPoint[], options: { title
       },
     },
   ];
-  return renderSvg({
-    $schema: VEGA_LITE_SCHEMA,
-    ...(options.title ? { title: options.title } : {}),
-    ...SIZE,
-    config: CONFIG,
-    layer,
-    resolve: { scale: { x: 'shared', y: 'shared' } },
-  } as unknown as TopLevelSpec);
+  return renderSvg(framed(options.title, { layer, resolve: { scale: { x: 'shared', y: 'shared' } } }));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -536,11 +509,7 @@ export async function densityFigure(
       values.push({ series: label, x, y });
     }
   }
-  return renderSvg({
-    $schema: VEGA_LITE_SCHEMA,
-    ...(options.title ? { title: options.title } : {}),
-    ...SIZE,
-    config: CONFIG,
+  return renderSvg(framed(options.title, {
     data: { values },
     layer: [
       {
@@ -553,7 +522,7 @@ export async function densityFigure(
         },
       },
     ],
-  } as unknown as TopLevelSpec);
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -89,3 +89,13 @@ export function logDomain(values: readonly number[], lows: readonly number[], hi
   for (const v of highs) if (positive(v)) hi = Math.max(hi, v);
   return [Math.max(Math.min(lo, min), min / reach), Math.min(Math.max(hi, max), max * reach)];
 }
+
+/** A figure's top-level spec in the report's size and style; `body` adds its data and layers (or facets). */
+export function framed(title: string | undefined, body: Record<string, unknown>, size: Record<string, number> = SIZE): TopLevelSpec {
+  return { $schema: VEGA_LITE_SCHEMA, ...(title ? { title } : {}), ...size, config: CONFIG, ...body } as unknown as TopLevelSpec;
+}
+
+/** A dashed grey horizontal line at `y`: a figure's reference value (a ratio of 1, a theoretical slope). */
+export function referenceRule(y: number) {
+  return { name: 'reference', data: { values: [{ y }] }, mark: { type: 'rule', strokeDash: [6, 4], color: '#444' }, encoding: { y: { field: 'y', type: 'quantitative' } } };
+}

@@ -10,7 +10,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { Figure } from './figures.js';
 import {
-  colorScheme, CONFIG, FAMILY_AXIS, familyLabel, logDomain, MAX_SERIES, placeOf, positive, renderSvg, SIZE, slug, varyingOf, VEGA_LITE_SCHEMA, xDomain,
+  colorScheme, FAMILY_AXIS, familyLabel, framed, logDomain, MAX_SERIES, placeOf, positive, referenceRule, renderSvg, SIZE, slug, varyingOf, xDomain,
   type Family,
 } from './plot.js';
 import type { GeoCurve, GeoStat, SampleSizeStat, StabilizationSummary, SummaryRow } from './types.js';
@@ -158,14 +158,15 @@ export function delta2Spec(groups: readonly SummaryRow[], options: { family: Fam
       x, y, strokeDash: { field: 'reference', type: 'nominal', title: null, scale: { domain: [REFERENCE_LABEL], range: [[6, 4]] } },
     },
   });
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    ...(options.title ? { title: options.title } : {}),
-    config: CONFIG,
-    data: { values },
-    facet: { column: { field: 'panel', type: 'nominal', title: null, sort: panels, header: { labelFontSize: 12 } } },
-    spec: { width: panels.length > 1 ? 240 : SIZE.width, height: SIZE.height, layer },
-  } as unknown as TopLevelSpec;
+  return framed(
+    options.title,
+    {
+      data: { values },
+      facet: { column: { field: 'panel', type: 'nominal', title: null, sort: panels, header: { labelFontSize: 12 } } },
+      spec: { width: panels.length > 1 ? 240 : SIZE.width, height: SIZE.height, layer },
+    },
+    {},
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -228,20 +229,8 @@ export function pointsSpec(points: readonly GeoPoint[], options: PointsOptions):
       encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color, detail, ...(kinds.length ? { strokeDash: byKind(KIND_DASH) } : {}) },
     });
   }
-  if (options.rule !== undefined) {
-    layer.push({
-      name: 'reference', data: { values: [{ y: options.rule }] }, mark: { type: 'rule', strokeDash: [6, 4], color: '#444' },
-      encoding: { y: { field: 'y', type: 'quantitative' } },
-    });
-  }
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    ...(options.title ? { title: options.title } : {}),
-    ...SIZE,
-    config: CONFIG,
-    data: { values: points },
-    layer,
-  } as unknown as TopLevelSpec;
+  if (options.rule !== undefined) layer.push(referenceRule(options.rule));
+  return framed(options.title, { data: { values: points }, layer });
 }
 
 /** A family's x axis: the widths or depths of the points, log₂ for widths. */
