@@ -1,33 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { Arena, instantiateKernels, KernelError, type KernelExports, type WasmMemory } from './module.js';
 
-/** A product was asked of matrices whose shapes do not fit, or the module could not be loaded. */
-export class KernelError extends Error {
-  override name = 'KernelError';
-}
-
-// The slice of the WebAssembly JS API used here, declared locally: lib ES2022 and @types/node 20 lack it
-// (lib.dom has it), and an ambient declaration would not travel with dist's .d.ts to packages importing this.
-export interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: object } }>;
-}
-const { WebAssembly: wasm } = globalThis as unknown as { WebAssembly: WasmApi };
-
-interface KernelExports {
-  memory: WasmMemory;
-  heapBase(): number;
-  matMulStrided(a: number, aRow: number, aCol: number, b: number, c: number, m: number, inner: number, n: number): void;
-  matMulTransposedB(a: number, b: number, c: number, m: number, inner: number, n: number): void;
-}
-
-// Built next to dist/src by `npm run build:wasm`.
-const WASM_PATH = new URL('../kernels.wasm', import.meta.url);
-const PAGE_BYTES = 65536;
-// 16-byte alignment keeps every row start of a 4-multiple width on a v128 boundary.
-const ALIGN_BYTES = 16;
+export { KernelError, type WasmMemory } from './module.js';
+export { FusedTrainer, type FusedShape, type AdamSettings, type HostParams } from './trainer.js';
 
 /** A row-major float32 matrix living in the module's memory; its view is rebuilt on access since growth detaches buffers. */
 export class Slot {
@@ -58,23 +32,19 @@ export class Slot {
  * write operands, call products, read results. Not shared across threads.
  */
 export class DenseKernels {
-  private top: number;
+  private readonly arena: Arena;
 
   constructor(private readonly exports: KernelExports) {
-    this.top = alignUp(exports.heapBase());
+    this.arena = new Arena(exports);
   }
 
   allocate(rows: number, cols: number): Slot {
-    const pointer = this.top;
-    this.top = alignUp(pointer + rows * cols * 4);
-    const shortfall = this.top - this.exports.memory.buffer.byteLength;
-    if (shortfall > 0) this.exports.memory.grow(Math.ceil(shortfall / PAGE_BYTES));
-    return new Slot(this.exports.memory, pointer, rows, cols);
+    return new Slot(this.exports.memory, this.arena.allocate(rows * cols * 4), rows, cols);
   }
 
   /** Frees every slot at once; earlier slots must not be used afterwards. */
   reset(): void {
-    this.top = alignUp(this.exports.heapBase());
+    this.arena.release();
   }
 
   /** y = x·w (forward of a dense layer). */
@@ -104,18 +74,7 @@ function shape(slot: Slot): string {
   return `[${slot.rows}×${slot.cols}]`;
 }
 
-function alignUp(bytes: number): number {
-  return Math.ceil(bytes / ALIGN_BYTES) * ALIGN_BYTES;
-}
-
 /** Instantiates the SIMD module from the package's dist folder; each call gives an independent memory. */
 export async function loadKernels(): Promise<DenseKernels> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(WASM_PATH);
-  } catch (error) {
-    throw new KernelError(`cannot read ${WASM_PATH.pathname} (run npm run build): ${(error as Error).message}`);
-  }
-  const { instance } = await wasm.instantiate(bytes, {});
-  return new DenseKernels(instance.exports as unknown as KernelExports);
+  return new DenseKernels(await instantiateKernels());
 }

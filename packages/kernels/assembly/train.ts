@@ -1,0 +1,163 @@
+// One fused training step of a ReLU MLP: gather the batch, forward, softmax cross-entropy gradient (mean over
+// the batch), backward, Adam, all in place over buffers the host laid out once in this module's memory.
+import { matMulStrided, matMulTransposedB } from './products';
+
+// The plan is an i32 table the host writes once (see packages/kernels/src/trainer.ts, which mirrors it).
+const LAYERS = 0, DATA = 1, LABELS = 2, BATCH_X = 3, PARAMS = 4, GRADS = 5, ADAM_M = 6, ADAM_V = 7, PARAM_COUNT = 8;
+const HEADER = 9;
+// Per layer: fan in, fan out, element offsets of W and b in the flat parameter vector (b: −1 when the
+// network has no biases), the layer's output [batch×fanOut] (post-ReLU for hidden layers) and its delta
+// (loss gradient with respect to the pre-activation, same shape).
+const FAN_IN = 0, FAN_OUT = 1, W_AT = 2, B_AT = 3, OUT = 4, DELTA = 5;
+const LAYER_WORDS = 6;
+
+@inline function word(plan: usize, index: i32): i32 {
+  return load<i32>(plan + ((<usize>index) << 2));
+}
+
+@inline function layerWord(plan: usize, layer: i32, field: i32): i32 {
+  return word(plan, HEADER + layer * LAYER_WORDS + field);
+}
+
+@inline function f32At(base: usize, index: i32): usize {
+  return base + ((<usize>index) << 2);
+}
+
+/**
+ * One step on the batch of `size` dataset rows whose indices lie at `indices` (i32). Adam's bias corrections
+ * come in as c1 = 1/(1−β1ᵗ), c2 = 1/(1−β2ᵗ) so the host owns the step count. Returns the batch's mean loss.
+ */
+export function trainStep(plan: usize, indices: usize, size: i32, lr: f64, beta1: f64, beta2: f64, eps: f64, c1: f64, c2: f64): f64 {
+  gatherBatch(plan, indices, size);
+  forward(plan, size);
+  const loss = softmaxCrossEntropyGrad(plan, indices, size);
+  backward(plan, size);
+  adamUpdate(plan, lr, beta1, beta2, eps, c1, c2);
+  return loss;
+}
+
+function gatherBatch(plan: usize, indices: usize, size: i32): void {
+  const dim = layerWord(plan, 0, FAN_IN);
+  const rowBytes = (<usize>dim) << 2;
+  const data = <usize>word(plan, DATA);
+  const batch = <usize>word(plan, BATCH_X);
+  for (let r = 0; r < size; r++) {
+    const row = <usize>load<i32>(f32At(indices, r));
+    memory.copy(batch + (<usize>r) * rowBytes, data + row * rowBytes, rowBytes);
+  }
+}
+
+function forward(plan: usize, size: i32): void {
+  const layers = word(plan, LAYERS);
+  const params = <usize>word(plan, PARAMS);
+  let input = <usize>word(plan, BATCH_X);
+  for (let p = 0; p < layers; p++) {
+    const fanIn = layerWord(plan, p, FAN_IN);
+    const fanOut = layerWord(plan, p, FAN_OUT);
+    const out = <usize>layerWord(plan, p, OUT);
+    matMulStrided(input, fanIn, 1, f32At(params, layerWord(plan, p, W_AT)), out, size, fanIn, fanOut);
+    const biasAt = layerWord(plan, p, B_AT);
+    addBiasAndRelu(out, size, fanOut, biasAt < 0 ? 0 : f32At(params, biasAt), p < layers - 1);
+    input = out;
+  }
+}
+
+// bias 0 means none; relu for every layer but the last.
+function addBiasAndRelu(out: usize, rows: i32, cols: i32, bias: usize, relu: bool): void {
+  if (bias == 0 && !relu) return;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const at = f32At(out, r * cols + c);
+      let z = load<f32>(at);
+      if (bias != 0) z += load<f32>(f32At(bias, c));
+      store<f32>(at, relu && !(z > 0) ? 0 : z);
+    }
+  }
+}
+
+// Mean cross-entropy of the logits (last layer's output) and its gradient (softmax − onehot)/size into the
+// last layer's delta, in float64 as the host path does (exp stored as float32, then scaled).
+function softmaxCrossEntropyGrad(plan: usize, indices: usize, size: i32): f64 {
+  const last = word(plan, LAYERS) - 1;
+  const classes = layerWord(plan, last, FAN_OUT);
+  const logits = <usize>layerWord(plan, last, OUT);
+  const grad = <usize>layerWord(plan, last, DELTA);
+  const labels = <usize>word(plan, LABELS);
+  let loss: f64 = 0;
+  for (let r = 0; r < size; r++) {
+    const row = r * classes;
+    let max: f64 = -Infinity;
+    for (let c = 0; c < classes; c++) max = Math.max(max, <f64>load<f32>(f32At(logits, row + c)));
+    let sum: f64 = 0;
+    for (let c = 0; c < classes; c++) {
+      const e = Math.exp(<f64>load<f32>(f32At(logits, row + c)) - max);
+      store<f32>(f32At(grad, row + c), <f32>e);
+      sum += e;
+    }
+    const label = load<i32>(f32At(labels, load<i32>(f32At(indices, r))));
+    loss += Math.log(sum) + max - <f64>load<f32>(f32At(logits, row + label));
+    const scale = 1 / (sum * <f64>size);
+    for (let c = 0; c < classes; c++) {
+      const at = f32At(grad, row + c);
+      store<f32>(at, <f32>(<f64>load<f32>(at) * scale));
+    }
+    const at = f32At(grad, row + label);
+    store<f32>(at, <f32>(<f64>load<f32>(at) - 1 / <f64>size));
+  }
+  return loss / <f64>size;
+}
+
+// Weight gradients aᵀ·delta (a read transposed in place), bias gradients as column sums of delta, and the
+// delta of the layer below as (delta·Wᵀ) masked by its ReLU; layer 0's input gradient is never formed.
+function backward(plan: usize, size: i32): void {
+  const params = <usize>word(plan, PARAMS);
+  const grads = <usize>word(plan, GRADS);
+  for (let p = word(plan, LAYERS) - 1; p >= 0; p--) {
+    const fanIn = layerWord(plan, p, FAN_IN);
+    const fanOut = layerWord(plan, p, FAN_OUT);
+    const delta = <usize>layerWord(plan, p, DELTA);
+    const input = p == 0 ? <usize>word(plan, BATCH_X) : <usize>layerWord(plan, p - 1, OUT);
+    matMulStrided(input, 1, fanIn, delta, f32At(grads, layerWord(plan, p, W_AT)), fanIn, size, fanOut);
+    const biasAt = layerWord(plan, p, B_AT);
+    if (biasAt >= 0) columnSums(delta, size, fanOut, f32At(grads, biasAt));
+    if (p > 0) {
+      const below = <usize>layerWord(plan, p - 1, DELTA);
+      matMulTransposedB(delta, f32At(params, layerWord(plan, p, W_AT)), below, size, fanOut, fanIn);
+      reluMask(below, input, size * fanIn);
+    }
+  }
+}
+
+function columnSums(a: usize, rows: i32, cols: i32, out: usize): void {
+  for (let c = 0; c < cols; c++) {
+    let sum: f32 = 0;
+    for (let r = 0; r < rows; r++) sum += load<f32>(f32At(a, r * cols + c));
+    store<f32>(f32At(out, c), sum);
+  }
+}
+
+// Zero the gradient where the layer's ReLU output was not positive.
+function reluMask(delta: usize, activation: usize, length: i32): void {
+  for (let i = 0; i < length; i++) {
+    if (!(load<f32>(f32At(activation, i)) > 0)) store<f32>(f32At(delta, i), 0);
+  }
+}
+
+// Adam with float32 state and float64 arithmetic per element, the host Adam's exact formula:
+// m = β1·m + (1−β1)·g, v = β2·v + (1−β2)·g², θ −= lr·(m·c1)/(√(v·c2) + ε).
+function adamUpdate(plan: usize, lr: f64, beta1: f64, beta2: f64, eps: f64, c1: f64, c2: f64): void {
+  const params = <usize>word(plan, PARAMS);
+  const grads = <usize>word(plan, GRADS);
+  const ms = <usize>word(plan, ADAM_M);
+  const vs = <usize>word(plan, ADAM_V);
+  const count = word(plan, PARAM_COUNT);
+  for (let j = 0; j < count; j++) {
+    const g = <f64>load<f32>(f32At(grads, j));
+    const m = beta1 * <f64>load<f32>(f32At(ms, j)) + (1 - beta1) * g;
+    const v = beta2 * <f64>load<f32>(f32At(vs, j)) + (1 - beta2) * g * g;
+    store<f32>(f32At(ms, j), <f32>m);
+    store<f32>(f32At(vs, j), <f32>v);
+    const at = f32At(params, j);
+    store<f32>(at, <f32>(<f64>load<f32>(at) - (lr * (m * c1)) / (Math.sqrt(v * c2) + eps)));
+  }
+}
