@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KernelError, loadKernels } from '../src/index.js';
+import { randomMatrix } from './random.js';
 
 // Float64 references, written as the textbook triple loops over row-major arrays.
 function referenceProduct(a: Float32Array, b: Float32Array, m: number, inner: number, n: number): Float64Array {
@@ -17,19 +18,6 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   const t = new Float32Array(rows * cols);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = a[i * cols + j]!;
   return t;
-}
-
-// Deterministic uniform values in [-1, 1) (mulberry32), so a failure reproduces.
-function randomMatrix(length: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  const out = new Float32Array(length);
-  for (let i = 0; i < length; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
 }
 
 // Summing `inner` float32 products errs by about √inner·ε·Σ|a·b|, and Σ|a·b| ≤ inner for entries in [-1, 1);
