@@ -144,14 +144,28 @@ function reluMask(delta: usize, activation: usize, length: i32): void {
 }
 
 // Adam with float32 state and float64 arithmetic per element, the host Adam's exact formula:
-// m = β1·m + (1−β1)·g, v = β2·v + (1−β2)·g², θ −= lr·(m·c1)/(√(v·c2) + ε).
+// m = β1·m + (1−β1)·g, v = β2·v + (1−β2)·g², θ −= lr·(m·c1)/(√(v·c2) + ε). Two elements at a time in
+// f64x2: every lane does the same IEEE operations as the scalar tail, so the results are identical.
 function adamUpdate(plan: usize, lr: f64, beta1: f64, beta2: f64, eps: f64, c1: f64, c2: f64): void {
   const params = <usize>word(plan, PARAMS);
   const grads = <usize>word(plan, GRADS);
   const ms = <usize>word(plan, ADAM_M);
   const vs = <usize>word(plan, ADAM_V);
   const count = word(plan, PARAM_COUNT);
-  for (let j = 0; j < count; j++) {
+  let j = 0;
+  for (; j + 2 <= count; j += 2) {
+    const g = pairAt(grads, j);
+    const m = f64x2.add(f64x2.mul(f64x2.splat(beta1), pairAt(ms, j)), f64x2.mul(f64x2.splat(1 - beta1), g));
+    const v = f64x2.add(f64x2.mul(f64x2.splat(beta2), pairAt(vs, j)), f64x2.mul(f64x2.mul(f64x2.splat(1 - beta2), g), g));
+    const step = f64x2.div(
+      f64x2.mul(f64x2.splat(lr), f64x2.mul(m, f64x2.splat(c1))),
+      f64x2.add(f64x2.sqrt(f64x2.mul(v, f64x2.splat(c2))), f64x2.splat(eps)),
+    );
+    storePair(ms, j, m);
+    storePair(vs, j, v);
+    storePair(params, j, f64x2.sub(pairAt(params, j), step));
+  }
+  for (; j < count; j++) {
     const g = <f64>load<f32>(f32At(grads, j));
     const m = beta1 * <f64>load<f32>(f32At(ms, j)) + (1 - beta1) * g;
     const v = beta2 * <f64>load<f32>(f32At(vs, j)) + (1 - beta2) * g * g;
@@ -160,4 +174,14 @@ function adamUpdate(plan: usize, lr: f64, beta1: f64, beta2: f64, eps: f64, c1: 
     const at = f32At(params, j);
     store<f32>(at, <f32>(<f64>load<f32>(at) - (lr * (m * c1)) / (Math.sqrt(v * c2) + eps)));
   }
+}
+
+// Float32 elements j, j+1 as an f64x2.
+@inline function pairAt(base: usize, j: i32): v128 {
+  return f64x2.promote_low_f32x4(v128.load64_zero(f32At(base, j)));
+}
+
+// An f64x2 rounded to float32 into elements j, j+1.
+@inline function storePair(base: usize, j: i32, x: v128): void {
+  v128.store64_lane(f32At(base, j), f32x4.demote_f64x2_zero(x), 0);
 }
