@@ -156,7 +156,7 @@ describe('hessweep cell', () => {
     assert.equal(row.bias, false);
     assert.equal(row.init, 'uniform');
     assert.equal(row.permutations, 100);
-    assert.equal(row.backend, 'wasm');
+    assert.equal(row.backend, 'wasm+fused');
     assert.equal(typeof row.worker, 'string');
     assert.ok((row.worker as string).length > 0);
     assert.equal(row.attempt, 1);
@@ -273,7 +273,7 @@ describe('hessweep cell', () => {
     assert.equal(got.status, 'ok');
     assert.equal(Number(got.n_params), N_PARAMS);
     assert.equal(Number(got.width), 8);
-    assert.equal(got.backend, 'wasm');
+    assert.equal(got.backend, 'wasm+fused');
     assert.equal(got.train_loss, row.train_loss);
     const list = (v: unknown) => Array.from(v as Iterable<number | bigint>, Number);
     assert.deepEqual(list(table.getChild('hessian_top')!.get(0)), row.hessian_top);

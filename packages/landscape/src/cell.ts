@@ -11,7 +11,7 @@ import { slqQuadrature, smoothedDensity } from './spectral/density.js';
 import { measureStabilization, type StabilizationResult } from './stabilize.js';
 import { lanczosLockstep, type LanczosResult } from './spectral/lanczos.js';
 import { hutchinson } from './spectral/trace.js';
-import { train } from './train.js';
+import { train, type Trainer } from './train.js';
 
 export type Stage = 'load' | 'train' | 'losses' | 'curve' | 'spectrum' | 'trace' | 'density' | 'stabilization' | 'bound';
 
@@ -70,7 +70,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
 
   const arch = mlpArchitecture(data.dim, cell.width, cell.depth, data.classes, cell.train.bias);
   const params = initParams(arch, cell.train.init, stream(cell.seed, STREAM.init));
-  train(data, arch, params, {
+  const trainer = await train(data, arch, params, {
     epochs: cell.train.epochs,
     batchSize: cell.train.batch_size,
     lr: cell.train.lr,
@@ -176,7 +176,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
     requireFinite({ bound }, `M_W^(2L) with M_W ${mW.toPrecision(4)} and L ${layerCount(arch)} layers overflows float64`);
 
     return {
-      ...identityColumns(cell, { ...options.context, backend }),
+      ...identityColumns(cell, { ...options.context, backend: trainedOn(backend, trainer) }),
       ...seconds,
       status: 'ok',
       error: null,
@@ -234,4 +234,9 @@ function stabilizationColumns(result: StabilizationResult, measure: Cell['measur
     n_suff_d2: probes?.sufficientD2 ?? null,
     n_suff_d2_fit: probes?.sufficientD2Fit ?? null,
   };
+}
+
+/** The row's `backend` column: the tfjs backend, with `+fused` when the fused WebAssembly step trained, so rows of either trainer stay distinguishable. */
+export function trainedOn(backend: string, trainer: Trainer): string {
+  return trainer === 'fused' ? `${backend}+fused` : backend;
 }

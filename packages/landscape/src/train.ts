@@ -1,3 +1,4 @@
+import { FusedTrainer } from '@hessweep/kernels';
 import { tf } from './backend.js';
 import { affine, columnSums, matMul, matrix, reluMask, transpose, type Matrix } from './kernels.js';
 import { Adam } from './adam.js';
@@ -15,60 +16,37 @@ export interface TrainOptions {
   onEpoch?: (epoch: number, meanLoss: number) => void;
 }
 
-/**
- * Mini-batch Adam on mean cross-entropy, shuffling with `rng` each epoch (last batch smaller, as
- * PyTorch's DataLoader). The backward pass is written by hand: autodiff on wasm emits ~200 ops per step
- * and transposed products that leave XNNPACK's fast path; this takes ~5 kernel calls per layer and
- * transposes only small operands (never the batch). Updates `params` in place; a MeasurementError when an
- * epoch's mean loss is not finite.
- */
-export function train(data: Dataset, arch: Architecture, params: Params, options: TrainOptions): void {
-  const { epochs, batchSize, rng } = options;
-  const layers = layerCount(arch);
-  const classes = arch.sizes[layers];
-  const { dim, n } = data;
-  const hostParams = [...params.weights, ...(params.biases ?? [])];
-  const adam = new Adam(hostParams, options.lr);
-  // Layer 0's gradient comes back as W1ᵀ (it is gᵀ·X, which avoids transposing the batch).
-  const transposed: ([number, number] | null)[] = hostParams.map((_, i) => (i === 0 ? [arch.sizes[0], arch.sizes[1]] : null));
-  const weightsT = params.weights.map((w) => new Float32Array(w.length));
-  const xBatch = new Float32Array(batchSize * dim);
-  const grads = hostParams.map((p) => new Float32Array(p.length));
-  const outGrad = new Float32Array(batchSize * classes);
+/** Which implementation trained: the fused WebAssembly step (kernels) or tfjs products with a host Adam. */
+export type Trainer = 'fused' | 'tfjs';
 
+/**
+ * Mini-batch Adam on mean cross-entropy, shuffling with `rng` each epoch (last batch smaller, as PyTorch's
+ * DataLoader). On the `tensorflow` backend through tfjs (trainTfjs); on wasm and cpu through the fused
+ * WebAssembly step (trainFused), which is the same training with one call per step instead of ~70
+ * dispatches. Updates `params` in place and says which trainer ran; a MeasurementError when an epoch's
+ * mean loss is not finite.
+ */
+export async function train(data: Dataset, arch: Architecture, params: Params, options: TrainOptions): Promise<Trainer> {
+  if (tf.getBackend() === 'tensorflow') {
+    trainTfjs(data, arch, params, options);
+    return 'tfjs';
+  }
+  await trainFused(data, arch, params, options);
+  return 'fused';
+}
+
+/**
+ * The epoch loop both trainers share: a permutation from `rng` per epoch, batches in its order, the mean of
+ * the batch losses reported per epoch, and a stop at the first epoch whose mean loss is not finite.
+ */
+function runEpochs(n: number, options: TrainOptions, step: (rows: Int32Array) => number): void {
+  const { epochs, batchSize, rng } = options;
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const order = rng.permutation(n);
     let lossSum = 0;
     let batches = 0;
     for (let start = 0; start < n; start += batchSize) {
-      const size = Math.min(batchSize, n - start);
-      for (let r = 0; r < size; r++) {
-        const i = order[start + r];
-        xBatch.set(data.x.subarray(i * dim, (i + 1) * dim), r * dim);
-      }
-      lossSum += tf.tidy(() => {
-        const x = matrix(xBatch.subarray(0, size * dim), size, dim);
-        const activations: Matrix[] = [x];
-        let a = x;
-        for (let p = 0; p < layers; p++) {
-          const w = matrix(params.weights[p], arch.sizes[p], arch.sizes[p + 1]);
-          a = affine(a, w, params.biases ? tf.tensor1d(params.biases[p]) : undefined, p < layers - 1);
-          if (p < layers - 1) activations.push(a);
-        }
-        const loss = softmaxCrossEntropyGrad(a.dataSync() as Float32Array, data.y, order, start, size, classes, outGrad);
-        let g = matrix(outGrad.subarray(0, size * classes), size, classes);
-        for (let p = layers - 1; p >= 0; p--) {
-          // Layer 0's gradient as gᵀ·X (W1ᵀ): the batch is never transposed.
-          grads[p].set((p === 0 ? matMul(transpose(g), activations[0]) : matMul(transpose(activations[p]), g)).dataSync());
-          if (params.biases) grads[layers + p].set(columnSums(g).dataSync());
-          if (p > 0) {
-            transposeInto(params.weights[p], arch.sizes[p], arch.sizes[p + 1], weightsT[p]);
-            g = reluMask(matMul(g, matrix(weightsT[p], arch.sizes[p + 1], arch.sizes[p])), activations[p]);
-          }
-        }
-        return loss;
-      });
-      adam.step(hostParams, grads, transposed);
+      lossSum += step(order.subarray(start, Math.min(start + batchSize, n)));
       batches++;
     }
     const meanLoss = lossSum / batches;
@@ -78,6 +56,70 @@ export function train(data: Dataset, arch: Architecture, params: Params, options
   }
 }
 
+/** Training through the fused WebAssembly step: the dataset is copied into the module once; `params` gets the result. */
+export async function trainFused(data: Dataset, arch: Architecture, params: Params, options: TrainOptions): Promise<void> {
+  const trainer = await FusedTrainer.create({ sizes: arch.sizes, bias: params.biases !== null, batchSize: options.batchSize }, { lr: options.lr });
+  trainer.setData(data.x, data.y);
+  trainer.setParams(params);
+  try {
+    runEpochs(data.n, options, (rows) => trainer.step(rows));
+  } finally {
+    // Written back also after a divergence, as the tfjs path leaves its in-place parameters.
+    const trained = trainer.params();
+    trained.weights.forEach((w, p) => params.weights[p].set(w));
+    trained.biases?.forEach((b, p) => params.biases![p].set(b));
+  }
+}
+
+/**
+ * Training through tfjs. The backward pass is written by hand: autodiff on wasm emits ~200 ops per step
+ * and transposed products that leave XNNPACK's fast path; this takes ~5 kernel calls per layer and
+ * transposes only small operands (never the batch). Updates `params` in place.
+ */
+export function trainTfjs(data: Dataset, arch: Architecture, params: Params, options: TrainOptions): void {
+  const { batchSize } = options;
+  const layers = layerCount(arch);
+  const classes = arch.sizes[layers];
+  const { dim } = data;
+  const hostParams = [...params.weights, ...(params.biases ?? [])];
+  const adam = new Adam(hostParams, options.lr);
+  // Layer 0's gradient comes back as W1ᵀ (it is gᵀ·X, which avoids transposing the batch).
+  const transposed: ([number, number] | null)[] = hostParams.map((_, i) => (i === 0 ? [arch.sizes[0], arch.sizes[1]] : null));
+  const weightsT = params.weights.map((w) => new Float32Array(w.length));
+  const xBatch = new Float32Array(batchSize * dim);
+  const grads = hostParams.map((p) => new Float32Array(p.length));
+  const outGrad = new Float32Array(batchSize * classes);
+
+  runEpochs(data.n, options, (rows) => {
+    const size = rows.length;
+    for (let r = 0; r < size; r++) xBatch.set(data.x.subarray(rows[r] * dim, (rows[r] + 1) * dim), r * dim);
+    const loss = tf.tidy(() => {
+      const x = matrix(xBatch.subarray(0, size * dim), size, dim);
+      const activations: Matrix[] = [x];
+      let a = x;
+      for (let p = 0; p < layers; p++) {
+        const w = matrix(params.weights[p], arch.sizes[p], arch.sizes[p + 1]);
+        a = affine(a, w, params.biases ? tf.tensor1d(params.biases[p]) : undefined, p < layers - 1);
+        if (p < layers - 1) activations.push(a);
+      }
+      const batchLoss = softmaxCrossEntropyGrad(a.dataSync() as Float32Array, data.y, rows, classes, outGrad);
+      let g = matrix(outGrad.subarray(0, size * classes), size, classes);
+      for (let p = layers - 1; p >= 0; p--) {
+        // Layer 0's gradient as gᵀ·X (W1ᵀ): the batch is never transposed.
+        grads[p].set((p === 0 ? matMul(transpose(g), activations[0]) : matMul(transpose(activations[p]), g)).dataSync());
+        if (params.biases) grads[layers + p].set(columnSums(g).dataSync());
+        if (p > 0) {
+          transposeInto(params.weights[p], arch.sizes[p], arch.sizes[p + 1], weightsT[p]);
+          g = reluMask(matMul(g, matrix(weightsT[p], arch.sizes[p + 1], arch.sizes[p])), activations[p]);
+        }
+      }
+      return batchLoss;
+    });
+    adam.step(hostParams, grads, transposed);
+    return loss;
+  });
+}
+
 /**
  * Mean cross-entropy of a batch, and its gradient with respect to the logits, (softmax − onehot)/batch,
  * written to `grad`. Computed in float64 on the host: a few hundred numbers, cheaper than tfjs ops.
@@ -85,12 +127,11 @@ export function train(data: Dataset, arch: Architecture, params: Params, options
 function softmaxCrossEntropyGrad(
   logits: Float32Array,
   labels: Int32Array,
-  order: Int32Array,
-  start: number,
-  size: number,
+  rows: Int32Array,
   classes: number,
   grad: Float32Array,
 ): number {
+  const size = rows.length;
   let loss = 0;
   for (let r = 0; r < size; r++) {
     const row = r * classes;
@@ -102,7 +143,7 @@ function softmaxCrossEntropyGrad(
       grad[row + c] = e;
       sum += e;
     }
-    const label = labels[order[start + r]];
+    const label = labels[rows[r]];
     loss += Math.log(sum) + max - logits[row + label];
     const scale = 1 / (sum * size);
     for (let c = 0; c < classes; c++) grad[row + c] *= scale;

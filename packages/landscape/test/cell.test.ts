@@ -71,7 +71,7 @@ test('a synthetic cell returns a complete, self-consistent ok row', async () => 
 
   assert.equal(row.status, 'ok');
   assert.equal(row.error, null);
-  assert.equal(row.backend, 'wasm');
+  assert.equal(row.backend, 'wasm+fused');
   assert.equal(row.sweep, 't');
   assert.equal(row.worker, 'w');
   assert.equal(row.attempt, 1);
@@ -273,7 +273,7 @@ test('the cpu backend runs the same cell and agrees with wasm to float32 roundin
   const wasm = await runCell(cell, { context: CONTEXT });
   try {
     const cpu = await runCell(cell, { context: { ...CONTEXT, backend: 'cpu' } });
-    assert.equal(cpu.backend, 'cpu');
+    assert.equal(cpu.backend, 'cpu+fused');
     assert.equal(tf.getBackend(), 'cpu');
     assert.equal(cpu.cell_id, wasm.cell_id);
     const rel = Math.abs(cpu.train_loss! - wasm.train_loss!) / Math.abs(wasm.train_loss!);

@@ -86,7 +86,7 @@ test('cells really run on worker threads; a cell that throws is recorded as fail
   await running;
   const bySeed = new Map(rows.map((r) => [r.seed, r]));
   assert.equal(bySeed.get(0)?.status, 'ok');
-  assert.equal(bySeed.get(0)?.backend, 'wasm');
+  assert.equal(bySeed.get(0)?.backend, 'wasm+fused');
   assert.ok((bySeed.get(0)?.hessian_top?.length ?? 0) === 1);
   assert.equal(bySeed.get(1)?.status, 'failed');
   assert.match(bySeed.get(1)?.error ?? '', /\/nonexistent\/f\.csv/);
