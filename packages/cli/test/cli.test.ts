@@ -262,7 +262,7 @@ describe('hessweep cell', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`cell ${row.cell_id}\\b`));
     assert.match(r.stdout, /Hessian/);
-    assert.match(r.stdout, /\(416 parameters, backend wasm\)/);
+    assert.match(r.stdout, /\(416 parameters, backend wasm\+fused\)/);
     assert.match(r.stdout, new RegExp(`train loss\\s+${row.train_loss.toFixed(5)}`));
     assert.doesNotMatch(r.stdout, /^\{/m, 'without --json the output must not be JSON');
 

@@ -112,7 +112,7 @@ test('a thread that exits mid-cell rejects that cell with ThreadLostError; the n
     const row = await thread.run({ cell: cell(1), context });
     assert.equal(row.status, 'ok');
     assert.equal(row.seed, 1);
-    assert.equal(row.backend, 'wasm');
+    assert.equal(row.backend, 'wasm+fused');
     assert.equal(row.hessian_top?.length, 1);
   } finally {
     await thread.terminate();
