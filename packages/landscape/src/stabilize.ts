@@ -64,7 +64,7 @@ export function measureStabilization({ curvature, orders, k, ritzVectors, settin
   const smoothD1 = emaSmooth(d1.meanAbs());
   const d1Sizes = sizes(smoothD1, settings.thresholds);
 
-  const { subspace, sigma, samples: draws, isotropic } = settings.stabilization;
+  const { subspace, sigma, samples, isotropic } = settings.stabilization;
   const dims = Math.min(subspace, ritzVectors.length);
   let probes: Probes | null = null;
   if (dims > 0) {
@@ -80,13 +80,13 @@ export function measureStabilization({ curvature, orders, k, ritzVectors, settin
         const invariants = quadraticInvariants(q);
         sigma.forEach((s, i) => {
           gaussianMoment[i][stored] += gaussianMomentOf(invariants, s);
-          quadratic[i][stored] += quadraticMonteCarlo(q, s, draws, streams.quadratic).mean;
+          quadratic[i][stored] += quadraticMonteCarlo(q, s, samples, streams.quadratic).mean;
         });
         stored++;
       }, order);
     }
-    const direct = sigma.map((s) => directMonteCarlo(curvature, orders, draws, () => inSubspace(basis, s, streams.subspace)));
-    const iso = isotropic ? sigma.map((s) => directMonteCarlo(curvature, orders, draws, () => isotropicDraw(curvature.dim, s, streams.isotropic))) : null;
+    const direct = sigma.map((s) => directMonteCarlo(curvature, orders, samples, () => inSubspace(basis, s, streams.subspace)));
+    const iso = isotropic ? sigma.map((s) => directMonteCarlo(curvature, orders, samples, () => isotropicDraw(curvature.dim, s, streams.isotropic))) : null;
     const d2Sizes = direct.map((series) => sizes(emaSmooth(series), settings.thresholds.map((e) => e * e)));
     probes = {
       subspace: dims,
@@ -107,10 +107,10 @@ export function projectedSamples(curvature: Curvature, basis: Float64Array[]): P
   return { dim: basis.length, losses: curvature.losses, gradients, hessians };
 }
 
-/** E Δ_k(θ̂ + δ)² at every k over `draws` perturbations δ, each one forward pass, averaged over the orders. */
-function directMonteCarlo(curvature: Curvature, orders: readonly Int32Array[], draws: number, draw: () => Float64Array): Float64Array {
+/** E Δ_k(θ̂ + δ)² at every k over `samples` perturbations δ, each one forward pass, averaged over the orders. */
+function directMonteCarlo(curvature: Curvature, orders: readonly Int32Array[], samples: number, draw: () => Float64Array): Float64Array {
   const moments = new IncrementMoments(curvature.samples);
-  for (let s = 0; s < draws; s++) moments.add(curvature.lossesAt(draw()), orders);
+  for (let s = 0; s < samples; s++) moments.add(curvature.lossesAt(draw()), orders);
   return moments.meanSquare();
 }
 

@@ -379,6 +379,18 @@ export interface NatsCluster {
 export async function startNatsCluster(
   options: { size?: number; name?: string; config?: string; readyTimeoutMs?: number } = {},
 ): Promise<NatsCluster> {
+  // The route ports are free when picked but bound only as each node starts: a test running beside this one
+  // can take one meanwhile. Such a start is retried on fresh ports; any other failure is not.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(options);
+    } catch (error) {
+      if (attempt >= 3 || !/address already in use/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startClusterOnce(options: { size?: number; name?: string; config?: string; readyTimeoutMs?: number }): Promise<NatsCluster> {
   const size = options.size ?? 3;
   const clusterName = options.name ?? `hessweep-${process.pid}`;
   const clusterPorts: number[] = [];
