@@ -1,3 +1,4 @@
+import type { TrainerChoice } from '@hessweep/grid';
 import { FusedTrainer } from '@hessweep/kernels';
 import { tf } from './backend.js';
 import { affine, columnSums, matMul, matrix, reluMask, transpose, type Matrix } from './kernels.js';
@@ -12,6 +13,8 @@ export interface TrainOptions {
   batchSize: number;
   lr: number;
   rng: Rng;
+  /** Default `auto`: the fused step, except on the `tensorflow` backend. */
+  trainer?: TrainerChoice;
   /** Called after each epoch with the epoch number (1-based) and the mean training loss over its batches. */
   onEpoch?: (epoch: number, meanLoss: number) => void;
 }
@@ -21,18 +24,22 @@ export type Trainer = 'fused' | 'tfjs';
 
 /**
  * Mini-batch Adam on mean cross-entropy, shuffling with `rng` each epoch (last batch smaller, as PyTorch's
- * DataLoader). On the `tensorflow` backend through tfjs (trainTfjs); on wasm and cpu through the fused
- * WebAssembly step (trainFused), which is the same training with one call per step instead of ~70
- * dispatches. Updates `params` in place and says which trainer ran; a MeasurementError when an epoch's
- * mean loss is not finite.
+ * DataLoader). By default on the `tensorflow` backend through tfjs (trainTfjs), where a GPU runs the
+ * products; on wasm and cpu through the fused WebAssembly step (trainFused), the same training with one call
+ * per step instead of ~70 dispatches. `options.trainer` forces either. Updates `params` in place and says
+ * which trainer ran; a MeasurementError when an epoch's mean loss is not finite.
  */
 export async function train(data: Dataset, arch: Architecture, params: Params, options: TrainOptions): Promise<Trainer> {
-  if (tf.getBackend() === 'tensorflow') {
-    trainTfjs(data, arch, params, options);
-    return 'tfjs';
-  }
-  await trainFused(data, arch, params, options);
-  return 'fused';
+  const trainer = resolveTrainer(options.trainer ?? 'auto');
+  if (trainer === 'tfjs') trainTfjs(data, arch, params, options);
+  else await trainFused(data, arch, params, options);
+  return trainer;
+}
+
+/** `auto` is tfjs on the `tensorflow` backend and the fused step elsewhere. */
+function resolveTrainer(choice: TrainerChoice): Trainer {
+  if (choice !== 'auto') return choice;
+  return tf.getBackend() === 'tensorflow' ? 'tfjs' : 'fused';
 }
 
 /**
