@@ -129,14 +129,16 @@ export interface Quadratic {
 }
 
 /**
- * Calls `visit(k, q)` for k = 1..n − 1 with the local quadratic model of Δ_k(w* + U_D z): a_k = Δ_k(w*),
- * c_k = (g_{k+1} − mean_{i≤k} g_i)/(k + 1), B_k = (H_{k+1} − mean_{i≤k} H_i)/(k + 1), from prefix sums of
- * the gradients and Hessians in `order`: O(D²) per k. `q.c` and `q.B` are reused between calls: copy to keep.
+ * Calls `visit(k, q)` for k = 1..n − 1 (or only the increasing k in `only`) with the local quadratic model of
+ * Δ_k(w* + U_D z): a_k = Δ_k(w*), c_k = (g_{k+1} − mean_{i≤k} g_i)/(k + 1), B_k = (H_{k+1} − mean_{i≤k} H_i)/(k + 1),
+ * from prefix sums of the gradients and Hessians in `order`: O(D²) additions per k, and the model itself only
+ * at the visited k. `q.c` and `q.B` are reused between calls: copy to keep.
  */
 export function forEachQuadraticModel(
   samples: ProjectedSamples,
   visit: (k: number, q: Quadratic) => void,
   order: Int32Array | null = null,
+  only: ArrayLike<number> | null = null,
 ): void {
   const { dim, losses, gradients, hessians } = samples;
   const n = losses.length;
@@ -149,23 +151,30 @@ export function forEachQuadraticModel(
   const gradientSum = new Float64Array(dim);
   const hessianSum = new Float64Array(dim * dim);
   const q: Quadratic = { a: 0, c: new Float64Array(dim), B: new Float64Array(dim * dim) };
+  let wanted = 0;
   for (let k = 1; k < n; k++) {
     const added = at(k - 1);
+    addRow(gradients, added, gradientSum);
+    addRow(hessians, added, hessianSum);
+    if (only !== null && k !== only[wanted]) continue;
+    wanted++;
     const next = at(k);
     q.a = a[k - 1];
-    incrementOfRows(gradients, added, next, k, gradientSum, q.c);
-    incrementOfRows(hessians, added, next, k, hessianSum, q.B);
+    incrementOfRow(gradients, next, k, gradientSum, q.c);
+    incrementOfRow(hessians, next, k, hessianSum, q.B);
     visit(k, q);
   }
 }
 
-/**
- * One step of the prefix sums of rows of width `sum.length`: adds row `added` (the k-th sample) to `sum`, then
- * writes (row `next` − sum / k)/(k + 1) into `out`.
- */
-function incrementOfRows(rows: Float64Array, added: number, next: number, k: number, sum: Float64Array, out: Float64Array): void {
+/** Adds row `index` of `rows` (rows of width `sum.length`) to `sum`. */
+function addRow(rows: Float64Array, index: number, sum: Float64Array): void {
   const width = sum.length;
-  for (let j = 0; j < width; j++) sum[j] += rows[added * width + j];
+  for (let j = 0; j < width; j++) sum[j] += rows[index * width + j];
+}
+
+/** (row `next` − sum / k)/(k + 1) into `out`: the increment of the running mean when the (k + 1)-th row joins. */
+function incrementOfRow(rows: Float64Array, next: number, k: number, sum: Float64Array, out: Float64Array): void {
+  const width = sum.length;
   for (let j = 0; j < width; j++) out[j] = (rows[next * width + j] - sum[j] / k) / (k + 1);
 }
 

@@ -75,15 +75,19 @@ export function measureStabilization({ curvature, orders, k, ritzVectors, settin
     const quadratic = sigma.map(() => new Float64Array(k.length));
     for (const order of orders) {
       let stored = 0;
-      forEachQuadraticModel(model, (kk, q) => {
-        if (kk !== k[stored]) return;
-        const invariants = quadraticInvariants(q);
-        sigma.forEach((s, i) => {
-          gaussianMoment[i][stored] += gaussianMomentOf(invariants, s);
-          quadratic[i][stored] += quadraticMonteCarlo(q, s, samples, streams.quadratic).mean;
-        });
-        stored++;
-      }, order);
+      forEachQuadraticModel(
+        model,
+        (_, q) => {
+          const invariants = quadraticInvariants(q);
+          sigma.forEach((s, i) => {
+            gaussianMoment[i][stored] += gaussianMomentOf(invariants, s);
+            quadratic[i][stored] += quadraticMonteCarlo(q, s, samples, streams.quadratic).mean;
+          });
+          stored++;
+        },
+        order,
+        k,
+      );
     }
     const direct = sigma.map((s) => directMonteCarlo(curvature, orders, samples, () => inSubspace(basis, s, streams.subspace)));
     const iso = isotropic ? sigma.map((s) => directMonteCarlo(curvature, orders, samples, () => isotropicDraw(curvature.dim, s, streams.isotropic))) : null;
