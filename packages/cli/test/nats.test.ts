@@ -238,6 +238,7 @@ test('doctor reports the backends, datasets, the NATS server and JetStream, and 
     const good = await hessweep(['doctor', '--nats', server.url], dir);
     assert.equal(good.code, 0, good.stdout + good.stderr);
     assert.match(good.stdout, /ok\s+backend wasm/);
+    assert.match(good.stdout, /ok\s+fused trainer\s+WebAssembly SIMD step: loss/);
     assert.match(good.stdout, /ok\s+dataset mnist/);
     assert.match(good.stdout, /ok\s+nats\s+connected to .*nats-server 2\.\d+/);
     assert.match(good.stdout, /ok\s+jetstream\s+enabled/);

@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { access } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
 import { connectNats } from '@hessweep/queue';
-import { FASHION_MNIST_DIR, loadDataset, useBackend } from '@hessweep/landscape';
+import { FASHION_MNIST_DIR, Rng, initParams, loadDataset, mlpArchitecture, trainFused, useBackend } from '@hessweep/landscape';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 
 export function doctorOptions(y: Argv) {
@@ -62,6 +62,7 @@ export async function doctorCommand(args: DoctorArgs): Promise<number> {
     });
   }
   await useBackend('auto');
+  add(await fusedTrainerCheck());
 
   try {
     const mnist = await loadDataset('mnist', {}, 100);
@@ -120,4 +121,24 @@ export async function doctorCommand(args: DoctorArgs): Promise<number> {
   const failed = checks.filter((c) => !c.ok && !c.optional).length;
   process.stdout.write(failed ? `${failed} problem(s) to fix\n` : 'this node is ready\n');
   return failed ? 1 : 0;
+}
+
+/** The fused WebAssembly training step loads and trains: a few steps on 32 random samples lower the loss. */
+async function fusedTrainerCheck(): Promise<Check> {
+  const name = 'fused trainer';
+  try {
+    const rng = new Rng(1);
+    const data = {
+      x: Float32Array.from({ length: 32 * 4 }, () => rng.normal()),
+      y: Int32Array.from({ length: 32 }, (_, i) => i % 2),
+      n: 32, dim: 4, classes: 2, source: 'doctor',
+    };
+    const arch = mlpArchitecture(4, 8, 1, 2, true);
+    const losses: number[] = [];
+    await trainFused(data, arch, initParams(arch, 'uniform', rng), { epochs: 20, batchSize: 8, lr: 0.01, rng, onEpoch: (_, loss) => losses.push(loss) });
+    const ok = losses.at(-1)! < losses[0];
+    return { name, ok, detail: `WebAssembly SIMD step: loss ${losses[0].toFixed(3)} → ${losses.at(-1)!.toFixed(3)} in 20 epochs`, fix: 'rebuild with npm run build (packages/kernels)' };
+  } catch (error) {
+    return { name, ok: false, detail: (error as Error).message, fix: 'rebuild with npm run build (packages/kernels/dist/kernels.wasm)' };
+  }
 }
