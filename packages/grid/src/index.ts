@@ -1,9 +1,9 @@
-export type { Cell, DatasetName, BackendChoice, InitScheme, TrainSettings, MeasureSettings, StabilizationSettings, DataSource } from './types.js';
-export { DATASETS, BACKENDS, DEFAULT_TRAIN, DEFAULT_MEASURE } from './types.js';
+export type { Cell, DatasetName, BackendChoice, TrainerChoice, InitScheme, TrainSettings, MeasureSettings, StabilizationSettings, DataSource } from './types.js';
+export { DATASETS, BACKENDS, TRAINERS, DEFAULT_TRAIN, DEFAULT_MEASURE } from './types.js';
 /** Version written into result files and manifests. */
-export const HESSWEEP_VERSION = '0.1.0';
+export const HESSWEEP_VERSION = '0.2.0';
 export { canonicalJson, cellIdentity, cellId } from './canonical.js';
-export type { ResultRow, StageSeconds, RunContext } from './result.js';
+export type { ResultRow, StageSeconds, RunContext, RequestedContext } from './result.js';
 export { identityColumns, failedRow, NO_STAGE_SECONDS } from './result.js';
 export type { SweepSpec, GridAxes } from './spec.js';
 export { SPEC_KEYS, GRID_KEYS, TRAIN_KEYS, MEASURE_KEYS, MEASURE_SETTING_KEYS, STABILIZATION_KEYS, SYNTHETIC_KEYS, DEFAULT_SEEDS, SWEEP_NAME_PATTERN, SWEEP_NAME_MAX, sweepNameProblem } from './spec.js';

@@ -1,5 +1,5 @@
 import { cellId } from './canonical.js';
-import type { Cell, DatasetName } from './types.js';
+import type { BackendChoice, Cell, DatasetName, TrainerChoice } from './types.js';
 
 /** Seconds spent in each stage of a cell. */
 export interface StageSeconds {
@@ -100,6 +100,9 @@ export interface RunContext {
   attempt: number;
   backend: string;
 }
+
+/** A run context as a caller asks for it: the backend and trainer chosen (the row records what ran). */
+export type RequestedContext = Omit<RunContext, 'backend'> & { backend: BackendChoice; trainer?: TrainerChoice };
 
 /** The columns a row takes from its cell and run context, whatever the outcome. */
 export function identityColumns(cell: Cell, context: RunContext) {

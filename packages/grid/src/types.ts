@@ -6,6 +6,14 @@ export type DatasetName = (typeof DATASETS)[number];
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
+/**
+ * Which implementation trains a cell: `fused` is the WebAssembly SIMD step (one call per step, the default on
+ * the wasm and cpu backends), `tfjs` the tensorflow.js path (the default on `tensorflow`, where a GPU runs the
+ * products); `auto` picks by backend. Both are the same training to float32 rounding; rows say which ran.
+ */
+export const TRAINERS = ['auto', 'fused', 'tfjs'] as const;
+export type TrainerChoice = (typeof TRAINERS)[number];
+
 export type InitScheme = 'uniform' | 'he';
 
 export interface TrainSettings {

@@ -1,4 +1,4 @@
-import { HUTCHINSON_BATCH, NO_STAGE_SECONDS, identityColumns, type BackendChoice, type Cell, type ResultRow, type RunContext, type StageSeconds } from '@hessweep/grid';
+import { HUTCHINSON_BATCH, NO_STAGE_SECONDS, identityColumns, type Cell, type RequestedContext, type ResultRow, type StageSeconds } from '@hessweep/grid';
 import { useBackend } from './backend.js';
 import { spectralNorm, theoremOneBound } from './bound.js';
 import { Curvature, type ProductKind } from './curvature.js';
@@ -23,8 +23,8 @@ export interface StageEvent {
 }
 
 export interface CellOptions {
-  /** Provenance for the row; `backend` is the choice, the row records the backend that ran. */
-  context: Omit<RunContext, 'backend'> & { backend: BackendChoice };
+  /** Provenance for the row; `backend` and `trainer` are choices, the row records what ran. */
+  context: RequestedContext;
   onStage?: (event: StageEvent) => void;
   /** Called after each training epoch. */
   onEpoch?: (epoch: number, epochs: number, meanLoss: number) => void;
@@ -75,6 +75,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
     batchSize: cell.train.batch_size,
     lr: cell.train.lr,
     rng: stream(cell.seed, STREAM.train),
+    trainer: options.context.trainer,
     onEpoch: (epoch, loss) => options.onEpoch?.(epoch, cell.train.epochs, loss),
   });
   seconds.train_s = lap();

@@ -23,7 +23,7 @@ export {
 } from './stabilization.js';
 export { spectralNorm, theoremOneBound } from './bound.js';
 export { mlpArchitecture, paramCount, paramOffsets, initParams, flattenParams, unflattenParams, type Architecture, type Params } from './model.js';
-export { train, trainFused, trainTfjs, type TrainOptions, type Trainer } from './train.js';
+export { train, trainFused, trainTfjs, TfjsBatchGradients, type TrainOptions, type Trainer } from './train.js';
 export { Rng } from './random.js';
 export { loadDataset, DataError, FASHION_MNIST_DIR, type Dataset } from './data/index.js';
 export { lanczos, lanczosLockstep, hutchinson, slqNodes, slqQuadrature, smoothedDensity, symmetricEigenvalues, denseOperator, type LinearOperator, type LanczosResult } from './spectral/index.js';

@@ -1,3 +1,4 @@
+import type { TrainerChoice } from '@hessweep/grid';
 import { FusedTrainer } from '@hessweep/kernels';
 import { tf } from './backend.js';
 import { affine, columnSums, matMul, matrix, reluMask, transpose, type Matrix } from './kernels.js';
@@ -12,6 +13,8 @@ export interface TrainOptions {
   batchSize: number;
   lr: number;
   rng: Rng;
+  /** Default `auto`: the fused step, except on the `tensorflow` backend. */
+  trainer?: TrainerChoice;
   /** Called after each epoch with the epoch number (1-based) and the mean training loss over its batches. */
   onEpoch?: (epoch: number, meanLoss: number) => void;
 }
@@ -21,18 +24,22 @@ export type Trainer = 'fused' | 'tfjs';
 
 /**
  * Mini-batch Adam on mean cross-entropy, shuffling with `rng` each epoch (last batch smaller, as PyTorch's
- * DataLoader). On the `tensorflow` backend through tfjs (trainTfjs); on wasm and cpu through the fused
- * WebAssembly step (trainFused), which is the same training with one call per step instead of ~70
- * dispatches. Updates `params` in place and says which trainer ran; a MeasurementError when an epoch's
- * mean loss is not finite.
+ * DataLoader). By default on the `tensorflow` backend through tfjs (trainTfjs), where a GPU runs the
+ * products; on wasm and cpu through the fused WebAssembly step (trainFused), the same training with one call
+ * per step instead of ~70 dispatches. `options.trainer` forces either. Updates `params` in place and says
+ * which trainer ran; a MeasurementError when an epoch's mean loss is not finite.
  */
 export async function train(data: Dataset, arch: Architecture, params: Params, options: TrainOptions): Promise<Trainer> {
-  if (tf.getBackend() === 'tensorflow') {
-    trainTfjs(data, arch, params, options);
-    return 'tfjs';
-  }
-  await trainFused(data, arch, params, options);
-  return 'fused';
+  const trainer = resolveTrainer(options.trainer ?? 'auto');
+  if (trainer === 'tfjs') trainTfjs(data, arch, params, options);
+  else await trainFused(data, arch, params, options);
+  return trainer;
+}
+
+/** `auto` is tfjs on the `tensorflow` backend and the fused step elsewhere. */
+function resolveTrainer(choice: TrainerChoice): Trainer {
+  if (choice !== 'auto') return choice;
+  return tf.getBackend() === 'tensorflow' ? 'tfjs' : 'fused';
 }
 
 /**
@@ -72,29 +79,60 @@ export async function trainFused(data: Dataset, arch: Architecture, params: Para
 }
 
 /**
- * Training through tfjs. The backward pass is written by hand: autodiff on wasm emits ~200 ops per step
- * and transposed products that leave XNNPACK's fast path; this takes ~5 kernel calls per layer and
- * transposes only small operands (never the batch). Updates `params` in place.
+ * Training through tfjs: TfjsBatchGradients per batch, then a host Adam. Updates `params` in place.
  */
 export function trainTfjs(data: Dataset, arch: Architecture, params: Params, options: TrainOptions): void {
-  const { batchSize } = options;
-  const layers = layerCount(arch);
-  const classes = arch.sizes[layers];
-  const { dim } = data;
-  const hostParams = [...params.weights, ...(params.biases ?? [])];
-  const adam = new Adam(hostParams, options.lr);
-  // Layer 0's gradient comes back as W1ᵀ (it is gᵀ·X, which avoids transposing the batch).
-  const transposed: ([number, number] | null)[] = hostParams.map((_, i) => (i === 0 ? [arch.sizes[0], arch.sizes[1]] : null));
-  const weightsT = params.weights.map((w) => new Float32Array(w.length));
-  const xBatch = new Float32Array(batchSize * dim);
-  const grads = hostParams.map((p) => new Float32Array(p.length));
-  const outGrad = new Float32Array(batchSize * classes);
-
+  const gradients = new TfjsBatchGradients(data, arch, params, options.batchSize);
+  const adam = new Adam(gradients.hostParams, options.lr);
   runEpochs(data.n, options, (rows) => {
+    const loss = gradients.compute(rows);
+    adam.step(gradients.hostParams, gradients.grads, gradients.transposed);
+    return loss;
+  });
+}
+
+/**
+ * The tfjs path's gradient of the mean batch loss at the current `params` (read at every call, so in-place
+ * updates are seen). The backward pass is written by hand: autodiff on wasm emits ~200 ops per step and
+ * transposed products that leave XNNPACK's fast path; this takes ~5 kernel calls per layer and transposes
+ * only small operands (never the batch). Layer 0's weight gradient comes back as W1ᵀ ([fan_out × fan_in],
+ * as gᵀ·X), which `transposed` tells Adam.
+ */
+export class TfjsBatchGradients {
+  /** W_0 … W_{L−1}, then the biases if any: the arrays of `params` themselves. */
+  readonly hostParams: Float32Array[];
+  /** Gradients in `hostParams`' order, filled by `compute`. */
+  readonly grads: Float32Array[];
+  readonly transposed: ([number, number] | null)[];
+  private readonly layers: number;
+  private readonly weightsT: Float32Array[];
+  private readonly xBatch: Float32Array;
+  private readonly outGrad: Float32Array;
+
+  constructor(
+    private readonly data: Dataset,
+    private readonly arch: Architecture,
+    private readonly params: Params,
+    batchSize: number,
+  ) {
+    this.layers = layerCount(arch);
+    this.hostParams = [...params.weights, ...(params.biases ?? [])];
+    this.grads = this.hostParams.map((p) => new Float32Array(p.length));
+    this.transposed = this.hostParams.map((_, i) => (i === 0 ? [arch.sizes[0], arch.sizes[1]] : null));
+    this.weightsT = params.weights.map((w) => new Float32Array(w.length));
+    this.xBatch = new Float32Array(batchSize * data.dim);
+    this.outGrad = new Float32Array(batchSize * arch.sizes[this.layers]);
+  }
+
+  /** Fills `grads` for the dataset rows `rows` (at most the batch size); returns their mean loss. */
+  compute(rows: Int32Array): number {
+    const { data, arch, params, layers, grads } = this;
+    const { dim } = data;
+    const classes = arch.sizes[layers];
     const size = rows.length;
-    for (let r = 0; r < size; r++) xBatch.set(data.x.subarray(rows[r] * dim, (rows[r] + 1) * dim), r * dim);
-    const loss = tf.tidy(() => {
-      const x = matrix(xBatch.subarray(0, size * dim), size, dim);
+    for (let r = 0; r < size; r++) this.xBatch.set(data.x.subarray(rows[r] * dim, (rows[r] + 1) * dim), r * dim);
+    return tf.tidy(() => {
+      const x = matrix(this.xBatch.subarray(0, size * dim), size, dim);
       const activations: Matrix[] = [x];
       let a = x;
       for (let p = 0; p < layers; p++) {
@@ -102,22 +140,20 @@ export function trainTfjs(data: Dataset, arch: Architecture, params: Params, opt
         a = affine(a, w, params.biases ? tf.tensor1d(params.biases[p]) : undefined, p < layers - 1);
         if (p < layers - 1) activations.push(a);
       }
-      const batchLoss = softmaxCrossEntropyGrad(a.dataSync() as Float32Array, data.y, rows, classes, outGrad);
-      let g = matrix(outGrad.subarray(0, size * classes), size, classes);
+      const batchLoss = softmaxCrossEntropyGrad(a.dataSync() as Float32Array, data.y, rows, classes, this.outGrad);
+      let g = matrix(this.outGrad.subarray(0, size * classes), size, classes);
       for (let p = layers - 1; p >= 0; p--) {
         // Layer 0's gradient as gᵀ·X (W1ᵀ): the batch is never transposed.
         grads[p].set((p === 0 ? matMul(transpose(g), activations[0]) : matMul(transpose(activations[p]), g)).dataSync());
         if (params.biases) grads[layers + p].set(columnSums(g).dataSync());
         if (p > 0) {
-          transposeInto(params.weights[p], arch.sizes[p], arch.sizes[p + 1], weightsT[p]);
-          g = reluMask(matMul(g, matrix(weightsT[p], arch.sizes[p + 1], arch.sizes[p])), activations[p]);
+          transposeInto(params.weights[p], arch.sizes[p], arch.sizes[p + 1], this.weightsT[p]);
+          g = reluMask(matMul(g, matrix(this.weightsT[p], arch.sizes[p + 1], arch.sizes[p])), activations[p]);
         }
       }
       return batchLoss;
     });
-    adam.step(hostParams, grads, transposed);
-    return loss;
-  });
+  }
 }
 
 /**

@@ -1,10 +1,10 @@
-import type { BackendChoice, Cell, ResultRow, RunContext } from '@hessweep/grid';
+import type { Cell, RequestedContext, ResultRow } from '@hessweep/grid';
 
 /** A cell for a worker thread to run. */
 export interface CellRequest {
   id: number;
   cell: Cell;
-  context: Omit<RunContext, 'backend'> & { backend: BackendChoice };
+  context: RequestedContext;
 }
 
 /** What the thread sends back: the row, or the error the cell threw. */

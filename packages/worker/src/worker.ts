@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { cellMemory, failedRow, formatBytes, type BackendChoice, type Cell, type ResultRow } from '@hessweep/grid';
+import { cellMemory, failedRow, formatBytes, type BackendChoice, type Cell, type ResultRow, type TrainerChoice } from '@hessweep/grid';
 import { settleWithin, type Delivery, type Queue, type WorkerRecord } from '@hessweep/queue';
 import { CellThread, ThreadLostError } from './cell-thread.js';
 import { MemoryBudget } from './memory.js';
@@ -12,6 +12,8 @@ export interface WorkerOptions {
   /** Deliveries of a cell before it is recorded as failed, unless the queue says otherwise per delivery. */
   maxAttempts: number;
   backend: BackendChoice;
+  /** Default `auto` (the fused step except on `tensorflow`). */
+  trainer?: TrainerChoice;
   /** Recorded in every row. */
   name?: string;
   /** How often running cells tell the queue they are alive (at least three times per lease). */
@@ -209,7 +211,7 @@ export class Worker {
   /** Runs one delivered cell on `runner`, publishes its row, acks it. */
   private async work(delivery: Delivery, runner: CellRunner): Promise<void> {
     const { task, attempt } = delivery;
-    const context = { cellId: task.cellId, sweep: task.sweep, worker: this.name, attempt, backend: this.options.backend };
+    const context = { cellId: task.cellId, sweep: task.sweep, worker: this.name, attempt, backend: this.options.backend, trainer: this.options.trainer };
     this.lease(delivery);
     try {
       const row = await this.compute(delivery, runner, context);

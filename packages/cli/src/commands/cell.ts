@@ -1,9 +1,10 @@
 import type { Argv } from 'yargs';
-import { HESSWEEP_VERSION, SETTINGS, SETTING_NAMES, cellFromFlags, isRequired, cellId, type ResultRow } from '@hessweep/grid';
+import { HESSWEEP_VERSION, SETTINGS, SETTING_NAMES, cellFromFlags, isRequired, cellId, type ResultRow, type TrainerChoice } from '@hessweep/grid';
 import { runCell } from '@hessweep/landscape';
 import { writeResultFile } from '@hessweep/results';
 import { hostname } from 'node:os';
 import { CellProgress } from '../progress.js';
+import { TRAINER_OPTION } from '../trainer-option.js';
 
 /**
  * One option per setting of the grid package's table (its flag, default and description; a grid axis
@@ -20,6 +21,7 @@ export function cellOptions(y: Argv) {
     return argv.option(flag, { type: yargsType, describe, demandOption: isRequired(SETTINGS[name]), ...(value === undefined ? {} : { defaultDescription: String(value) }) });
   }, y);
   return settings
+    .option('trainer', TRAINER_OPTION)
     .option('json', { type: 'boolean', default: false, describe: 'print the result row as one JSON object on stdout' })
     .option('out', { type: 'string', describe: 'also write the row to this Arrow IPC file' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' });
@@ -33,7 +35,7 @@ export async function cellCommand(args: CellArgs): Promise<number> {
   const progress = new CellProgress(args.quiet);
   if (!args.quiet) process.stderr.write(`cell ${cellId(cell)}: ${cell.dataset} width ${cell.width} depth ${cell.depth} seed ${cell.seed} m ${cell.sample_size}\n`);
   const row = await runCell(cell, {
-    context: { sweep: '', worker: hostname(), attempt: 1, backend },
+    context: { sweep: '', worker: hostname(), attempt: 1, backend, trainer: args.trainer as TrainerChoice },
     onStage: (event) => progress.stage(event),
     onEpoch: (epoch, epochs, loss) => progress.epoch(epoch, epochs, loss),
   });

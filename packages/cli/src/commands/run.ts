@@ -1,12 +1,13 @@
 import type { Argv } from 'yargs';
 import { availableParallelism } from 'node:os';
-import { BACKENDS, formatBytes, type BackendChoice } from '@hessweep/grid';
+import { BACKENDS, formatBytes, type BackendChoice, type TrainerChoice } from '@hessweep/grid';
 import { InProcessQueue } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { runSweep } from '@hessweep/coordinator';
 import { SweepProgressView, describeOutcome, outcomeExitCode } from '../sweep-progress.js';
 import { MAX_CELLS_OPTION, loadPlan, positiveIntegers } from '../plan.js';
 import { MEMORY_OPTION, cellMemoryBudget } from '../memory-option.js';
+import { TRAINER_OPTION } from '../trainer-option.js';
 
 export function runOptions(y: Argv) {
   return y
@@ -20,6 +21,7 @@ export function runOptions(y: Argv) {
     .option('where', { type: 'string', describe: "run a slice, e.g. 'width=16,depth<=5'" })
     .option('max-cells', MAX_CELLS_OPTION)
     .option('backend', { type: 'string', choices: BACKENDS, describe: "override the spec's backend" })
+    .option('trainer', TRAINER_OPTION)
     .option('dry-run', { type: 'boolean', default: false, describe: 'compute nothing: ok rows with null measurements (tests the plumbing)' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' });
 }
@@ -36,6 +38,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     slots: args.concurrency,
     maxAttempts: args['max-attempts'],
     backend: (args.backend ?? spec.backend) as BackendChoice,
+    trainer: args.trainer as TrainerChoice,
     createRunner: args['dry-run'] ? dryRunner : undefined,
     memory: memory.bytes,
     onEvent: (event) => {

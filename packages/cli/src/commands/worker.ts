@@ -1,12 +1,13 @@
 import type { Argv } from 'yargs';
 import { hostname, availableParallelism } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { BACKENDS, formatBytes, type BackendChoice } from '@hessweep/grid';
+import { BACKENDS, formatBytes, type BackendChoice, type TrainerChoice } from '@hessweep/grid';
 import { closeNats, connectNats, NatsQueue, NoStreamsError } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { positiveIntegers } from '../plan.js';
 import { MEMORY_OPTION, cellMemoryBudget } from '../memory-option.js';
+import { TRAINER_OPTION } from '../trainer-option.js';
 
 export function workerOptions(y: Argv) {
   return natsConnectionOptions(
@@ -16,6 +17,7 @@ export function workerOptions(y: Argv) {
       .option('sweep', { type: 'string', describe: 'serve only this sweep (default: every running sweep)' })
       .option('name', { type: 'string', describe: 'worker name recorded in rows (default host:pid)' })
       .option('backend', { type: 'string', choices: BACKENDS, default: 'auto' as BackendChoice })
+      .option('trainer', TRAINER_OPTION)
       .option('dry-run', { type: 'boolean', default: false, describe: 'compute nothing: ok rows with null measurements (tests the plumbing)' })
       .option('quiet', { type: 'boolean', default: false, describe: 'no per-cell lines' }),
   );
@@ -64,6 +66,7 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
         slots: args.concurrency,
         maxAttempts: 3,
         backend: args.backend as BackendChoice,
+        trainer: args.trainer as TrainerChoice,
         name,
         directory: queue.workers,
         createRunner: args['dry-run'] ? dryRunner : undefined,
