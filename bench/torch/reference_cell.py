@@ -257,13 +257,14 @@ def run_cell(seed, args):
 
 
 def blas_library():
-    """The BLAS shared object this process loaded (its real path), or null: netlib's reference BLAS is ~10x slower than OpenBLAS."""
+    """The BLAS this process loaded (real path), or null: netlib's reference BLAS makes products several times slower than OpenBLAS."""
     try:
         with open('/proc/self/maps') as maps:
-            paths = {line.split()[-1] for line in maps if 'blas' in line.lower() and '/' in line}
-        return ', '.join(sorted({os.path.realpath(p) for p in paths})) or None
+            paths = {line.split()[-1] for line in maps if line.rstrip().endswith('.so') or '.so.' in line}
     except OSError:
         return None
+    blas = sorted({os.path.realpath(p) for p in paths if 'blas' in os.path.basename(p)})
+    return ', '.join(blas) or None
 
 
 def positive_int(text):
