@@ -107,12 +107,12 @@ const spread = (xs, digits = 2) => `${median(xs).toFixed(digits)} [${Math.min(..
 const ratios = (as, bs) => as.map((a, i) => a / bs[i]);
 
 function line(label, xs, unit = 's') {
-  console.log(`  ${label.padEnd(34)} ${spread(xs)} ${unit}`);
+  console.log(`  ${label.padEnd(38)} ${spread(xs)} ${unit}`);
 }
 
 function ratioLine(label, xs, target) {
   const verdict = target === undefined ? '' : `   target ≤ ${target}: ${median(xs) <= target ? 'met' : 'not met'} at the median`;
-  console.log(`  ${label.padEnd(34)} ${spread(xs)}${verdict}`);
+  console.log(`  ${label.padEnd(38)} ${spread(xs)}${verdict}`);
 }
 
 /** `runs` rounds of `round()` (which runs its contestants in a fixed order), with a progress line per round. */
@@ -154,9 +154,7 @@ async function referenceCell() {
   console.log(`\n(b) the whole reference cell, ${runs} rounds hessweep, torch`);
   console.log(`  hessweep: its defaults (${h[0].backend}; Lanczos ${h[0].hessian_iters}/${h[0].ggn_iters} steps H/G, exact trace, density, stabilization)`);
   console.log(`  torch: ${t[0].hessian_iters}/${t[0].ggn_iters} Lanczos steps H/G, ${t[0].trace_probes} Hutchinson probes per operator (torch ${t[0].torch}, ${t[0].threads} thread, BLAS ${t[0].blas})`);
-  for (const stage of ['train_s', 'losses_s', 'curve_s', 'hessian_s', 'ggn_s', 'trace_s']) {
-    console.log(`  ${stage.padEnd(10)} hessweep ${spread(pick(results, 'hessweep', stage))} s   torch ${spread(pick(results, 'torch', stage))} s`);
-  }
+  stageLines(h, t);
   line('hessweep total_s (in-process)', pick(results, 'hessweep', 'total_s'));
   line('torch total_s (in-process)', pick(results, 'torch', 'total_s'));
   line('hessweep wall (process)', pick(results, 'hessweep', 'wall'));
@@ -164,6 +162,14 @@ async function referenceCell() {
   ratioLine('hessweep / torch, in-process', ratios(pick(results, 'hessweep', 'total_s'), pick(results, 'torch', 'total_s')), 0.6);
   ratioLine('hessweep / torch, process wall', ratios(pick(results, 'hessweep', 'wall'), pick(results, 'torch', 'wall')), 0.6);
   sanity(h, t);
+}
+
+/** Per-stage seconds of the same cell, side by side (hessweep's graph set-up falls in losses_s, torch's in hessian_s and ggn_s). */
+function stageLines(h, t) {
+  for (const stage of ['load_s', 'train_s', 'losses_s', 'curve_s', 'hessian_s', 'ggn_s', 'trace_s', 'density_s', 'stabilization_s']) {
+    const torch = t[0][stage] === undefined ? 'not computed' : `${spread(t.map((r) => r[stage]))} s`;
+    console.log(`  ${stage.padEnd(16)} hessweep ${spread(h.map((r) => r[stage]))} s   torch ${torch}`);
+  }
 }
 
 /** The same cell computed by both: accuracy and top eigenvalues should fall in the same range (different random numbers). */
@@ -231,6 +237,8 @@ async function wide() {
     ratioLine('  after / torch', ratios(fused, torch));
     ratioLine('  before / torch', ratios(tfjs, torch));
   }
+  console.log('  stages, fused and torch:');
+  stageLines(results.map((r) => r.fused), results.map((r) => r.torch));
   sanity(results.map((r) => r.fused), results.map((r) => r.torch));
 }
 
