@@ -153,7 +153,7 @@ async function referenceCell() {
   const t = results.map((r) => r.torch);
   console.log(`\n(b) the whole reference cell, ${runs} rounds hessweep, torch`);
   console.log(`  hessweep: its defaults (${h[0].backend}; Lanczos ${h[0].hessian_iters}/${h[0].ggn_iters} steps H/G, exact trace, density, stabilization)`);
-  console.log(`  torch: ${t[0].hessian_iters}/${t[0].ggn_iters} Lanczos steps H/G, ${t[0].trace_probes} Hutchinson probes per operator (torch ${t[0].torch}, ${t[0].threads} thread, BLAS ${t[0].blas})`);
+  console.log(`  torch: ${t[0].hessian_iters}/${t[0].ggn_iters} Lanczos steps H/G, ${t[0].trace_probes} Hutchinson probes per operator`);
   stageLines(h, t);
   line('hessweep total_s (in-process)', pick(results, 'hessweep', 'total_s'));
   line('torch total_s (in-process)', pick(results, 'torch', 'total_s'));
@@ -161,6 +161,9 @@ async function referenceCell() {
   line('torch wall (process)', pick(results, 'torch', 'wall'));
   ratioLine('hessweep / torch, in-process', ratios(pick(results, 'hessweep', 'total_s'), pick(results, 'torch', 'total_s')), 0.6);
   ratioLine('hessweep / torch, process wall', ratios(pick(results, 'hessweep', 'wall'), pick(results, 'torch', 'wall')), 0.6);
+  // What the torch cell computes: hessweep's total less the two stages torch has no counterpart for.
+  const shared = h.map((r) => r.total_s - r.density_s - r.stabilization_s);
+  ratioLine('same, less density and stabilization', ratios(shared, pick(results, 'torch', 'total_s')));
   sanity(h, t);
 }
 
@@ -261,10 +264,13 @@ console.log(`hessweep vs PyTorch (${python}); load average at start ${loadavg().
 const scratch = await mkdtemp(join(tmpdir(), 'hessweep-torch-bench-'));
 try {
   // Warm the file caches of both (node modules, python libraries, the dataset) before anything is timed.
-  await Promise.all([
+  const [, warm] = await Promise.all([
     timed(process.execPath, [cli, 'cell', '--dataset', 'fashion_mnist', '--width', '4', '--depth', '1', '--sample-size', '256', '--epochs', '1', '--top-k', '1', '--json', '--quiet']),
-    timed(python, [torchScript, '--samples', '256', '--epochs', '1', '--train-only']),
+    torchCell(['--samples', '256', '--epochs', '1', '--train-only']),
   ]);
+  console.log(`torch ${warm.torch}, ${warm.threads} thread, BLAS ${warm.blas}`);
+  // Debian's netlib reference BLAS (libblas3) is what torch gets without an optimised one installed.
+  if (/\/blas\/libblas\.so/.test(warm.blas ?? '')) console.log('  warning: that is netlib\'s reference BLAS, several times slower than OpenBLAS (apt-get install libopenblas0-pthread)');
   if (parts.includes('training')) await training();
   if (parts.includes('cell')) await referenceCell();
   if (parts.includes('seeds')) await eightSeeds(scratch);
