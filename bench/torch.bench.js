@@ -6,8 +6,9 @@
 //                 probes per operator (target ≤ 0.6, in-process and process wall)
 //   seeds         8 seeds: `hessweep run --concurrency 2` vs two torch processes of 4 seeds at once (target ≤ 0.4)
 //   wide          a width-64, depth-10 cell: tfjs trainer (before), fused (after), torch
-//   grid (--grid) the paper's FashionMNIST grid, 3 seeds (42 cells), `hessweep run` before/after; long (see below)
+//   grid (--grid) the paper's FashionMNIST grid, 3 seeds (42 cells), `hessweep run` before/after; one round ≈ 4 min on 2 cores
 // Usage: npm run bench -- torch [--runs 3] [--parts training,cell,seeds,wide] [--grid] [--grid-runs 1] [--python PATH]
+// (--parts '' --grid: the grid alone)
 // PyTorch must be importable by the interpreter (Debian: apt-get install python3-torch, which is /usr/bin/python3's);
 // the script says which BLAS torch loaded: netlib's reference BLAS is several times slower than OpenBLAS.
 import { spawn, spawnSync } from 'node:child_process';
@@ -31,7 +32,7 @@ const { values } = parseArgs({
 });
 const runs = positiveInt(values.runs, '--runs');
 const gridRuns = positiveInt(values['grid-runs'], '--grid-runs');
-const parts = values.parts.split(',');
+const parts = values.parts.split(',').filter(Boolean);
 const unknown = parts.filter((p) => !PARTS.includes(p));
 if (unknown.length > 0) fail(`torch bench: unknown part ${unknown.join(', ')} in --parts (choose from ${PARTS.join(', ')})`);
 const python = findTorchPython();

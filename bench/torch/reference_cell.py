@@ -126,7 +126,7 @@ def log_spaced_k(top, points):
 
 
 def loss_difference_curve(losses, permutations, points, generator, k_min=10):
-    """Mean over permutations of D_k = |(l_{pi(k+1)} - L_k)| / (k + 1) at log-spaced k; slope of the log-log fit."""
+    """Mean over permutations of D_k = |l_{pi(k+1)} - L_k| / (k + 1) at log-spaced k; slope of the log-log fit."""
     m = len(losses)
     k = log_spaced_k(m - 1, points)
     orders = torch.stack([torch.randperm(m, generator=generator) for _ in range(permutations)]).numpy()
