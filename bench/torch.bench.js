@@ -99,16 +99,15 @@ async function torchCell(args) {
   return { ...rows[0], wall };
 }
 
-const sorted = (xs) => [...xs].sort((a, b) => a - b);
 const median = (xs) => {
-  const s = sorted(xs);
+  const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const spread = (xs, digits = 2) => `${median(xs).toFixed(digits)} [${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}]`;
 const ratios = (as, bs) => as.map((a, i) => a / bs[i]);
 
-function line(label, xs, unit = 's') {
-  console.log(`  ${label.padEnd(38)} ${spread(xs)} ${unit}`);
+function line(label, seconds) {
+  console.log(`  ${label.padEnd(38)} ${spread(seconds)} s`);
 }
 
 function ratioLine(label, xs, target) {
@@ -116,7 +115,7 @@ function ratioLine(label, xs, target) {
   console.log(`  ${label.padEnd(38)} ${spread(xs)}${verdict}`);
 }
 
-/** `runs` rounds of `round()` (which runs its contestants in a fixed order), with a progress line per round. */
+/** `count` rounds of `round()` (which runs its contestants one after another), with a progress line per round on stderr. */
 async function rounds(name, count, round) {
   const results = [];
   for (let r = 0; r < count; r++) {
