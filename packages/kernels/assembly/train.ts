@@ -1,10 +1,11 @@
 // One fused training step of a ReLU MLP: gather the batch, forward, softmax cross-entropy gradient (mean over
 // the batch), backward, Adam, all in place over buffers the host laid out once in this module's memory.
-import { matMulStrided, matMulTransposedB } from './products';
+import { matMulStrided } from './products';
 
 // The plan is an i32 table the host writes once (see packages/kernels/src/trainer.ts, which mirrors it).
-const LAYERS = 0, DATA = 1, LABELS = 2, BATCH_X = 3, PARAMS = 4, GRADS = 5, ADAM_M = 6, ADAM_V = 7, PARAM_COUNT = 8;
-const HEADER = 9;
+// WEIGHT_T: room for the largest Wᵀ of layers 1…L−1, so that dY·Wᵀ runs as a plain blocked product.
+const LAYERS = 0, DATA = 1, LABELS = 2, BATCH_X = 3, PARAMS = 4, GRADS = 5, ADAM_M = 6, ADAM_V = 7, PARAM_COUNT = 8, WEIGHT_T = 9;
+const HEADER = 10;
 // Per layer: fan in, fan out, element offsets of W and b in the flat parameter vector (b: −1 when the
 // network has no biases), the layer's output [batch×fanOut] (post-ReLU for hidden layers) and its delta
 // (loss gradient with respect to the pre-activation, same shape).
@@ -62,16 +63,34 @@ function forward(plan: usize, size: i32): void {
   }
 }
 
-// bias 0 means none; relu for every layer but the last.
+// bias 0 means none; relu for every layer but the last. ReLU keeps z only where z > 0 (NaN becomes 0, as
+// the scalar rule did), four lanes at a time.
 function addBiasAndRelu(out: usize, rows: i32, cols: i32, bias: usize, relu: bool): void {
-  if (bias == 0 && !relu) return;
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const at = f32At(out, r * cols + c);
-      let z = load<f32>(at);
-      if (bias != 0) z += load<f32>(f32At(bias, c));
-      store<f32>(at, relu && !(z > 0) ? 0 : z);
+  if (bias != 0) {
+    for (let r = 0; r < rows; r++) {
+      const row = f32At(out, r * cols);
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const at = f32At(row, c);
+        v128.store(at, f32x4.add(v128.load(at), v128.load(f32At(bias, c))));
+      }
+      for (; c < cols; c++) store<f32>(f32At(row, c), load<f32>(f32At(row, c)) + load<f32>(f32At(bias, c)));
     }
+  }
+  if (relu) keepWherePositive(out, out, rows * cols);
+}
+
+// values[i] stays where gate[i] > 0 and becomes 0 elsewhere (NaN gates too): ReLU (gate = values) and the
+// mask of a gradient by its layer's ReLU output (gate = activation).
+function keepWherePositive(values: usize, gate: usize, length: i32): void {
+  const zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= length; i += 4) {
+    const at = f32At(values, i);
+    v128.store(at, v128.and(v128.load(at), f32x4.gt(v128.load(f32At(gate, i)), zero)));
+  }
+  for (; i < length; i++) {
+    if (!(load<f32>(f32At(gate, i)) > 0)) store<f32>(f32At(values, i), 0);
   }
 }
 
@@ -122,8 +141,10 @@ function backward(plan: usize, size: i32): void {
     if (biasAt >= 0) columnSums(delta, size, fanOut, f32At(grads, biasAt));
     if (p > 0) {
       const below = <usize>layerWord(plan, p - 1, DELTA);
-      matMulTransposedB(delta, f32At(params, layerWord(plan, p, W_AT)), below, size, fanOut, fanIn);
-      reluMask(below, input, size * fanIn);
+      const weightT = <usize>word(plan, WEIGHT_T);
+      transpose(f32At(params, layerWord(plan, p, W_AT)), fanIn, fanOut, weightT);
+      matMulStrided(delta, fanOut, 1, weightT, below, size, fanOut, fanIn);
+      keepWherePositive(below, input, size * fanIn);
     }
   }
 }
@@ -136,10 +157,10 @@ function columnSums(a: usize, rows: i32, cols: i32, out: usize): void {
   }
 }
 
-// Zero the gradient where the layer's ReLU output was not positive.
-function reluMask(delta: usize, activation: usize, length: i32): void {
-  for (let i = 0; i < length; i++) {
-    if (!(load<f32>(f32At(activation, i)) > 0)) store<f32>(f32At(delta, i), 0);
+// out [cols×rows] = aᵀ for a row-major a [rows×cols].
+function transpose(a: usize, rows: i32, cols: i32, out: usize): void {
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) store<f32>(f32At(out, c * rows + r), load<f32>(f32At(a, r * cols + c)));
   }
 }
 

@@ -22,8 +22,8 @@ export interface HostParams {
 }
 
 // Mirrors the plan table read by assembly/train.ts.
-const HEADER = { layers: 0, data: 1, labels: 2, batchX: 3, params: 4, grads: 5, adamM: 6, adamV: 7, paramCount: 8 };
-const HEADER_WORDS = 9;
+const HEADER = { layers: 0, data: 1, labels: 2, batchX: 3, params: 4, grads: 5, adamM: 6, adamV: 7, paramCount: 8, weightT: 9 };
+const HEADER_WORDS = 10;
 // Per layer: fan in, fan out, W's and b's offsets in the flat parameters (b: −1 without biases), output, delta.
 const LAYER_WORDS = 6;
 
@@ -97,6 +97,9 @@ export class FusedTrainer {
     // Header in HEADER's order; data and labels come with setData.
     const table = [this.layers, 0, 0, this.arena.allocate(batchSize * sizes[0]! * 4)];
     table.push(this.arena.allocate(bytes), this.arena.allocate(bytes), this.arena.allocate(bytes), this.arena.allocate(bytes), this.paramCount);
+    // Wᵀ of one layer at a time for the backward pass (layer 0's input gradient is never formed).
+    const largestHidden = Math.max(0, ...sizes.slice(1, -1).map((s, p) => s * sizes[p + 2]!));
+    table.push(this.arena.allocate(largestHidden * 4));
     for (let p = 0; p < this.layers; p++) {
       const o = this.offsets[p]!;
       const buffer = batchSize * sizes[p + 1]! * 4;
