@@ -94,8 +94,11 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
     const orders = Array.from({ length: cell.measure.permutations }, () => curveRng.permutation(curvature.samples));
     let nextOrder = 0;
     const curve = lossDifferenceCurve(curvature.losses, { permutations: orders.length, points: cell.measure.curve_points, permutation: () => orders[nextOrder++] });
+    // The fit needs two stored k ≥ 10 with D_k > 0: a small sample (or very few curve points) has none. Its
+    // slope is then null, not a failure (a non-finite D_k is caught on its own below).
+    const slope = Number.isNaN(curve.slope) ? null : curve.slope;
     seconds.curve_s = lap();
-    report('curve', `D_k at ${curve.k.length} k, slope ${curve.slope.toFixed(3)}`, seconds.curve_s);
+    report('curve', `D_k at ${curve.k.length} k, slope ${slope === null ? 'not fitted (fewer than two k ≥ 10)' : slope.toFixed(3)}`, seconds.curve_s);
 
     let hessian: LanczosResult | null = null;
     let ggn: LanczosResult | null = null;
@@ -159,7 +162,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
         hessian_trace_hutchinson: estimate?.estimate,
         hessian_trace_se: estimate?.standardError,
         loss_diff: curve.d,
-        loss_diff_slope: curve.slope,
+        loss_diff_slope: slope ?? undefined,
         hessian_residuals: hessian?.residuals,
         ggn_residuals: ggn?.residuals,
         density_x: density?.x,
@@ -186,7 +189,7 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
       train_accuracy: curvature.accuracy,
       loss_diff_k: Array.from(curve.k),
       loss_diff: Array.from(curve.d),
-      loss_diff_slope: curve.slope,
+      loss_diff_slope: slope,
       hessian_top: hessian?.values ?? null,
       hessian_residuals: hessian?.residuals ?? null,
       hessian_iters: hessian?.iterations ?? null,

@@ -327,3 +327,14 @@ test(`backend 'tensorflow' ${NATIVE ? `runs the cell on ${NATIVE}` : 'rejects, n
   // Either way wasm is active afterwards: the refused request left it alone, or the finally above restored it.
   assert.equal(tf.getBackend(), 'wasm');
 });
+
+test('a sample too small for the D_k fit (no two stored k ≥ 10) is an ok row with a null slope', async () => {
+  for (const sampleSize of [2, 8, 11]) {
+    const row = await runCell(syntheticCell({ seed: 7, sample_size: sampleSize }, { top_k: 2 }), { context: CONTEXT });
+    assert.equal(row.status, 'ok', `m = ${sampleSize}: ${row.error}`);
+    assert.equal(row.loss_diff_slope, null, `m = ${sampleSize}`);
+    // The curve itself is there, with at most one k ≥ 10 (k runs to m − 1).
+    assert.ok(row.loss_diff_k!.length >= 1 && row.loss_diff_k!.filter((k) => k >= 10).length <= 1, `m = ${sampleSize}: k ${row.loss_diff_k}`);
+    assert.ok(row.loss_diff!.every(Number.isFinite));
+  }
+});

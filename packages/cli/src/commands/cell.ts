@@ -53,7 +53,7 @@ export function summary(row: ResultRow): string {
   const lines = [
     `cell ${row.cell_id}  ${row.dataset}  width ${row.width}  depth ${row.depth}  seed ${row.seed}  m ${row.sample_size}  (${row.n_params} parameters, backend ${row.backend})`,
     `  train loss          ${row.train_loss?.toFixed(5)}   accuracy ${((row.train_accuracy ?? 0) * 100).toFixed(2)}%`,
-    `  D_k slope           ${row.loss_diff_slope?.toFixed(4)}   (theory −1; ${row.loss_diff_k?.length} points, k = 1…${row.loss_diff_k?.at(-1)})`,
+    `  D_k slope           ${row.loss_diff_slope?.toFixed(4) ?? '— (too few k ≥ 10 to fit)'}   (theory −1; ${row.loss_diff_k?.length} points, k = 1…${row.loss_diff_k?.at(-1)})`,
     `  Hessian top-k       ${list(row.hessian_top)}   (${row.hessian_iters ?? 0} Lanczos steps)`,
     `  Gauss-Newton top-k  ${list(row.ggn_top)}   (${row.ggn_iters ?? 0} Lanczos steps)`,
     `  trace (exact)       ${row.hessian_trace?.toPrecision(6)}` +
