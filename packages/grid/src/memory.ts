@@ -47,8 +47,7 @@ export interface MemoryEstimate {
  *   directions (2kP);
  * - host: the data (4md bytes), per-sample labels and losses (16m), the Lanczos bases (8P per step per
  *   process, float64; the top-k processes' or the SLQ runs', whichever is larger: the two stages follow one
- *   another), the Hutchinson probes and their products (16·8P), training state (32P), the fused training
- *   module's copy of the data and labels (4md + 4m).
+ *   another), the Hutchinson probes and their products (16·8P), training state (32P).
  *
  * A features file's shape is not known before it is read: `datasetShape` counts it as one input and one
  * class, so its cells are underestimated (by 4md(1 + 3·wasmSlack) bytes for its data alone).
@@ -77,10 +76,7 @@ export function cellMemory(cell: Cell): MemoryEstimate {
   // quadratic model's invariants, a mean and an error per σ and kind), the projected derivatives.
   const sigmas = measure.stabilization.sigma.length;
   const stabilization = 4 * m * measure.permutations + 8 * m * (8 + 4 * sigmas) + 8 * m * subspace * (subspace + K + 1);
-  // The fused training step's module holds its own copy of the data and labels; its memory is freed only when
-  // the module is garbage-collected, which may be after the curvature stages.
-  const fusedTrainer = 4 * m * d + 4 * m;
-  const host = 4 * m * d + 16 * m + lanczos + probes + 32 * P + stabilization + fusedTrainer;
+  const host = 4 * m * d + 16 * m + lanczos + probes + 32 * P + stabilization;
 
   const base = MEMORY_MODEL.base;
   return { tensors: Math.ceil(tensors), host, base, total: Math.ceil(base + host + tensors) };

@@ -16,8 +16,7 @@ test('the estimate of one cell, worked by hand from the model in docs/memory.md'
   const tensors = 1.25 * 4 * (held + trace);
   // Stabilization: 100 permutations of m int32s, 8 + 4 × 2 σ float64 series of m, D = 5 projected derivatives (5 × (5 + 10 + 1) per sample).
   const stabilization = 4 * m * 100 + 8 * m * (8 + 4 * 2) + 8 * m * 5 * (5 + 10 + 1);
-  const fused = 4 * m * 784 + 4 * m; // the fused training module's data and labels
-  const host = 4 * m * 784 + 16 * m + 2 * 32 * 8 * P + 32 * P + stabilization + fused;
+  const host = 4 * m * 784 + 16 * m + 2 * 32 * 8 * P + 32 * P + stabilization;
   const estimate = cellMemory(cellOf('fashion_mnist', 32, 5, m));
   assert.equal(estimate.tensors, Math.ceil(tensors));
   assert.equal(estimate.host, host);
@@ -34,15 +33,14 @@ test('SLQ runs that outgrow the top-k run set the directions of a pass and the L
   const products = 6 * m * 8 * 16 + 2 * 8 * P; // 8 SLQ runs in one pass, more than the 2 top-k processes
   assert.ok(products > trace);
   const stabilization = 4 * m * 100 + 8 * m * (8 + 4 * 2) + 8 * m * 5 * (5 + 4 + 1);
-  const fused = 4 * m * 32 + 4 * m; // the fused training module's data and labels
-  const host = 4 * m * 32 + 16 * m + 8 * (50 + 2) * 8 * P + 32 * P + stabilization + fused; // 8 × 52 SLQ bases, more than 2 × 32 top-k ones
+  const host = 4 * m * 32 + 16 * m + 8 * (50 + 2) * 8 * P + 32 * P + stabilization; // 8 × 52 SLQ bases, more than 2 × 32 top-k ones
   const estimate = cellMemory(cellOf('synthetic', 16, 2, m, { density_runs: 8, density_steps: 50 }));
   assert.equal(estimate.tensors, Math.ceil(1.25 * 4 * (held + products)));
   assert.equal(estimate.host, host);
   // With density off the same runs count for nothing: the 5 stabilization directions, the top-k bases.
   const off = cellMemory(cellOf('synthetic', 16, 2, m, { density: false, density_runs: 8, density_steps: 50 }));
   assert.equal(off.tensors, Math.ceil(1.25 * 4 * (held + Math.max(trace, 6 * m * 5 * 16 + 2 * 5 * P))));
-  assert.equal(off.host, 4 * m * 32 + 16 * m + 2 * 32 * 8 * P + 32 * P + stabilization + fused);
+  assert.equal(off.host, 4 * m * 32 + 16 * m + 2 * 32 * 8 * P + 32 * P + stabilization);
 });
 
 test('more samples, width or depth never estimate less; nor do GGN, more Lanczos steps or Hutchinson probes', () => {

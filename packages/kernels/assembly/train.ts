@@ -1,11 +1,12 @@
-// One fused training step of a ReLU MLP: gather the batch, forward, softmax cross-entropy gradient (mean over
-// the batch), backward, Adam, all in place over buffers the host laid out once in this module's memory.
+// One fused training step of a ReLU MLP: forward, softmax cross-entropy gradient (mean over the batch),
+// backward, Adam, all in place over buffers the host laid out once in this module's memory. The host writes
+// the batch's rows and labels in; the data set itself stays on the host (no copy of it in this memory).
 import { matMulStrided } from './products';
 
 // The plan is an i32 table the host writes once (see packages/kernels/src/trainer.ts, which mirrors it).
 // WEIGHT_T: room for the largest Wᵀ of layers 1…L−1, so that dY·Wᵀ runs as a plain blocked product.
-const LAYERS = 0, DATA = 1, LABELS = 2, BATCH_X = 3, PARAMS = 4, GRADS = 5, ADAM_M = 6, ADAM_V = 7, PARAM_COUNT = 8, WEIGHT_T = 9;
-const HEADER = 10;
+const LAYERS = 0, BATCH_X = 1, BATCH_LABELS = 2, PARAMS = 3, GRADS = 4, ADAM_M = 5, ADAM_V = 6, PARAM_COUNT = 7, WEIGHT_T = 8;
+const HEADER = 9;
 // Per layer: fan in, fan out, element offsets of W and b in the flat parameter vector (b: −1 when the
 // network has no biases), the layer's output [batch×fanOut] (post-ReLU for hidden layers) and its delta
 // (loss gradient with respect to the pre-activation, same shape).
@@ -25,27 +26,16 @@ const LAYER_WORDS = 6;
 }
 
 /**
- * One step on the batch of `size` dataset rows whose indices lie at `indices` (i32). Adam's bias corrections
- * come in as c1 = 1/(1−β1ᵗ), c2 = 1/(1−β2ᵗ) so the host owns the step count. Returns the batch's mean loss.
+ * One step on the `size` rows the host wrote into the batch buffer, with their labels (i32) in the labels
+ * buffer. Adam's bias corrections come in as c1 = 1/(1−β1ᵗ), c2 = 1/(1−β2ᵗ) so the host owns the step count.
+ * Returns the batch's mean loss.
  */
-export function trainStep(plan: usize, indices: usize, size: i32, lr: f64, beta1: f64, beta2: f64, eps: f64, c1: f64, c2: f64): f64 {
-  gatherBatch(plan, indices, size);
+export function trainStep(plan: usize, size: i32, lr: f64, beta1: f64, beta2: f64, eps: f64, c1: f64, c2: f64): f64 {
   forward(plan, size);
-  const loss = softmaxCrossEntropyGrad(plan, indices, size);
+  const loss = softmaxCrossEntropyGrad(plan, size);
   backward(plan, size);
   adamUpdate(plan, lr, beta1, beta2, eps, c1, c2);
   return loss;
-}
-
-function gatherBatch(plan: usize, indices: usize, size: i32): void {
-  const dim = layerWord(plan, 0, FAN_IN);
-  const rowBytes = (<usize>dim) << 2;
-  const data = <usize>word(plan, DATA);
-  const batch = <usize>word(plan, BATCH_X);
-  for (let r = 0; r < size; r++) {
-    const row = <usize>load<i32>(f32At(indices, r));
-    memory.copy(batch + (<usize>r) * rowBytes, data + row * rowBytes, rowBytes);
-  }
 }
 
 function forward(plan: usize, size: i32): void {
@@ -96,12 +86,12 @@ function keepWherePositive(values: usize, gate: usize, length: i32): void {
 
 // Mean cross-entropy of the logits (last layer's output) and its gradient (softmax − onehot)/size into the
 // last layer's delta, in float64 as the host path does (exp stored as float32, then scaled).
-function softmaxCrossEntropyGrad(plan: usize, indices: usize, size: i32): f64 {
+function softmaxCrossEntropyGrad(plan: usize, size: i32): f64 {
   const last = word(plan, LAYERS) - 1;
   const classes = layerWord(plan, last, FAN_OUT);
   const logits = <usize>layerWord(plan, last, OUT);
   const grad = <usize>layerWord(plan, last, DELTA);
-  const labels = <usize>word(plan, LABELS);
+  const labels = <usize>word(plan, BATCH_LABELS);
   let loss: f64 = 0;
   for (let r = 0; r < size; r++) {
     const row = r * classes;
@@ -113,7 +103,7 @@ function softmaxCrossEntropyGrad(plan: usize, indices: usize, size: i32): f64 {
       store<f32>(f32At(grad, row + c), <f32>e);
       sum += e;
     }
-    const label = load<i32>(f32At(labels, load<i32>(f32At(indices, r))));
+    const label = load<i32>(f32At(labels, r));
     loss += Math.log(sum) + max - <f64>load<f32>(f32At(logits, row + label));
     const scale = 1 / (sum * <f64>size);
     for (let c = 0; c < classes; c++) {

@@ -22,7 +22,7 @@ export interface KernelExports {
   heapBase(): number;
   matMulStrided(a: number, aRow: number, aCol: number, b: number, c: number, m: number, inner: number, n: number): void;
   matMulTransposedB(a: number, b: number, c: number, m: number, inner: number, n: number): void;
-  trainStep(plan: number, indices: number, size: number, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): number;
+  trainStep(plan: number, size: number, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): number;
 }
 
 // Built next to dist/src by `npm run build:wasm`.
@@ -64,14 +64,9 @@ export class Arena {
     return pointer;
   }
 
-  /** The current top, to return to with `release`. */
-  mark(): number {
-    return this.top;
-  }
-
-  /** Frees everything allocated since `mark` (everything when omitted); those pointers must not be used afterwards. */
-  release(mark = this.base): void {
-    this.top = mark;
+  /** Frees everything allocated; earlier pointers must not be used afterwards. */
+  release(): void {
+    this.top = this.base;
   }
 }
 

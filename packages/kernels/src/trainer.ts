@@ -22,8 +22,8 @@ export interface HostParams {
 }
 
 // Mirrors the plan table read by assembly/train.ts.
-const HEADER = { layers: 0, data: 1, labels: 2, batchX: 3, params: 4, grads: 5, adamM: 6, adamV: 7, paramCount: 8, weightT: 9 };
-const HEADER_WORDS = 10;
+const HEADER = { layers: 0, batchX: 1, batchLabels: 2, params: 3, grads: 4, adamM: 5, adamV: 6, paramCount: 7, weightT: 8 };
+const HEADER_WORDS = 9;
 // Per layer: fan in, fan out, W's and b's offsets in the flat parameters (b: −1 without biases), output, delta.
 const LAYER_WORDS = 6;
 
@@ -33,17 +33,17 @@ interface LayerOffsets {
 }
 
 /**
- * Mini-batch Adam on mean softmax cross-entropy, one WebAssembly call per step: the dataset is copied into
- * the module once (setData), every buffer is laid out at creation, and a step allocates nothing. Parameters,
- * gradients and Adam state are float32; the loss and Adam's arithmetic are float64 per element.
+ * Mini-batch Adam on mean softmax cross-entropy, one WebAssembly call per step: every buffer is laid out in
+ * the module at creation, a step copies its batch's rows and labels in and allocates nothing. The data set
+ * stays on the host (copying it in would cost the module 4·n·d bytes for the cell's whole life, and gathering
+ * a batch here costs about as much as the module gathering it from its own copy). Parameters, gradients and
+ * Adam state are float32; the loss and Adam's arithmetic are float64 per element.
  */
 export class FusedTrainer {
   private readonly offsets: LayerOffsets[];
   private readonly paramCount: number;
   private readonly plan: number;
-  private readonly indices: number;
-  private readonly dataMark: number;
-  private rows = 0;
+  private data: { x: Float32Array; y: Int32Array } | null = null;
   private t = 0;
   private readonly beta1: number;
   private readonly beta2: number;
@@ -62,9 +62,7 @@ export class FusedTrainer {
     this.offsets = layerOffsets(shape);
     this.paramCount = paramTotal(shape);
     this.plan = arena.allocate((HEADER_WORDS + LAYER_WORDS * this.layers) * 4);
-    this.indices = arena.allocate(shape.batchSize * 4);
     this.layOut();
-    this.dataMark = arena.mark();
   }
 
   static async create(shape: FusedShape, adam: AdamSettings): Promise<FusedTrainer> {
@@ -94,8 +92,8 @@ export class FusedTrainer {
   private layOut(): void {
     const { sizes, batchSize } = this.shape;
     const bytes = this.paramCount * 4;
-    // Header in HEADER's order; data and labels come with setData.
-    const table = [this.layers, 0, 0, this.arena.allocate(batchSize * sizes[0]! * 4)];
+    // Header in HEADER's order.
+    const table = [this.layers, this.arena.allocate(batchSize * sizes[0]! * 4), this.arena.allocate(batchSize * 4)];
     table.push(this.arena.allocate(bytes), this.arena.allocate(bytes), this.arena.allocate(bytes), this.arena.allocate(bytes), this.paramCount);
     // Wᵀ of one layer at a time for the backward pass (layer 0's input gradient is never formed).
     const largestHidden = Math.max(0, ...sizes.slice(1, -1).map((s, p) => s * sizes[p + 2]!));
@@ -108,20 +106,17 @@ export class FusedTrainer {
     this.words(this.plan, table.length).set(table);
   }
 
-  /** Copies the dataset in: x row-major [n × sizes[0]], y labels in [0, classes). Replaces any earlier data. */
+  /**
+   * The data set: x row-major [n × sizes[0]], y labels in [0, classes). Kept by reference, not copied (steps
+   * read it until setData is called again). Replaces any earlier data.
+   */
   setData(x: Float32Array, y: Int32Array): void {
     const dim = this.shape.sizes[0]!;
     const classes = this.shape.sizes[this.layers]!;
     if (x.length !== y.length * dim) throw new KernelError(`setData: ${x.length} inputs for ${y.length} labels of dimension ${dim}`);
     const bad = y.findIndex((label) => !(label >= 0 && label < classes));
     if (bad >= 0) throw new KernelError(`setData: label ${y[bad]} of row ${bad} is outside [0, ${classes})`);
-    this.arena.release(this.dataMark);
-    const dataPointer = this.arena.allocate(x.length * 4);
-    const labelsPointer = this.arena.allocate(y.length * 4);
-    this.floats(dataPointer, x.length).set(x);
-    this.words(labelsPointer, y.length).set(y);
-    this.words(this.plan, HEADER_WORDS).set([dataPointer, labelsPointer], HEADER.data);
-    this.rows = y.length;
+    this.data = { x, y };
   }
 
   /** Sets the parameters (copied in) and restarts Adam: zero moments, step count 0. */
@@ -146,20 +141,24 @@ export class FusedTrainer {
 
   /** One Adam step on the dataset rows `batch`; returns the batch's mean cross-entropy before the update. */
   step(batch: ArrayLike<number>): number {
-    if (this.rows === 0) throw new KernelError('step: no data (call setData first)');
+    if (this.data === null) throw new KernelError('step: no data (call setData first)');
     if (batch.length < 1 || batch.length > this.shape.batchSize) {
       throw new KernelError(`step: batch of ${batch.length} rows, expected 1 to ${this.shape.batchSize}`);
     }
-    const indices = this.words(this.indices, batch.length);
+    const { x, y } = this.data;
+    const dim = this.shape.sizes[0]!;
+    const rows = this.floats(this.header(HEADER.batchX), batch.length * dim);
+    const labels = this.words(this.header(HEADER.batchLabels), batch.length);
     for (let r = 0; r < batch.length; r++) {
       const row = batch[r]!;
-      if (!(Number.isInteger(row) && row >= 0 && row < this.rows)) throw new KernelError(`step: batch row ${r} is ${row}, outside [0, ${this.rows})`);
-      indices[r] = row;
+      if (!(Number.isInteger(row) && row >= 0 && row < y.length)) throw new KernelError(`step: batch row ${r} is ${row}, outside [0, ${y.length})`);
+      rows.set(x.subarray(row * dim, (row + 1) * dim), r * dim);
+      labels[r] = y[row]!;
     }
     this.t++;
     const c1 = 1 / (1 - this.beta1 ** this.t);
     const c2 = 1 / (1 - this.beta2 ** this.t);
-    return this.exports.trainStep(this.plan, this.indices, batch.length, this.lr, this.beta1, this.beta2, this.eps, c1, c2);
+    return this.exports.trainStep(this.plan, batch.length, this.lr, this.beta1, this.beta2, this.eps, c1, c2);
   }
 
   /** A copy of the current parameters. */
