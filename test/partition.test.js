@@ -1,0 +1,90 @@
+// Link faults between hosts (issue 13), on the virtual cluster of test/netns.js: nats-server, the coordinator and
+// each worker in a namespace of their own on one /24. Each scenario ends with every cell once, all ok, and every
+// process exiting cleanly; it prints the time from heal to the next finished cell.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+import { VirtualCluster, netnsUnavailable } from './netns.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(root, 'packages/cli/dist/src/main.js');
+const { syntheticSpec, partRows } = await import(join(root, 'packages/cli/dist/test/support.js'));
+const unavailable = netnsUnavailable();
+const SWEEP_MS = 300_000;
+
+const cleanups = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** A child process in the cluster with its output collected and its exit awaited. */
+function watched(child) {
+  let text = '';
+  child.stdout.on('data', (d) => (text += d));
+  child.stderr.on('data', (d) => (text += d));
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
+  return { child, output: () => text, exited };
+}
+
+async function until(what, condition, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms / 1000} s`);
+    await delay(100);
+  }
+}
+
+async function exitWithin(proc, ms, what) {
+  const late = delay(ms).then(() => 'late');
+  const code = await Promise.race([proc.exited, late]);
+  if (code === 'late') assert.fail(`${what} did not exit within ${ms / 1000} s:\n${proc.output().slice(-3000)}`);
+  return code;
+}
+
+/** A cluster with nats-server on host `nats` and hosts `coordinator`, `w1`…`wN`; the sweep's files in a temp dir. */
+async function sweepCluster(workers) {
+  const cluster = VirtualCluster.create();
+  const dir = await mkdtemp(join(tmpdir(), 'hessweep-partition-'));
+  cleanups.push(async () => {
+    await cluster.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+  cluster.addNetwork('lan');
+  const nats = cluster.addHost('nats', ['lan']).lan;
+  cluster.addHost('coordinator', ['lan']);
+  for (let w = 1; w <= workers; w++) cluster.addHost(`w${w}`, ['lan']);
+  const server = watched(cluster.spawn('nats', 'nats-server', ['-a', nats, '-p', '4222', '-js', '-sd', join(dir, 'store'), '-m', '8222']));
+  await until('nats-server to listen', () => /Server is ready/.test(server.output()), 30_000);
+  const url = `nats://${nats}:4222`;
+  const hessweep = (host, args) => watched(cluster.spawn(host, process.execPath, [cli, ...args], { cwd: dir }));
+  return { cluster, dir, url, hessweep };
+}
+
+test('every worker cut off from the server for 30 s mid-sweep: they continue after the heal, every cell once and ok', { skip: unavailable ?? false, timeout: SWEEP_MS + 120_000 }, async () => {
+  const { cluster, dir, url, hessweep } = await sweepCluster(2);
+  await writeFile(join(dir, 's.yaml'), syntheticSpec('cut', [4, 6, 8, 10], [0, 1], { epochs: 8, sampleSize: 3000 }));
+  const workers = ['w1', 'w2'].map((w) => hessweep(w, ['worker', '--nats', url, '--concurrency', '1', '--name', w, '--backend', 'wasm']));
+  // A lease shorter than the cut: the running cells' leases lapse while their workers cannot heartbeat.
+  const coordinator = hessweep('coordinator', ['coordinator', 's.yaml', '--nats', url, '--out', 'out', '--ack-wait', '10']);
+  const done = () => workers.reduce((n, w) => n + [...w.output().matchAll(/done {2}cut\//g)].length, 0);
+  await until('a first cell to finish', () => done() >= 1, 120_000);
+  const doneBeforeCut = done();
+  for (const w of ['w1', 'w2']) cluster.cut(w);
+  await delay(30_000);
+  for (const w of ['w1', 'w2']) cluster.heal(w);
+  const healed = Date.now();
+  await until('a cell to finish after the heal', () => done() > doneBeforeCut, 120_000);
+  process.stdout.write(`heal to the next finished cell: ${((Date.now() - healed) / 1000).toFixed(1)} s\n`);
+
+  assert.equal(await exitWithin(coordinator, SWEEP_MS, 'the coordinator'), 0, coordinator.output());
+  for (const w of workers) w.child.kill('SIGTERM');
+  for (const [i, w] of workers.entries()) assert.equal(await exitWithin(w, 60_000, `worker w${i + 1}`), 0, w.output());
+  const rows = await partRows(join(dir, 'out', 'cut'));
+  assert.equal(rows.length, 8, 'one row per cell');
+  assert.equal(new Set(rows.map((r) => r.cell_id)).size, 8, 'no cell twice');
+  assert.ok(rows.every((r) => r.status === 'ok'), `statuses: ${rows.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
+});
