@@ -39,8 +39,11 @@ async function until(what, condition, ms = 60_000) {
 }
 
 async function exitWithin(proc, ms, what) {
-  const late = delay(ms).then(() => 'late');
+  // The timer is cancelled once the process exits: left running it would hold the test file open for `ms`.
+  const stop = new AbortController();
+  const late = delay(ms, 'late', { signal: stop.signal }).catch(() => 'cancelled');
   const code = await Promise.race([proc.exited, late]);
+  stop.abort();
   if (code === 'late') assert.fail(`${what} did not exit within ${ms / 1000} s:\n${proc.output().slice(-3000)}`);
   return code;
 }

@@ -111,11 +111,21 @@ async function openWhenReady(open: () => Promise<NatsQueue>, log: (line: string)
     try {
       return await open();
     } catch (error) {
-      if (!(error instanceof NoStreamsError)) throw error;
-      if (!told) log(`${error.message}; waiting for one`);
-      told = true;
+      if (error instanceof NoStreamsError) {
+        if (!told) log(`${error.message}; waiting for one`);
+        told = true;
+      } else if (unanswered(error)) {
+        // The server (or its JetStream) is out of reach for now, e.g. a partitioned link: wait it out.
+        log(`NATS: ${(error as Error).message} while looking for the sweep streams; trying again`);
+      } else throw error;
       await delay(1000, undefined, { signal }).catch(() => undefined);
     }
   }
   return null;
+}
+
+/** A JetStream request that got no answer in time (TIMEOUT) or found no responder (503): the server may come back. */
+function unanswered(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 'TIMEOUT' || code === '503';
 }
