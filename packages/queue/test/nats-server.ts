@@ -353,16 +353,22 @@ async function createServerProcess(options: NatsServerOptions): Promise<NatsServ
   return server;
 }
 
-/** Starts a `nats-server` on a loopback port and waits until it (and JetStream) is ready. */
+/**
+ * Starts a `nats-server` on a loopback port and waits until it (and JetStream) is ready. Ports it picks itself
+ * are free when picked but bound only as the server starts; one taken meanwhile by a test running beside this
+ * one means a start on fresh ports (up to 3 tries), as `startNatsCluster` does.
+ */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
-  const server = await createServerProcess(options);
-  try {
-    await server.waitReady();
-  } catch (error) {
-    await server.cleanup();
-    throw error;
+  for (let attempt = 1; ; attempt++) {
+    const server = await createServerProcess(options);
+    try {
+      await server.waitReady();
+      return server;
+    } catch (error) {
+      await server.cleanup();
+      if (attempt >= 3 || !/address already in use/.test((error as Error).message)) throw error;
+    }
   }
-  return server;
 }
 
 export interface NatsCluster {
