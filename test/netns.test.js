@@ -3,8 +3,12 @@
 // nothing is left behind.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { VirtualCluster, netnsUnavailable } from './netns.js';
+
+// The CLI tests' one poll with a deadline that fails loudly.
+const { until } = await import(join(dirname(fileURLToPath(import.meta.url)), '../packages/cli/dist/test/support.js'));
 
 const unavailable = netnsUnavailable();
 const clusters = [];
@@ -31,23 +35,12 @@ function reaches(cluster, from, address) {
 async function serve(cluster, name, address) {
   const child = cluster.spawn(name, process.execPath, ['-e', LISTEN, address]);
   let out = '';
-  const deadline = Date.now() + 20_000;
   child.stdout.on('data', (chunk) => (out += chunk));
-  while (!out.includes('listening')) {
+  await until(() => {
     if (child.exitCode !== null) throw new Error(`server in ${name} exited ${child.exitCode}`);
-    if (Date.now() > deadline) throw new Error(`server in ${name} did not listen within 20 s`);
-    await delay(20);
-  }
+    return out.includes('listening');
+  }, `the server in ${name} to listen`, 20_000);
   return child;
-}
-
-/** Polls `condition` until true; fails naming `what` after `ms`. */
-async function eventually(what, condition, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms / 1000} s`);
-    await delay(100);
-  }
 }
 
 test('hosts on one network reach each other; a cut host is unreachable and reaches no one until healed', { skip: unavailable ?? false }, async () => {
@@ -59,7 +52,7 @@ test('hosts on one network reach each other; a cut host is unreachable and reach
   const c = cluster.addHost('c', ['lan']);
   await serve(cluster, 'a', a.lan);
   await serve(cluster, 'c', c.lan);
-  await eventually('b reaches a', () => reaches(cluster, 'b', a.lan));
+  await until(() => reaches(cluster, 'b', a.lan), 'b reaches a', 20_000);
   assert.ok(reaches(cluster, 'b', c.lan), 'b reaches c');
 
   cluster.cut('a');
@@ -68,7 +61,7 @@ test('hosts on one network reach each other; a cut host is unreachable and reach
   assert.ok(reaches(cluster, 'b', c.lan), 'b and c lost each other when only a was cut');
 
   cluster.heal('a');
-  await eventually('b reaches a again after the heal', () => reaches(cluster, 'b', a.lan));
+  await until(() => reaches(cluster, 'b', a.lan), 'b reaches a again after the heal', 20_000);
   assert.ok(reaches(cluster, 'a', c.lan), 'a reaches c after the heal');
 
   await cluster.destroy();
@@ -85,15 +78,15 @@ test('a host on two networks cut from one is still reached on the other', { skip
   cluster.addHost('client', ['clients']);
   cluster.addHost('peer', ['peers']);
   await serve(cluster, 'server', '0.0.0.0');
-  await eventually('client reaches server', () => reaches(cluster, 'client', server.clients));
-  await eventually('peer reaches server', () => reaches(cluster, 'peer', server.peers));
+  await until(() => reaches(cluster, 'client', server.clients), 'client reaches server', 20_000);
+  await until(() => reaches(cluster, 'peer', server.peers), 'peer reaches server', 20_000);
 
   cluster.cut('server', 'peers');
   assert.equal(reaches(cluster, 'peer', server.peers), false, 'the peer still reaches the server after its peer link was cut');
   assert.ok(reaches(cluster, 'client', server.clients), 'the client lost the server when only the peer link was cut');
 
   cluster.heal('server', 'peers');
-  await eventually('peer reaches server after the heal', () => reaches(cluster, 'peer', server.peers));
+  await until(() => reaches(cluster, 'peer', server.peers), 'peer reaches server after the heal', 20_000);
   await cluster.destroy();
   assert.deepEqual(cluster.leftovers(), []);
 });

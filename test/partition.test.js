@@ -12,7 +12,8 @@ import { VirtualCluster, netnsUnavailable } from './netns.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'packages/cli/dist/src/main.js');
-const { syntheticSpec, partRows } = await import(join(root, 'packages/cli/dist/test/support.js'));
+// The CLI tests' helpers: a spec, the rows of a sweep, and the one poll and exit wait with deadlines.
+const { syntheticSpec, partRows, until, exitWithin } = await import(join(root, 'packages/cli/dist/test/support.js'));
 const unavailable = netnsUnavailable();
 const SWEEP_MS = 300_000;
 
@@ -30,24 +31,6 @@ function watched(child) {
   return { child, output: () => text, exited };
 }
 
-async function until(what, condition, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms / 1000} s`);
-    await delay(100);
-  }
-}
-
-async function exitWithin(proc, ms, what) {
-  // The timer is cancelled once the process exits: left running it would hold the test file open for `ms`.
-  const stop = new AbortController();
-  const late = delay(ms, 'late', { signal: stop.signal }).catch(() => 'cancelled');
-  const code = await Promise.race([proc.exited, late]);
-  stop.abort();
-  if (code === 'late') assert.fail(`${what} did not exit within ${ms / 1000} s:\n${proc.output().slice(-3000)}`);
-  return code;
-}
-
 /** A cluster with nats-server on host `nats` and hosts `coordinator`, `w1`…`wN`; the sweep's files in a temp dir. */
 async function sweepCluster(workers) {
   const cluster = VirtualCluster.create();
@@ -61,7 +44,7 @@ async function sweepCluster(workers) {
   cluster.addHost('coordinator', ['lan']);
   for (let w = 1; w <= workers; w++) cluster.addHost(`w${w}`, ['lan']);
   const server = watched(cluster.spawn('nats', 'nats-server', ['-a', nats, '-p', '4222', '-js', '-sd', join(dir, 'store'), '-m', '8222']));
-  await until('nats-server to listen', () => /Server is ready/.test(server.output()), 30_000);
+  await until(() => /Server is ready/.test(server.output()), 'nats-server to listen', 30_000);
   const url = `nats://${nats}:4222`;
   const hessweep = (host, args) => watched(cluster.spawn(host, process.execPath, [cli, ...args], { cwd: dir }));
   return { cluster, dir, url, hessweep };
@@ -74,13 +57,13 @@ test('every worker cut off from the server for 30 s mid-sweep: they continue aft
   // A lease shorter than the cut: the running cells' leases lapse while their workers cannot heartbeat.
   const coordinator = hessweep('coordinator', ['coordinator', 's.yaml', '--nats', url, '--out', 'out', '--ack-wait', '10']);
   const done = () => workers.reduce((n, w) => n + [...w.output().matchAll(/done {2}cut\//g)].length, 0);
-  await until('a first cell to finish', () => done() >= 1, 120_000);
+  await until(() => done() >= 1, 'a first cell to finish', 120_000);
   const doneBeforeCut = done();
   for (const w of ['w1', 'w2']) cluster.cut(w);
   await delay(30_000);
   for (const w of ['w1', 'w2']) cluster.heal(w);
   const healed = Date.now();
-  await until('a cell to finish after the heal', () => done() > doneBeforeCut, 120_000);
+  await until(() => done() > doneBeforeCut, 'a cell to finish after the heal', 120_000);
   process.stdout.write(`heal to the next finished cell: ${((Date.now() - healed) / 1000).toFixed(1)} s\n`);
 
   assert.equal(await exitWithin(coordinator, SWEEP_MS, 'the coordinator'), 0, coordinator.output());
@@ -100,13 +83,13 @@ test('a worker cut off mid-cell for longer than its lease: the cell is computed 
   // line within 0.1 s); w2 starts only then, so there is no race for cells before the cut.
   const w1 = worker('w1');
   const coordinator = hessweep('coordinator', ['coordinator', 's.yaml', '--nats', url, '--out', 'out', '--ack-wait', '10']);
-  await until('w1 to start a cell', () => /start lost\/\w+/.test(w1.output()), 120_000);
+  await until(() => /start lost\/\w+/.test(w1.output()), 'w1 to start a cell', 120_000);
   cluster.cut('w1');
   const [, cell] = /start lost\/(\w+)/.exec(w1.output());
   assert.doesNotMatch(w1.output(), new RegExp(`done {2}lost/${cell}`), 'w1 finished its first cell before the cut');
   const w2 = worker('w2');
   // Healed only once the other worker has computed the cut-off cell: no race on which row arrives first.
-  await until(`w2 to compute cell ${cell} after w1's lease lapsed`, () => new RegExp(`done {2}lost/${cell}`).test(w2.output()), 180_000);
+  await until(() => new RegExp(`done {2}lost/${cell}`).test(w2.output()), `w2 to compute cell ${cell} after w1's lease lapsed`, 180_000);
   cluster.heal('w1');
   const healed = Date.now();
   const endedInCut = coordinator.child.exitCode !== null;
