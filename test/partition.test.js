@@ -103,3 +103,67 @@ test('a worker cut off mid-cell for longer than its lease: the cell is computed 
   assert.ok(rows.every((r) => r.status === 'ok'), `statuses: ${rows.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
   assert.equal(rows.find((r) => r.cell_id === cell).worker, 'w2', 'the cut-off cell is the row of the worker that computed it while w1 was cut off');
 });
+
+test('the coordinator cut off from the server for 60 s mid-sweep: workers compute on, the coordinator writes their rows after the heal', { skip: unavailable ?? false, timeout: SWEEP_MS + 120_000 }, async () => {
+  const { cluster, dir, url, hessweep } = await sweepCluster(2);
+  await writeFile(join(dir, 's.yaml'), syntheticSpec('away', [4, 6, 8, 10, 12, 14], [0, 1], { epochs: 8, sampleSize: 3000 }));
+  const workers = ['w1', 'w2'].map((w) => hessweep(w, ['worker', '--nats', url, '--concurrency', '1', '--name', w, '--backend', 'wasm']));
+  const coordinator = hessweep('coordinator', ['coordinator', 's.yaml', '--nats', url, '--out', 'out']);
+  const done = () => workers.reduce((n, w) => n + [...w.output().matchAll(/done {2}away\//g)].length, 0);
+  const progressLines = () => [...coordinator.output().matchAll(/^progress (\d+)\/12 cells/gm)].map((m) => Number(m[1]));
+  // Cut once a first cell is done: a cell takes about a second, so most of the sweep is computed during the cut.
+  await until(() => done() >= 1, 'a first cell to finish', 120_000);
+  cluster.cut('coordinator');
+  const doneAtCut = done();
+  const writtenAtCut = Math.max(0, ...progressLines());
+  await delay(60_000);
+  assert.ok(done() > doneAtCut, `the workers finished no cell while the coordinator was cut off (${done()} done)`);
+  assert.equal(coordinator.child.exitCode, null, `the coordinator exited during the cut:\n${coordinator.output()}`);
+  const linesAtHeal = progressLines().length;
+  cluster.heal('coordinator');
+  const healed = Date.now();
+  await until(() => progressLines().length > linesAtHeal && Math.max(...progressLines()) > writtenAtCut, 'the coordinator to write rows after the heal', 120_000);
+  process.stdout.write(`heal to the coordinator's next written row: ${((Date.now() - healed) / 1000).toFixed(1)} s (cells finished during the cut: ${done() - doneAtCut})\n`);
+
+  assert.equal(await exitWithin(coordinator, SWEEP_MS, 'the coordinator'), 0, coordinator.output());
+  for (const w of workers) w.child.kill('SIGTERM');
+  for (const [i, w] of workers.entries()) assert.equal(await exitWithin(w, 60_000, `worker w${i + 1}`), 0, w.output());
+  const rows = await partRows(join(dir, 'out', 'away'));
+  assert.equal(rows.length, 12, 'one row per cell');
+  assert.equal(new Set(rows.map((r) => r.cell_id)).size, 12, 'no cell twice');
+  assert.ok(rows.every((r) => r.status === 'ok'), `statuses: ${rows.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
+});
+
+test("a worker's link flapping (down 2 s, up 2 s) for 40 s: it computes on, every cell once and ok", { skip: unavailable ?? false, timeout: SWEEP_MS + 120_000 }, async () => {
+  const { cluster, dir, url, hessweep } = await sweepCluster(1);
+  // One worker, and cells of a second or two, so that the sweep lasts past the flapping.
+  const widths = Array.from({ length: 15 }, (_, i) => 4 + i);
+  await writeFile(join(dir, 's.yaml'), syntheticSpec('flap', widths, [0, 1], { epochs: 8, sampleSize: 20000 }));
+  const worker = hessweep('w1', ['worker', '--nats', url, '--concurrency', '1', '--name', 'w1', '--backend', 'wasm']);
+  const coordinator = hessweep('coordinator', ['coordinator', 's.yaml', '--nats', url, '--out', 'out']);
+  const done = () => [...worker.output().matchAll(/done {2}flap\//g)].length;
+  await until(() => done() >= 1, 'w1 to finish a first cell', 120_000);
+  const doneAtStart = done();
+  for (let flap = 0; flap < 10; flap++) {
+    cluster.cut('w1');
+    await delay(2000);
+    cluster.heal('w1');
+    await delay(2000);
+  }
+  const healed = Date.now();
+  const doneAtHeal = done();
+  process.stdout.write(`cells finished while the link flapped: ${doneAtHeal - doneAtStart}\n`);
+  assert.ok(doneAtHeal > doneAtStart, `w1 finished no cell in the 40 s its link flapped:\n${worker.output()}`);
+  if (doneAtHeal < 30) {
+    await until(() => done() > doneAtHeal, 'a cell to finish after the flapping', 120_000);
+    process.stdout.write(`last heal to the next finished cell: ${((Date.now() - healed) / 1000).toFixed(1)} s\n`);
+  }
+
+  assert.equal(await exitWithin(coordinator, SWEEP_MS, 'the coordinator'), 0, coordinator.output());
+  worker.child.kill('SIGTERM');
+  assert.equal(await exitWithin(worker, 60_000, 'worker w1'), 0, worker.output());
+  const rows = await partRows(join(dir, 'out', 'flap'));
+  assert.equal(rows.length, 30, 'one row per cell');
+  assert.equal(new Set(rows.map((r) => r.cell_id)).size, 30, 'no cell twice');
+  assert.ok(rows.every((r) => r.status === 'ok'), `statuses: ${rows.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
+});
