@@ -6,8 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SlurmCluster, slurmUnavailable } from './slurm.js';
@@ -72,8 +71,9 @@ test('the sbatch script on a real Slurm, preempted by scancel --signal=TERM and 
   cleanups.push(() => cluster.destroy());
   const nats = await startNatsServer();
   cleanups.push(() => nats.cleanup());
-  const work = await mkdtemp(join(tmpdir(), 'hessweep-slurm-sweep-'));
-  cleanups.push(() => rm(work, { recursive: true, force: true }));
+  // The sweep's files and the job's output in the cluster's dir: removed with it, also as an orphan's.
+  const work = join(cluster.dir, 'sweep');
+  await mkdir(work);
 
   // Eight cells of about 1–4 s each: enough for two preemptions, each inside a cell, and a run after them.
   await writeFile(join(work, 's.yaml'), syntheticSpec('slurm', [4, 6, 8, 10], [0, 1], { epochs: 800, sampleSize: 6000 }));
