@@ -13,11 +13,12 @@ import { SlurmCluster, slurmUnavailable } from './slurm.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const sbatch = join(root, 'deploy/slurm/hessweep-workers.sbatch');
-// The CLI tests' helpers: a spec, the rows of a sweep, the one poll and exit wait with deadlines, a child `hessweep`.
-const { syntheticSpec, partRows, until, exitWithin, start } = await import(join(root, 'packages/cli/dist/test/support.js'));
+// The CLI tests' helpers: a spec, the rows of a sweep, the exit wait with a deadline, a child `hessweep` (the one poll,
+// `until`, through `cluster.waitFor`, which adds the daemons' logs to its failure).
+const { syntheticSpec, partRows, exitWithin, start } = await import(join(root, 'packages/cli/dist/test/support.js'));
 const { startNatsServer } = await import(join(root, 'packages/queue/dist/test/nats-server.js'));
+// Where it cannot run (not root, no Slurm) the test is skipped; the reason is in its SKIP line.
 const unavailable = slurmUnavailable();
-if (unavailable) process.stdout.write(`# skipping the Slurm test: ${unavailable}\n`);
 
 const cleanups = [];
 after(async () => {
