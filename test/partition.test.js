@@ -1,54 +1,12 @@
 // Link faults between hosts (issue 13), on the virtual cluster of test/netns.js: nats-server, the coordinator and
 // each worker in a namespace of their own on one /24. Each scenario ends with every cell once, all ok, and every
 // process exiting cleanly; it prints the time from heal to the next finished cell.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { VirtualCluster, netnsUnavailable } from './netns.js';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'packages/cli/dist/src/main.js');
-// The CLI tests' helpers: a spec, the rows of a sweep, and the one poll and exit wait with deadlines.
-const { syntheticSpec, partRows, until, exitWithin } = await import(join(root, 'packages/cli/dist/test/support.js'));
-const unavailable = netnsUnavailable();
-const SWEEP_MS = 300_000;
-
-const cleanups = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-/** A child process in the cluster with its output collected and its exit awaited. */
-function watched(child) {
-  let text = '';
-  child.stdout.on('data', (d) => (text += d));
-  child.stderr.on('data', (d) => (text += d));
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
-  return { child, output: () => text, exited };
-}
-
-/** A cluster with nats-server on host `nats` and hosts `coordinator`, `w1`…`wN`; the sweep's files in a temp dir. */
-async function sweepCluster(workers) {
-  const cluster = VirtualCluster.create();
-  const dir = await mkdtemp(join(tmpdir(), 'hessweep-partition-'));
-  cleanups.push(async () => {
-    await cluster.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
-  cluster.addNetwork('lan');
-  const nats = cluster.addHost('nats', ['lan']).lan;
-  cluster.addHost('coordinator', ['lan']);
-  for (let w = 1; w <= workers; w++) cluster.addHost(`w${w}`, ['lan']);
-  const server = watched(cluster.spawn('nats', 'nats-server', ['-a', nats, '-p', '4222', '-js', '-sd', join(dir, 'store'), '-m', '8222']));
-  await until(() => /Server is ready/.test(server.output()), 'nats-server to listen', 30_000);
-  const url = `nats://${nats}:4222`;
-  const hessweep = (host, args) => watched(cluster.spawn(host, process.execPath, [cli, ...args], { cwd: dir }));
-  return { cluster, dir, url, hessweep };
-}
+import { sweepCluster, syntheticSpec, partRows, until, exitWithin, unavailable, SWEEP_MS } from './partition-support.js';
 
 test('every worker cut off from the server for 30 s mid-sweep: they continue after the heal, every cell once and ok', { skip: unavailable ?? false, timeout: SWEEP_MS + 120_000 }, async () => {
   const { cluster, dir, url, hessweep } = await sweepCluster(2);

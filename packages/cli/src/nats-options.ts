@@ -8,6 +8,7 @@ import { addSecret } from './redact.js';
 export function natsConnectionOptions<T>(y: Argv<T>) {
   return y
     .option('nats', { type: 'string', describe: 'NATS server URL(s), comma-separated (env NATS_URL)' })
+    .option('nats-in-order', { type: 'boolean', describe: 'try the NATS servers in the order listed, e.g. the nearest first (default: a random order, which spreads clients)' })
     .option('user', { type: 'string', describe: 'user name (env NATS_USER)' })
     .option('password', { type: 'string', describe: 'password (env NATS_PASSWORD)' })
     .option('token', { type: 'string', describe: 'auth token (env NATS_TOKEN)' })
@@ -16,11 +17,12 @@ export function natsConnectionOptions<T>(y: Argv<T>) {
     .option('tls-ca', { type: 'string', describe: 'CA certificate to trust (env NATS_CA)' })
     .option('tls-cert', { type: 'string', describe: 'client certificate (env NATS_CERT)' })
     .option('tls-key', { type: 'string', describe: 'client key (env NATS_KEY)' })
-    .group(['nats', 'user', 'password', 'token', 'creds', 'nkey', 'tls-ca', 'tls-cert', 'tls-key'], 'NATS connection:');
+    .group(['nats', 'nats-in-order', 'user', 'password', 'token', 'creds', 'nkey', 'tls-ca', 'tls-cert', 'tls-key'], 'NATS connection:');
 }
 
 interface NatsArgs {
   nats?: string;
+  'nats-in-order'?: boolean;
   user?: string;
   password?: string;
   token?: string;
@@ -40,6 +42,7 @@ export function natsOptionsFrom(args: NatsArgs, name: string): NatsOptions {
   for (const url of servers.split(',')) addSecret(urlCredential(url.trim()));
   return {
     servers,
+    inOrder: args['nats-in-order'],
     user: args.user ?? env.user,
     password: args.password ?? env.password,
     token: args.token ?? env.token,

@@ -59,14 +59,10 @@ export function start(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}):
   return { child, output: () => text, stdout: () => out, stderr: () => err, exited };
 }
 
-/** Polls `condition` every 50 ms until it holds; past `ms` it throws, naming `what`. The one poll of the CLI tests. */
-export async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** The one poll of the tests, from the queue package's test harness (cli sits above queue). */
+export const { until } = (await import(new URL('../../../queue/dist/test/poll.js', import.meta.url).href)) as {
+  until(condition: () => boolean | Promise<boolean>, what: string, ms?: number, everyMs?: number): Promise<void>;
+};
 
 /** `proc`'s exit code; past `ms` it is killed and this throws, naming `what` and showing what it printed. */
 export async function exitWithin(proc: Pick<Proc, 'child' | 'output' | 'exited'>, ms: number, what: string): Promise<number> {

@@ -5,6 +5,8 @@ import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions,
 export interface NatsOptions {
   /** One URL or a comma-separated list (`nats://a:4222,nats://b:4222`). */
   servers: string;
+  /** Try the servers in the order listed (e.g. the nearest first) instead of in a random order, which spreads clients. */
+  inOrder?: boolean;
   user?: string;
   password?: string;
   token?: string;
@@ -41,6 +43,7 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
   if (servers.length === 0) throw new NatsConnectError('no NATS server given (--nats URL or NATS_URL)');
   const config: ConnectionOptions = {
     servers,
+    noRandomize: options.inOrder === true,
     name: options.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,

@@ -11,6 +11,10 @@ export const WORKERS_BUCKET = 'hessweep_workers';
 /** Which coordinator holds each sweep (ownership.ts); only coordinators use it. */
 export const OWNERS_BUCKET = 'hessweep_owners';
 
+/** Health probes of long-lived clients (server-health.ts): one small write per client every few seconds, kept in memory for a minute. */
+export const HEALTH_STREAM = 'HESSWEEP_HEALTH';
+export const healthSubject = (client: string) => `hessweep.health.${client}`;
+
 export const cellsSubject = (sweep: string, cellId = '*') => `hessweep.${sweep}.cells.${cellId}`;
 export const resultsSubject = (sweep: string, cellId = '*') => `hessweep.${sweep}.results.${cellId}`;
 export const cellsConsumer = (sweep: string) => `cells-${sweep}`;
@@ -68,6 +72,14 @@ export async function createStreams(jsm: JetStreamManager, replicas: number): Pr
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     num_replicas: replicas,
+  });
+  await ensureStream(jsm, {
+    name: HEALTH_STREAM,
+    subjects: [healthSubject('*')],
+    storage: StorageType.Memory,
+    num_replicas: replicas,
+    max_msgs_per_subject: 1,
+    max_age: nanos(60_000),
   });
 }
 

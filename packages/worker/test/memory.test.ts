@@ -8,6 +8,11 @@ import { DEFAULT_MEASURE, DEFAULT_TRAIN, cellId, failedRow, type Cell, type Resu
 import { InProcessQueue, type Delivery } from '@hessweep/queue';
 import { MemoryBudget, OverBudgetError, Worker, memoryLimit, type CellRunner, type WorkerEvent } from '../src/index.js';
 
+/** The one poll of the tests, from the queue package's test harness. */
+const { until } = (await import(new URL('../../../queue/dist/test/poll.js', import.meta.url).href)) as {
+  until(condition: () => boolean, what: string, ms?: number, everyMs?: number): Promise<void>;
+};
+
 // ---------------------------------------------------------------------------------------------------------
 // MemoryBudget
 
@@ -175,15 +180,6 @@ async function rows(queue: InProcessQueue, sweep: string, count: number): Promis
     if (out.length === count) break;
   }
   return out;
-}
-
-/** Polls `condition` each turn of the event loop; fails loudly after `ms`. */
-async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 test('cells of mixed sizes never hold more memory in threads than the budget, and all finish', async () => {

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { claimSweep, closeNats, connectNats, describeSweepOwner, NatsQueue, type SweepClaim } from '@hessweep/queue';
+import { claimSweep, closeNats, connectNats, describeSweepOwner, keepOnHealthyServer, NatsQueue, type SweepClaim } from '@hessweep/queue';
 import { runSweep, SweepRecordKeeper } from '@hessweep/coordinator';
 import { SweepOwnedError } from '@hessweep/results';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
@@ -36,8 +36,11 @@ export async function coordinatorCommand(args: CoordinatorArgs): Promise<number>
   positiveIntegers(args, ['max-attempts', 'replicas', 'lease']);
   const loaded = await loadPlan(args.spec, args.where, args['max-cells']);
   const name = loaded.spec.name;
-  const nc = await connectNats(natsOptionsFrom(args, `hessweep-coordinator ${name}`));
+  const natsOptions = natsOptionsFrom(args, `hessweep-coordinator ${name}`);
+  const nc = await connectNats(natsOptions);
   const view = new SweepProgressView(args.quiet);
+  view.note(`NATS: connected to ${nc.getServer()}`);
+  keepOnHealthyServer(nc, { servers: natsOptions.servers, onNote: (line) => view.note(line) });
   try {
     const queue = await NatsQueue.open(nc, { create: true, replicas: args.replicas });
     const lost = { to: null as string | null };

@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { hostname, availableParallelism } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BACKENDS, formatBytes, type BackendChoice, type TrainerChoice } from '@hessweep/grid';
-import { closeNats, connectNats, NatsQueue, NoStreamsError } from '@hessweep/queue';
+import { closeNats, connectNats, keepOnHealthyServer, NatsQueue, NoStreamsError } from '@hessweep/queue';
 import { Worker, dryRunner } from '@hessweep/worker';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { positiveIntegers } from '../plan.js';
@@ -57,7 +57,10 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const nc = await connectNats(natsOptionsFrom(args, `hessweep-worker ${name}`));
+    const natsOptions = natsOptionsFrom(args, `hessweep-worker ${name}`);
+    const nc = await connectNats(natsOptions);
+    log(`NATS: connected to ${nc.getServer()}`);
+    keepOnHealthyServer(nc, { servers: natsOptions.servers, onNote: log });
     try {
       const queue = await openWhenReady(() => NatsQueue.open(nc, { sweep: args.sweep }), log, starting.signal);
       if (!queue) return 0;

@@ -1,0 +1,94 @@
+// What the link-fault tests share (issue 13): sweeps on a virtual cluster of network namespaces (test/netns.js)
+// with nats-server (one, or a 3-node JetStream cluster), the coordinator and each worker on hosts of their own.
+import { after } from 'node:test';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VirtualCluster, netnsUnavailable } from './netns.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(root, 'packages/cli/dist/src/main.js');
+// The CLI tests' helpers: a spec, the rows of a sweep, and the one poll and exit wait with deadlines.
+export const { syntheticSpec, partRows, until, exitWithin } = await import(join(root, 'packages/cli/dist/test/support.js'));
+export const unavailable = netnsUnavailable();
+export const SWEEP_MS = 300_000;
+
+const cleanups = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** A child process in the cluster with its output collected and its exit awaited. */
+export function watched(child) {
+  let text = '';
+  child.stdout.on('data', (d) => (text += d));
+  child.stderr.on('data', (d) => (text += d));
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
+  return { child, output: () => text, exited };
+}
+
+/** A cluster and a temp dir for the sweep's files, both removed after the test file. */
+async function clusterWithDir() {
+  const cluster = VirtualCluster.create();
+  const dir = await mkdtemp(join(tmpdir(), 'hessweep-partition-'));
+  cleanups.push(async () => {
+    await cluster.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const hessweep = (host, args) => watched(cluster.spawn(host, process.execPath, [cli, ...args], { cwd: dir }));
+  return { cluster, dir, hessweep };
+}
+
+/** nats-server on host `nats` and hosts `coordinator`, `w1`…`wN`, all on one network `lan`. */
+export async function sweepCluster(workers) {
+  const { cluster, dir, hessweep } = await clusterWithDir();
+  cluster.addNetwork('lan');
+  const nats = cluster.addHost('nats', ['lan']).lan;
+  cluster.addHost('coordinator', ['lan']);
+  for (let w = 1; w <= workers; w++) cluster.addHost(`w${w}`, ['lan']);
+  const server = watched(cluster.spawn('nats', 'nats-server', ['-a', nats, '-p', '4222', '-js', '-sd', join(dir, 'store'), '-m', '8222']));
+  await until(() => /Server is ready/.test(server.output()), 'nats-server to listen', 30_000);
+  return { cluster, dir, url: `nats://${nats}:4222`, hessweep };
+}
+
+/**
+ * A 3-node JetStream cluster: servers `n1`…`n3` talk to each other on network `peers` and to their clients on
+ * `lan`, so that a server can be cut off from its peers but not from its clients. Hosts `coordinator`,
+ * `w1`…`wN` are on `lan`. `urls(first)` lists every server's client URL with `first` at the front (for
+ * `--nats-in-order`); `jsz(server)` is that server's JetStream monitoring page (/jsz?streams=1), fetched from
+ * inside the cluster.
+ */
+export async function natsClusterOf3(workers) {
+  const { cluster, dir, hessweep } = await clusterWithDir();
+  cluster.addNetwork('lan');
+  cluster.addNetwork('peers');
+  const names = ['n1', 'n2', 'n3'];
+  const address = Object.fromEntries(names.map((n) => [n, cluster.addHost(n, ['lan', 'peers'])]));
+  cluster.addHost('coordinator', ['lan']);
+  for (let w = 1; w <= workers; w++) cluster.addHost(`w${w}`, ['lan']);
+  const servers = {};
+  for (const n of names) {
+    const routes = names.filter((m) => m !== n).map((m) => `"nats-route://${address[m].peers}:6222"`);
+    const config = join(dir, `${n}.conf`);
+    await writeFile(
+      config,
+      [
+        `server_name: ${n}`,
+        `listen: "${address[n].lan}:4222"`,
+        `http: "${address[n].lan}:8222"`,
+        `jetstream { store_dir: "${join(dir, n)}" }`,
+        `cluster { name: c3, listen: "${address[n].peers}:6222", routes: [${routes.join(', ')}] }`,
+      ].join('\n'),
+    );
+    servers[n] = watched(cluster.spawn(n, 'nats-server', ['-c', config]));
+  }
+  const leaderElected = () => names.some((n) => /new metadata leader|Self is new JetStream cluster metadata leader/.test(servers[n].output()));
+  await until(leaderElected, 'the 3 nats-servers to elect a JetStream meta leader', 60_000);
+  const url = (n) => `nats://${address[n].lan}:4222`;
+  const jsz = (server) => {
+    const fetchPage = `fetch('http://${address[server].lan}:8222/jsz?streams=1').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+    return JSON.parse(cluster.run('coordinator', process.execPath, ['-e', fetchPage]));
+  };
+  return { cluster, dir, hessweep, servers, names, urls: (first) => [first, ...names.filter((n) => n !== first)].map(url).join(','), url, jsz };
+}
