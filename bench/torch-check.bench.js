@@ -2,7 +2,8 @@
 // 784-16×6-10 without biases, batch 64, Adam 1e-3) three ways from the same weights and batch order —
 // hessweep's fused step, hessweep's tfjs path, and PyTorch's nn.Linear + torch.optim.Adam (bench/torch/
 // same_training.py) — and prints how far apart the losses and parameters are at checkpoints.
-// Usage: npm run bench -- torch-check [--steps 1570]   (needs python3 with torch, e.g. Debian's python3-torch)
+// Usage: npm run bench -- torch-check [--steps 1570] [--seed 11]   (needs python3 with torch, e.g. Debian's python3-torch)
+// --seed s draws the initial weights from seed s and the batch order from s + 1 (default 11, 12).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,8 +11,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { lib, root } from './common.js';
 
-const { values } = parseArgs({ options: { steps: { type: 'string', default: '1570' }, python: { type: 'string', default: 'python3' } } });
+const { values } = parseArgs({
+  options: { steps: { type: 'string', default: '1570' }, seed: { type: 'string', default: '11' }, python: { type: 'string', default: 'python3' } },
+});
 const steps = Number(values.steps);
+const seed = Number(values.seed);
+if (!Number.isInteger(seed)) {
+  console.error(`torch-check: --seed must be an integer, got ${values.seed}`);
+  process.exit(2);
+}
 const probe = spawnSync(values.python, ['-c', 'import torch'], { encoding: 'utf8' });
 if (probe.status !== 0) {
   console.error(`torch-check: ${values.python} cannot import torch (apt-get install python3-torch, or --python PATH)`);
@@ -23,12 +31,12 @@ const { FusedTrainer } = await lib('kernels');
 await L.useBackend('wasm');
 const data = await L.loadDataset('fashion_mnist', {}, 10000);
 const arch = L.mlpArchitecture(data.dim, 16, 5, data.classes, false);
-const init = L.initParams(arch, 'uniform', new L.Rng(11));
+const init = L.initParams(arch, 'uniform', new L.Rng(seed));
 const batch = 64;
-const rng = new L.Rng(12);
+const rng = new L.Rng(seed + 1);
 const rows = new Int32Array(steps * batch);
 for (let s = 0; s < steps; s++) rows.set(rng.permutation(data.n).subarray(0, batch), s * batch);
-const checkpoints = [1, 10, 100, 1000, steps].filter((s, i, all) => s <= steps && all.indexOf(s) === i);
+const checkpoints = [1, 10, 100, 300, 500, 700, 1000, steps].filter((s, i, all) => s <= steps && all.indexOf(s) === i);
 
 const flatten = (params) => Float32Array.from(params.weights.flatMap((w) => Array.from(w)));
 const fused = await FusedTrainer.create({ sizes: arch.sizes, bias: false, batchSize: batch }, { lr: 1e-3 });
@@ -58,7 +66,8 @@ try {
   writeFileSync(join(dir, 'init.f32'), flatten(init));
   const run = spawnSync(values.python, [join(root, 'bench/torch/same_training.py'), dir], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`same_training.py failed:\n${run.stderr}`);
-  const floats = (name, Type) => new Type(readFileSync(join(dir, name)).buffer.slice(0));
+  // A copy of the bytes: a small file's Buffer is a view into a shared pool, so its .buffer starts elsewhere.
+  const floats = (name, Type) => new Type(new Uint8Array(readFileSync(join(dir, name))).buffer);
   const torchLoss = floats('torch_losses.f64', Float64Array);
   const relative = (a, b) => {
     let diff = 0;
@@ -69,7 +78,7 @@ try {
     }
     return Math.sqrt(diff / norm);
   };
-  console.log(`${JSON.parse(run.stdout).torch}: ${steps} steps of the reference cell from the same weights and batches`);
+  console.log(`${JSON.parse(run.stdout).torch}: ${steps} steps of the reference cell from the same weights and batches (seeds ${seed}, ${seed + 1})`);
   console.log('step   ‖θ_fused − θ_torch‖/‖θ_torch‖   ‖θ_tfjs − θ_torch‖/‖θ_torch‖   ‖θ_fused − θ_tfjs‖/‖θ_tfjs‖   loss fused / tfjs / torch');
   for (const s of checkpoints) {
     const t = floats(`torch_params_${s}.f32`, Float32Array);

@@ -25,20 +25,27 @@ export function matMulStrided(a: usize, aRow: i32, aCol: i32, b: usize, c: usize
   return base + ((<usize>(row * cols + col)) << 2);
 }
 
-// Output rows i, i+1, columns j..j+15: each step over the inner index broadcasts 2 A values against one
-// 16-wide stretch of a B row.
+// Output rows i, i+1, columns j..j+15: each step over the inner index broadcasts 2 A values (loaded straight
+// into all lanes, which costs no shuffle) against one 16-wide stretch of a B row. Pointers advance by
+// their strides instead of being recomputed from indices.
 function block2x16(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, i: i32, j: i32, inner: i32, n: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
+  let a0p = a + ((<usize>(i * aRow)) << 2);
+  const a1Offset = (<usize>aRow) << 2;
+  const aStep = (<usize>aCol) << 2;
+  let bp = rowOf(b, 0, n, j);
+  const bStep = (<usize>n) << 2;
   for (let p = 0; p < inner; p++) {
-    const bp = rowOf(b, p, n, j);
     const b0 = v128.load(bp), b1 = v128.load(bp, 16), b2 = v128.load(bp, 32), b3 = v128.load(bp, 48);
-    const a0 = f32x4.splat(elementA(a, aRow, aCol, i, p));
-    c00 = f32x4.add(c00, f32x4.mul(a0, b0)); c01 = f32x4.add(c01, f32x4.mul(a0, b1));
-    c02 = f32x4.add(c02, f32x4.mul(a0, b2)); c03 = f32x4.add(c03, f32x4.mul(a0, b3));
-    const a1 = f32x4.splat(elementA(a, aRow, aCol, i + 1, p));
-    c10 = f32x4.add(c10, f32x4.mul(a1, b0)); c11 = f32x4.add(c11, f32x4.mul(a1, b1));
-    c12 = f32x4.add(c12, f32x4.mul(a1, b2)); c13 = f32x4.add(c13, f32x4.mul(a1, b3));
+    const a0 = v128.load32_splat(a0p);
+    c00 = madd(a0, b0, c00); c01 = madd(a0, b1, c01);
+    c02 = madd(a0, b2, c02); c03 = madd(a0, b3, c03);
+    const a1 = v128.load32_splat(a0p + a1Offset);
+    c10 = madd(a1, b0, c10); c11 = madd(a1, b1, c11);
+    c12 = madd(a1, b2, c12); c13 = madd(a1, b3, c13);
+    a0p += aStep;
+    bp += bStep;
   }
   let cp = rowOf(c, i, n, j);
   v128.store(cp, c00); v128.store(cp, c01, 16); v128.store(cp, c02, 32); v128.store(cp, c03, 48);
@@ -48,11 +55,17 @@ function block2x16(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, i: i32, j
 
 // Output row r from column j0 on: 4 columns at a time, then the last n mod 4 one by one.
 function rowTail(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, r: i32, j0: i32, inner: i32, n: i32): void {
+  const ap = a + ((<usize>(r * aRow)) << 2);
+  const aStep = (<usize>aCol) << 2;
+  const bStep = (<usize>n) << 2;
   let j = j0;
   for (; j + 4 <= n; j += 4) {
     let acc = f32x4.splat(0);
+    let aq = ap, bq = rowOf(b, 0, n, j);
     for (let p = 0; p < inner; p++) {
-      acc = f32x4.add(acc, f32x4.mul(f32x4.splat(elementA(a, aRow, aCol, r, p)), v128.load(rowOf(b, p, n, j))));
+      acc = madd(v128.load32_splat(aq), v128.load(bq), acc);
+      aq += aStep;
+      bq += bStep;
     }
     v128.store(rowOf(c, r, n, j), acc);
   }
@@ -79,9 +92,16 @@ export function matMulTransposedB(a: usize, b: usize, c: usize, m: i32, inner: i
   let p = 0;
   for (; p + 4 <= length; p += 4) {
     const offset = (<usize>p) << 2;
-    acc = f32x4.add(acc, f32x4.mul(v128.load(x + offset), v128.load(y + offset)));
+    acc = madd(v128.load(x + offset), v128.load(y + offset), acc);
   }
   let sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
   for (; p < length; p++) sum += load<f32>(x + ((<usize>p) << 2)) * load<f32>(y + ((<usize>p) << 2));
   return sum;
+}
+
+// a·b + c in four lanes, rounded twice (a product, then a sum), as XNNPACK's and tfjs's kernels here: the
+// fused multiply-add of relaxed SIMD measured only ~5 % faster per step on this CPU, and its rounding would
+// depend on the machine (rows of one cell differing between workers).
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  return f32x4.add(c, f32x4.mul(a, b));
 }

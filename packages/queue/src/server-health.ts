@@ -29,15 +29,16 @@ export interface ServerHealthOptions {
 const JS_INFO = '$JS.API.INFO';
 
 /**
- * Keeps a long-lived client (worker, coordinator) on a server where JetStream answers: asks `$JS.API.INFO`
- * every `intervalMs` and, after `failures` failed asks in a row, reconnects to another server of the pool.
+ * Keeps a long-lived client (worker, coordinator) on a server where JetStream answers: asks (see above)
+ * every `intervalMs` and, after `failures` failed asks in a row, reconnects to another server of the pool
+ * (to the same one when it is the only one known and nothing answers at all).
  * Reports disconnects and reconnects through `onNote`. Runs until the connection closes (or `stop`); its
  * timers never keep the process alive.
  */
 export function keepOnHealthyServer(nc: NatsConnection, options: ServerHealthOptions): { stop(): void } {
   const { onNote = () => undefined, intervalMs = 2000, timeoutMs = 2000, failures = 3 } = options;
   const configured = options.servers.split(',').map((s) => s.trim()).filter(Boolean);
-  const probeSubject = healthSubject(randomBytes(8).toString('hex'));
+  const asker: Asker = { subject: healthSubject(randomBytes(8).toString('hex')), denied: false };
   let stopped = false;
   // The server being left: nats.js dials the server it was on first, so a reconnect that lands there again
   // is repeated (at most once per known server).
@@ -71,7 +72,7 @@ export function keepOnHealthyServer(nc: NatsConnection, options: ServerHealthOpt
       await delay(Math.max(0, asked + intervalMs - Date.now()), undefined, { ref: false });
       if (done()) break;
       asked = Date.now();
-      const why = await askJetStream(nc, probeSubject, timeoutMs);
+      const why = await askJetStream(nc, asker, timeoutMs, onNote);
       if (why === null) {
         failed = 0;
         continue;
@@ -80,13 +81,19 @@ export function keepOnHealthyServer(nc: NatsConnection, options: ServerHealthOpt
       if (failed < failures) continue;
       const server = nc.getServer();
       const seconds = ((Date.now() - since) / 1000).toFixed(0);
-      if (knownServers() < 2) {
+      if (knownServers() >= 2) {
+        onNote(`NATS: JetStream does not answer on ${server} (${why}, ${seconds} s): it has lost its cluster; moving to another server`);
+        leaving = { server, tries: 1 };
+      } else if (why.startsWith('no answer')) {
+        // Nothing comes back at all: the link may be down. A new connection is dialled every few seconds and
+        // is up soon after the link is, where the old one waits out TCP's retransmission back-off (up to
+        // half a minute after a 30 s cut).
+        onNote(`NATS: no answer from ${server} (${seconds} s); reconnecting`);
+      } else {
         if (failed === failures) onNote(`NATS: JetStream does not answer on ${server} (${why}, ${seconds} s) and no other server is known; waiting`);
         continue;
       }
-      onNote(`NATS: JetStream does not answer on ${server} (${why}, ${seconds} s): it has lost its cluster; moving to another server`);
       failed = 0;
-      leaving = { server, tries: 1 };
       await nc.reconnect().catch(() => undefined);
     }
   })().catch(() => undefined);
@@ -98,13 +105,28 @@ export function keepOnHealthyServer(nc: NatsConnection, options: ServerHealthOpt
   };
 }
 
+/** How to ask: a write to the health stream, or `$JS.API.INFO` where writing there is not permitted. */
+interface Asker {
+  subject: string;
+  denied: boolean;
+}
+
 /**
  * Null when the server's JetStream commits a write (or, without the health stream, answers `$JS.API.INFO`);
  * otherwise why not. Errors of a closed or reconnecting client count as answers: not this server's fault.
+ * A write the account may not make (an auth.conf from before the health stream) switches to `$JS.API.INFO`.
  */
-async function askJetStream(nc: NatsConnection, probeSubject: string, timeoutMs: number): Promise<string | null> {
-  const written = await ask(nc, probeSubject, timeoutMs);
-  return written === 'no responders' ? ask(nc, JS_INFO, timeoutMs) : written;
+async function askJetStream(nc: NatsConnection, asker: Asker, timeoutMs: number, onNote: (line: string) => void): Promise<string | null> {
+  if (!asker.denied) {
+    const written = await ask(nc, asker.subject, timeoutMs);
+    if (written !== 'no responders' && written !== 'denied') return written;
+    if (written === 'denied') {
+      asker.denied = true;
+      onNote(`NATS: may not publish to ${asker.subject} (permissions): checking the server with $JS.API.INFO only, which a cut-off meta leader answers for ~17 s`);
+    }
+  }
+  const info = await ask(nc, JS_INFO, timeoutMs);
+  return info === 'denied' ? null : info;
 }
 
 async function ask(nc: NatsConnection, subject: string, timeoutMs: number): Promise<string | null> {
@@ -116,6 +138,7 @@ async function ask(nc: NatsConnection, subject: string, timeoutMs: number): Prom
     const code = (error as NatsError).code;
     if (code === 'TIMEOUT') return `no answer within ${timeoutMs / 1000} s`;
     if (code === '503') return 'no responders';
+    if (code === 'PERMISSIONS_VIOLATION') return 'denied';
     return null;
   }
 }

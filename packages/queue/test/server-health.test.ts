@@ -81,3 +81,30 @@ test('with the health stream, each ask is a write: the client keeps one message 
     });
   });
 });
+
+test('a user who may not write health asks (an older auth.conf) is told once, checked with $JS.API.INFO, and moves nowhere', async () => {
+  const config = `accounts { A { jetstream: enabled, users: [
+    { user: admin, password: admin },
+    { user: limited, password: limited, permissions: { publish: { allow: ["$JS.API.INFO"] }, subscribe: { allow: ["_INBOX.>"] } } }
+  ] } }`;
+  const server = await startNatsServer({ config });
+  const admin = await connectNats({ servers: server.url, user: 'admin', password: 'admin' });
+  const nc = await connectNats({ servers: server.url, user: 'limited', password: 'limited' });
+  const notes: string[] = [];
+  // A second, unreachable server in the list: a failed ask would make the client leave.
+  const watch = keepOnHealthyServer(nc, { servers: `${server.url},nats://127.0.0.1:1`, onNote: (line) => notes.push(line), ...FAST });
+  try {
+    await createStreams(await admin.jetstreamManager(), 1);
+    await until(() => notes.length > 0, 'a note', 30_000);
+    const asks = Date.now() + FAST.intervalMs * (FAST.failures + 5);
+    await until(() => Date.now() > asks, 'a few more asks', 30_000);
+    assert.equal(notes.length, 1, notes.join(' | '));
+    assert.match(notes[0], /may not publish to hessweep\.health\.\w+ \(permissions\): checking the server with \$JS\.API\.INFO only/);
+    assert.equal(nc.getServer(), hostPort(server));
+  } finally {
+    watch.stop();
+    await nc.close();
+    await admin.close();
+    await server.cleanup();
+  }
+});
