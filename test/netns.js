@@ -6,6 +6,7 @@
 // Names carry a prefix unique to this process (`hw<pid>x<n>`), so concurrent test files never collide, and a
 // cluster whose process died is recognised by its pid and removed by the next `VirtualCluster.create`.
 import { execFileSync, spawn } from 'node:child_process';
+import { alive } from './processes.js';
 
 const IP = '/usr/sbin/ip';
 const PREFIX = 'hw';
@@ -31,15 +32,6 @@ function namespaces() {
     .split('\n')
     .map((line) => line.split(' ')[0])
     .filter(Boolean);
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return error.code === 'EPERM';
-  }
 }
 
 /** Removes the namespaces of clusters whose process is gone (a test killed before its cleanup). */

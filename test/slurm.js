@@ -12,6 +12,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { alive } from './processes.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { until } = await import(join(root, 'packages/cli/dist/test/support.js'));
@@ -41,15 +42,6 @@ export function slurmUnavailable() {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'slurmd and munged need root (CI runs as root)';
   const missing = BINARIES.filter((name) => which(name) === null);
   return missing.length > 0 ? `${missing.join(', ')} not found (apt-get install slurm-wlm munge)` : null;
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return error.code === 'EPERM';
-  }
 }
 
 function kill(pid, signal) {

@@ -21,6 +21,14 @@ import { redactOutput } from './redact.js';
 redactOutput();
 const debug = process.argv.includes('--debug') || process.env.HESSWEEP_DEBUG === '1';
 
+/**
+ * How long a finished command may stay alive for what it did not await. Everything a command does is awaited
+ * before it returns; what can still hold the process is a socket nats.js leaks when a dial times out (a server
+ * cut off while a client reconnects): the kernel keeps connecting, and once the link is back the socket stays
+ * open — the server waits minutes for a CONNECT that never comes.
+ */
+const STRAY_HANDLES_MS = 2000;
+
 /** Runs a command handler and turns its outcome into an exit code; a failure is one line (see describeFailure). */
 async function run(handler: () => Promise<number>): Promise<void> {
   try {
@@ -29,6 +37,8 @@ async function run(handler: () => Promise<number>): Promise<void> {
     const { line, code } = describeFailure(error, debug);
     process.stderr.write(`hessweep: ${line}\n`);
     process.exitCode = code;
+  } finally {
+    setTimeout(() => process.exit(), STRAY_HANDLES_MS).unref();
   }
 }
 

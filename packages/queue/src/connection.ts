@@ -87,7 +87,7 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
  */
 export async function closeNats(nc: NatsConnection, drainMs = 5000): Promise<void> {
   await settleWithin(nc.drain(), drainMs);
-  await nc.close().catch(() => undefined);
+  await settleWithin(nc.close(), drainMs);
 }
 
 /** Waits for `promise` to settle (either way, its outcome ignored), but at most `ms`: for last words to a server that may be gone. */

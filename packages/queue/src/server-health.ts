@@ -94,6 +94,7 @@ export function keepOnHealthyServer(nc: NatsConnection, options: ServerHealthOpt
         continue;
       }
       failed = 0;
+      if (leaving) putLast(nc, server);
       await nc.reconnect().catch(() => undefined);
     }
   })().catch(() => undefined);
@@ -103,6 +104,20 @@ export function keepOnHealthyServer(nc: NatsConnection, options: ServerHealthOpt
       stopped = true;
     },
   };
+}
+
+/**
+ * Moves `server` to the end of the client's server pool, so that the reconnect dials another one first:
+ * nats.js would dial the server it was on first, and a server cut off from everything costs a whole dial
+ * timeout (5 s) there. Reaches into nats.js 2.x's pool (`protocol.servers`); where that is not there, the
+ * reconnect that lands on the same server is simply repeated (see `leaving`).
+ */
+function putLast(nc: NatsConnection, server: string): void {
+  type Pool = { getServers?: () => { listen: string }[] };
+  const pool = (nc as unknown as { protocol?: { servers?: Pool } }).protocol?.servers?.getServers?.();
+  if (!Array.isArray(pool)) return;
+  const at = pool.findIndex((entry) => entry.listen === server);
+  if (at >= 0) pool.push(...pool.splice(at, 1));
 }
 
 /** How to ask: a write to the health stream, or `$JS.API.INFO` where writing there is not permitted. */
