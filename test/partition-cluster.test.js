@@ -28,6 +28,22 @@ function streamLeader(c, stream) {
   return undefined;
 }
 
+/** Each server's view of the streams and consumers, for a failure's message. */
+function describeStreams(c) {
+  return c.names
+    .map((n) => {
+      try {
+        const page = c.jsz(n);
+        const streams = (page.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
+        const consumers = (s) => (s.consumer_detail ?? []).map((k) => ` ${k.name} pending ${k.num_pending} acks ${k.num_ack_pending} waiting ${k.num_waiting}`).join(';');
+        return `${n} (meta leader ${page.meta_cluster?.leader}): ${streams.map((s) => `${s.name} ${s.state.messages} msgs, leader ${s.cluster?.leader}${consumers(s)}`).join(' | ')}`;
+      } catch (error) {
+        return `${n}: ${error.message.split('\n')[0]}`;
+      }
+    })
+    .join('\n');
+}
+
 /** The server a client said it is connected to last. */
 function serverOf(client) {
   return [...client.output().matchAll(/NATS: (?:re)?connected to (\S+)/g)].at(-1)?.[1];
@@ -43,7 +59,13 @@ async function partitionScenario(name, { pickTarget, networks, cutMs = 0 }) {
   await writeFile(join(c.dir, 's.yaml'), syntheticSpec(name, [4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26], [0, 1], { epochs: 4, sampleSize: 20000 }));
   let target = pickTarget(c, null);
   const coordinator = c.hessweep('coordinator', ['coordinator', 's.yaml', '--nats', c.urls(target ?? 'n1'), '--nats-in-order', '--replicas', '3', '--out', 'out']);
-  await until(() => /^progress |NATS: connected/m.test(coordinator.output()) && streamLeader(c, 'HESSWEEP_CELLS') !== undefined, 'the coordinator to create the streams', 120_000);
+  const created = () => {
+    assert.equal(coordinator.child.exitCode, null, `the coordinator exited:\n${coordinator.output()}`);
+    return /^progress /m.test(coordinator.output()) && streamLeader(c, 'HESSWEEP_CELLS') !== undefined;
+  };
+  await until(created, 'the coordinator to create the streams and queue the cells', 120_000, 500).catch((error) => {
+    throw new Error(`${error.message}; the coordinator printed:\n${coordinator.output()}`);
+  });
   target = pickTarget(c, target);
   const workers = ['w1', 'w2'].map((w) => c.hessweep(w, ['worker', '--nats', c.urls(target), '--nats-in-order', '--concurrency', '1', '--name', w, '--backend', 'wasm']));
   const clients = { coordinator, w1: workers[0], w2: workers[1] };
@@ -77,7 +99,10 @@ async function partitionScenario(name, { pickTarget, networks, cutMs = 0 }) {
     process.stdout.write(`${name}: heal to the next finished cell: ${seconds(healed)} s\n`);
   }
 
-  assert.equal(await exitWithin(coordinator, SWEEP_MS, 'the coordinator'), 0, coordinator.output());
+  const exited = await exitWithin(coordinator, SWEEP_MS, 'the coordinator').catch((error) => {
+    throw new Error(`${error.message}\n${workers.map((w, i) => `--- worker w${i + 1}:\n${w.output()}`).join('\n')}\n--- streams:\n${describeStreams(c)}`);
+  });
+  assert.equal(exited, 0, coordinator.output());
   for (const w of workers) w.child.kill('SIGTERM');
   for (const [i, w] of workers.entries()) assert.equal(await exitWithin(w, 60_000, `worker w${i + 1}`), 0, w.output());
   const rows = await partRows(join(c.dir, 'out', name));

@@ -56,7 +56,7 @@ export async function sweepCluster(workers) {
  * A 3-node JetStream cluster: servers `n1`…`n3` talk to each other on network `peers` and to their clients on
  * `lan`, so that a server can be cut off from its peers but not from its clients. Hosts `coordinator`,
  * `w1`…`wN` are on `lan`. `urls(first)` lists every server's client URL with `first` at the front (for
- * `--nats-in-order`); `jsz(server)` is that server's JetStream monitoring page (/jsz?streams=1), fetched from
+ * `--nats-in-order`); `jsz(server)` is that server's JetStream monitoring page (/jsz with streams and consumers), fetched from
  * inside the cluster.
  */
 export async function natsClusterOf3(workers) {
@@ -83,12 +83,26 @@ export async function natsClusterOf3(workers) {
     );
     servers[n] = watched(cluster.spawn(n, 'nats-server', ['-c', config]));
   }
-  const leaderElected = () => names.some((n) => /new metadata leader|Self is new JetStream cluster metadata leader/.test(servers[n].output()));
-  await until(leaderElected, 'the 3 nats-servers to elect a JetStream meta leader', 60_000);
   const url = (n) => `nats://${address[n].lan}:4222`;
   const jsz = (server) => {
-    const fetchPage = `fetch('http://${address[server].lan}:8222/jsz?streams=1').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+    const fetchPage = `fetch('http://${address[server].lan}:8222/jsz?streams=1&consumers=1').then((r) => r.text()).then((t) => process.stdout.write(t))`;
     return JSON.parse(cluster.run('coordinator', process.execPath, ['-e', fetchPage]));
   };
+  // Formed: every node names the same meta leader, which sees both peers current (an R3 stream needs all three).
+  const formed = () => {
+    let metas;
+    try {
+      metas = names.map((n) => jsz(n).meta_cluster);
+    } catch {
+      return false; // a server not listening yet
+    }
+    const leader = metas[0]?.leader;
+    if (!leader || metas.some((m) => m?.leader !== leader)) return false;
+    const replicas = metas[names.indexOf(leader)]?.replicas ?? [];
+    return replicas.length === 2 && replicas.every((r) => r.current);
+  };
+  await until(formed, 'the 3 nats-servers to form a JetStream cluster', 60_000, 500).catch((error) => {
+    throw new Error(`${error.message}; their logs:\n${names.map((n) => `--- ${n}\n${servers[n].output()}`).join('\n')}`);
+  });
   return { cluster, dir, hessweep, servers, names, urls: (first) => [first, ...names.filter((n) => n !== first)].map(url).join(','), url, jsz };
 }

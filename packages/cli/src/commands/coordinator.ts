@@ -39,7 +39,6 @@ export async function coordinatorCommand(args: CoordinatorArgs): Promise<number>
   const natsOptions = natsOptionsFrom(args, `hessweep-coordinator ${name}`);
   const nc = await connectNats(natsOptions);
   const view = new SweepProgressView(args.quiet);
-  view.note(`NATS: connected to ${nc.getServer()}`);
   keepOnHealthyServer(nc, { servers: natsOptions.servers, onNote: (line) => view.note(line) });
   try {
     const queue = await NatsQueue.open(nc, { create: true, replicas: args.replicas });
@@ -56,6 +55,8 @@ export async function coordinatorCommand(args: CoordinatorArgs): Promise<number>
         void queue.close();
       },
     });
+    // Said once the sweep is this coordinator's: a refusal stays one line.
+    view.note(`NATS: connected to ${nc.getServer()}`);
     try {
       return await coordinate(queue, args, loaded, view, lost, claim);
     } finally {
