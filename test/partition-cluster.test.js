@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { natsClusterOf3, syntheticSpec, partRows, until, exitWithin, unavailable, SWEEP_MS } from './partition-support.js';
+import { natsClusterOf3, syntheticSpec, until, expectCleanEnd, unavailable, SWEEP_MS } from './partition-support.js';
 
 const CELLS = 24;
 const seconds = (since) => ((Date.now() - since) / 1000).toFixed(1);
@@ -99,16 +99,8 @@ async function partitionScenario(name, { pickTarget, networks, cutMs = 0 }) {
     process.stdout.write(`${name}: heal to the next finished cell: ${seconds(healed)} s\n`);
   }
 
-  const exited = await exitWithin(coordinator, SWEEP_MS, 'the coordinator').catch((error) => {
-    throw new Error(`${error.message}\n${workers.map((w, i) => `--- worker w${i + 1}:\n${w.output()}`).join('\n')}\n--- streams:\n${describeStreams(c)}`);
-  });
-  assert.equal(exited, 0, coordinator.output());
-  for (const w of workers) w.child.kill('SIGTERM');
-  for (const [i, w] of workers.entries()) assert.equal(await exitWithin(w, 60_000, `worker w${i + 1}`), 0, w.output());
-  const rows = await partRows(join(c.dir, 'out', name));
-  assert.equal(rows.length, CELLS, 'one row per cell');
-  assert.equal(new Set(rows.map((r) => r.cell_id)).size, CELLS, 'no cell twice');
-  assert.ok(rows.every((r) => r.status === 'ok'), `statuses: ${rows.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
+  const explain = () => `\n${workers.map((w, i) => `--- worker w${i + 1}:\n${w.output()}`).join('\n')}\n--- streams:\n${describeStreams(c)}`;
+  await expectCleanEnd({ coordinator, workers: { w1: workers[0], w2: workers[1] }, dir: c.dir, sweep: name, cells: CELLS, explain });
 }
 
 const options = { skip: unavailable ?? false, timeout: SWEEP_MS + 180_000 };

@@ -1,6 +1,7 @@
 // What the link-fault tests share (issue 13): sweeps on a virtual cluster of network namespaces (test/netns.js)
 // with nats-server (one, or a 3-node JetStream cluster), the coordinator and each worker on hosts of their own.
 import { after } from 'node:test';
+import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -26,6 +27,25 @@ export function watched(child) {
   child.stderr.on('data', (d) => (text += d));
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
   return { child, output: () => text, exited };
+}
+
+/**
+ * The end every scenario checks: the coordinator exits 0 (`explain()` is added to the error when it does not
+ * exit), each of `workers` ({name: process}) exits 0 on SIGTERM, and sweep `sweep` under `dir`/out has one row
+ * per cell, `cells` in all, every one ok. Returns the rows.
+ */
+export async function expectCleanEnd({ coordinator, workers, dir, sweep, cells, explain = () => '' }) {
+  const exited = await exitWithin(coordinator, SWEEP_MS, 'the coordinator').catch((error) => {
+    throw new Error(`${error.message}${explain()}`);
+  });
+  assert.equal(exited, 0, coordinator.output());
+  for (const w of Object.values(workers)) w.child.kill('SIGTERM');
+  for (const [name, w] of Object.entries(workers)) assert.equal(await exitWithin(w, 60_000, `worker ${name}`), 0, w.output());
+  const rows = await partRows(join(dir, 'out', sweep));
+  assert.equal(rows.length, cells, 'one row per cell');
+  assert.equal(new Set(rows.map((r) => r.cell_id)).size, cells, 'no cell twice');
+  assert.ok(rows.every((r) => r.status === 'ok'), `statuses: ${rows.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
+  return rows;
 }
 
 /** A cluster and a temp dir for the sweep's files, both removed after the test file. */

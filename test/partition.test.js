@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { sweepCluster, syntheticSpec, partRows, until, exitWithin, unavailable, SWEEP_MS } from './partition-support.js';
+import { sweepCluster, syntheticSpec, until, expectCleanEnd, unavailable, SWEEP_MS } from './partition-support.js';
 
 test('every worker cut off from the server for 30 s mid-sweep: they continue after the heal, every cell once and ok', { skip: unavailable ?? false, timeout: SWEEP_MS + 120_000 }, async () => {
   const { cluster, dir, url, hessweep } = await sweepCluster(2);
@@ -24,13 +24,7 @@ test('every worker cut off from the server for 30 s mid-sweep: they continue aft
   await until(() => done() > doneBeforeCut, 'a cell to finish after the heal', 120_000);
   process.stdout.write(`heal to the next finished cell: ${((Date.now() - healed) / 1000).toFixed(1)} s\n`);
 
-  assert.equal(await exitWithin(coordinator, SWEEP_MS, 'the coordinator'), 0, coordinator.output());
-  for (const w of workers) w.child.kill('SIGTERM');
-  for (const [i, w] of workers.entries()) assert.equal(await exitWithin(w, 60_000, `worker w${i + 1}`), 0, w.output());
-  const rows = await partRows(join(dir, 'out', 'cut'));
-  assert.equal(rows.length, 8, 'one row per cell');
-  assert.equal(new Set(rows.map((r) => r.cell_id)).size, 8, 'no cell twice');
-  assert.ok(rows.every((r) => r.status === 'ok'), `statuses: ${rows.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
+  await expectCleanEnd({ coordinator, workers: { w1: workers[0], w2: workers[1] }, dir, sweep: 'cut', cells: 8 });
 });
 
 test('a worker cut off mid-cell for longer than its lease: the cell is computed elsewhere, the late row dropped, every cell once', { skip: unavailable ?? false, timeout: SWEEP_MS + 120_000 }, async () => {
@@ -51,14 +45,9 @@ test('a worker cut off mid-cell for longer than its lease: the cell is computed 
   cluster.heal('w1');
   const healed = Date.now();
   const endedInCut = coordinator.child.exitCode !== null;
-  assert.equal(await exitWithin(coordinator, SWEEP_MS, 'the coordinator'), 0, coordinator.output());
-  process.stdout.write(endedInCut ? 'the sweep ended during the cut (w2 computed every other cell)\n' : `heal to the sweep's end: ${((Date.now() - healed) / 1000).toFixed(1)} s\n`);
-  for (const w of [w1, w2]) w.child.kill('SIGTERM');
-  for (const [i, w] of [w1, w2].entries()) assert.equal(await exitWithin(w, 60_000, `worker w${i + 1}`), 0, w.output());
-  const rows = await partRows(join(dir, 'out', 'lost'));
-  assert.equal(rows.length, 8, 'one row per cell');
-  assert.equal(new Set(rows.map((r) => r.cell_id)).size, 8, 'no cell twice');
-  assert.ok(rows.every((r) => r.status === 'ok'), `statuses: ${rows.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
+  const ended = coordinator.exited.then(() => Date.now());
+  const rows = await expectCleanEnd({ coordinator, workers: { w1, w2 }, dir, sweep: 'lost', cells: 8 });
+  process.stdout.write(endedInCut ? 'the sweep ended during the cut (w2 computed every other cell)\n' : `heal to the sweep's end: ${(((await ended) - healed) / 1000).toFixed(1)} s\n`);
   assert.equal(rows.find((r) => r.cell_id === cell).worker, 'w2', 'the cut-off cell is the row of the worker that computed it while w1 was cut off');
 });
 
@@ -83,13 +72,7 @@ test('the coordinator cut off from the server for 60 s mid-sweep: workers comput
   await until(() => progressLines().length > linesAtHeal && Math.max(...progressLines()) > writtenAtCut, 'the coordinator to write rows after the heal', 120_000);
   process.stdout.write(`heal to the coordinator's next written row: ${((Date.now() - healed) / 1000).toFixed(1)} s (cells finished during the cut: ${done() - doneAtCut})\n`);
 
-  assert.equal(await exitWithin(coordinator, SWEEP_MS, 'the coordinator'), 0, coordinator.output());
-  for (const w of workers) w.child.kill('SIGTERM');
-  for (const [i, w] of workers.entries()) assert.equal(await exitWithin(w, 60_000, `worker w${i + 1}`), 0, w.output());
-  const rows = await partRows(join(dir, 'out', 'away'));
-  assert.equal(rows.length, 12, 'one row per cell');
-  assert.equal(new Set(rows.map((r) => r.cell_id)).size, 12, 'no cell twice');
-  assert.ok(rows.every((r) => r.status === 'ok'), `statuses: ${rows.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
+  await expectCleanEnd({ coordinator, workers: { w1: workers[0], w2: workers[1] }, dir, sweep: 'away', cells: 12 });
 });
 
 test("a worker's link flapping (down 2 s, up 2 s) for 40 s: it computes on, every cell once and ok", { skip: unavailable ?? false, timeout: SWEEP_MS + 120_000 }, async () => {
@@ -117,11 +100,5 @@ test("a worker's link flapping (down 2 s, up 2 s) for 40 s: it computes on, ever
     process.stdout.write(`last heal to the next finished cell: ${((Date.now() - healed) / 1000).toFixed(1)} s\n`);
   }
 
-  assert.equal(await exitWithin(coordinator, SWEEP_MS, 'the coordinator'), 0, coordinator.output());
-  worker.child.kill('SIGTERM');
-  assert.equal(await exitWithin(worker, 60_000, 'worker w1'), 0, worker.output());
-  const rows = await partRows(join(dir, 'out', 'flap'));
-  assert.equal(rows.length, 30, 'one row per cell');
-  assert.equal(new Set(rows.map((r) => r.cell_id)).size, 30, 'no cell twice');
-  assert.ok(rows.every((r) => r.status === 'ok'), `statuses: ${rows.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
+  await expectCleanEnd({ coordinator, workers: { w1: worker }, dir, sweep: 'flap', cells: 30 });
 });

@@ -72,8 +72,8 @@ export function keepOnHealthyServer(nc: NatsConnection, options: ServerHealthOpt
       await delay(Math.max(0, asked + intervalMs - Date.now()), undefined, { ref: false });
       if (done()) break;
       asked = Date.now();
-      const why = await askJetStream(nc, asker, timeoutMs, onNote);
-      if (why === null) {
+      const failure = await askJetStream(nc, asker, timeoutMs, onNote);
+      if (failure === null) {
         failed = 0;
         continue;
       }
@@ -82,15 +82,15 @@ export function keepOnHealthyServer(nc: NatsConnection, options: ServerHealthOpt
       const server = nc.getServer();
       const seconds = ((Date.now() - since) / 1000).toFixed(0);
       if (knownServers() >= 2) {
-        onNote(`NATS: JetStream does not answer on ${server} (${why}, ${seconds} s): it has lost its cluster; moving to another server`);
+        onNote(`NATS: JetStream does not answer on ${server} (${failure.why}, ${seconds} s): it has lost its cluster; moving to another server`);
         leaving = { server, tries: 1 };
-      } else if (why.startsWith('no answer')) {
+      } else if (failure.kind === 'silent') {
         // Nothing comes back at all: the link may be down. A new connection is dialled every few seconds and
         // is up soon after the link is, where the old one waits out TCP's retransmission back-off (up to
         // half a minute after a 30 s cut).
         onNote(`NATS: no answer from ${server} (${seconds} s); reconnecting`);
       } else {
-        if (failed === failures) onNote(`NATS: JetStream does not answer on ${server} (${why}, ${seconds} s) and no other server is known; waiting`);
+        if (failed === failures) onNote(`NATS: JetStream does not answer on ${server} (${failure.why}, ${seconds} s) and no other server is known; waiting`);
         continue;
       }
       failed = 0;
@@ -127,33 +127,42 @@ interface Asker {
 }
 
 /**
+ * A failed ask: `silent` nothing came back within the timeout, `unavailable` a 503 answer (JetStream without
+ * its quorum), `no-responders` nobody serves the subject, `denied` the account may not publish there.
+ */
+interface Failure {
+  kind: 'silent' | 'unavailable' | 'no-responders' | 'denied';
+  why: string;
+}
+
+/**
  * Null when the server's JetStream commits a write (or, without the health stream, answers `$JS.API.INFO`);
  * otherwise why not. Errors of a closed or reconnecting client count as answers: not this server's fault.
  * A write the account may not make (an auth.conf from before the health stream) switches to `$JS.API.INFO`.
  */
-async function askJetStream(nc: NatsConnection, asker: Asker, timeoutMs: number, onNote: (line: string) => void): Promise<string | null> {
+async function askJetStream(nc: NatsConnection, asker: Asker, timeoutMs: number, onNote: (line: string) => void): Promise<Failure | null> {
   if (!asker.denied) {
     const written = await ask(nc, asker.subject, timeoutMs);
-    if (written !== 'no responders' && written !== 'denied') return written;
-    if (written === 'denied') {
+    if (written?.kind !== 'no-responders' && written?.kind !== 'denied') return written;
+    if (written.kind === 'denied') {
       asker.denied = true;
       onNote(`NATS: may not publish to ${asker.subject} (permissions): checking the server with $JS.API.INFO only, which a cut-off meta leader answers for ~17 s`);
     }
   }
   const info = await ask(nc, JS_INFO, timeoutMs);
-  return info === 'denied' ? null : info;
+  return info?.kind === 'denied' ? null : info;
 }
 
-async function ask(nc: NatsConnection, subject: string, timeoutMs: number): Promise<string | null> {
+async function ask(nc: NatsConnection, subject: string, timeoutMs: number): Promise<Failure | null> {
   try {
     const reply = await nc.request(subject, undefined, { timeout: timeoutMs });
     const body = JSON.parse(new TextDecoder().decode(reply.data)) as { error?: { code?: number; description?: string } };
-    return body.error?.code === 503 ? (body.error.description ?? 'JetStream unavailable') : null;
+    return body.error?.code === 503 ? { kind: 'unavailable', why: body.error.description ?? 'JetStream unavailable' } : null;
   } catch (error) {
     const code = (error as NatsError).code;
-    if (code === 'TIMEOUT') return `no answer within ${timeoutMs / 1000} s`;
-    if (code === '503') return 'no responders';
-    if (code === 'PERMISSIONS_VIOLATION') return 'denied';
+    if (code === 'TIMEOUT') return { kind: 'silent', why: `no answer within ${timeoutMs / 1000} s` };
+    if (code === '503') return { kind: 'no-responders', why: 'no responders' };
+    if (code === 'PERMISSIONS_VIOLATION') return { kind: 'denied', why: 'permission denied' };
     return null;
   }
 }
