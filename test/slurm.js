@@ -16,7 +16,7 @@ import { alive } from './processes.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { until } = await import(join(root, 'packages/cli/dist/test/support.js'));
-const { freePort } = await import(join(root, 'packages/queue/dist/test/nats-server.js'));
+const { freePort, retryWhilePortTaken } = await import(join(root, 'packages/queue/dist/test/nats-server.js'));
 
 const MARKER = 'HESSWEEP_SLURM_TEST';
 const BINARIES = ['munged', 'mungekey', 'slurmctld', 'slurmd', 'sbatch', 'srun', 'scancel', 'scontrol', 'squeue'];
@@ -146,7 +146,7 @@ export class SlurmCluster {
    */
   static async start({ cpus, memoryMiB }) {
     removeOrphans();
-    for (let attempt = 1; ; attempt++) {
+    return retryWhilePortTaken(async () => {
       const cluster = new SlurmCluster(await mkdtemp(join(tmpdir(), 'hessweep-slurm-')));
       process.once('exit', cluster.onExit);
       try {
@@ -154,9 +154,9 @@ export class SlurmCluster {
         return cluster;
       } catch (error) {
         await cluster.destroy();
-        if (attempt >= 3 || !/Address already in use/i.test(error.message)) throw error;
+        throw error;
       }
-    }
+    });
   }
 
   async startDaemons({ cpus, memoryMiB }) {

@@ -354,21 +354,32 @@ async function createServerProcess(options: NatsServerOptions): Promise<NatsServ
 }
 
 /**
- * Starts a `nats-server` on a loopback port and waits until it (and JetStream) is ready. Ports it picks itself
- * are free when picked but bound only as the server starts; one taken meanwhile by a test running beside this
- * one means a start on fresh ports (up to 3 tries), as `startNatsCluster` does.
+ * Runs `start` again (up to 3 times in all) while it fails because a port it picked free was taken, by a test
+ * running beside it, before its process bound it; `start` cleans up after a failure itself. Any other failure
+ * is thrown at once. The one retry of the test harnesses that start servers on picked ports.
  */
-export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+export async function retryWhilePortTaken<T>(start: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt >= 3 || !/address already in use/i.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+/** Starts a `nats-server` on a loopback port and waits until it (and JetStream) is ready. */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+  return retryWhilePortTaken(async () => {
     const server = await createServerProcess(options);
     try {
       await server.waitReady();
       return server;
     } catch (error) {
       await server.cleanup();
-      if (attempt >= 3 || !/address already in use/.test((error as Error).message)) throw error;
+      throw error;
     }
-  }
+  });
 }
 
 export interface NatsCluster {
@@ -385,15 +396,7 @@ export interface NatsCluster {
 export async function startNatsCluster(
   options: { size?: number; name?: string; config?: string; readyTimeoutMs?: number } = {},
 ): Promise<NatsCluster> {
-  // The route ports are free when picked but bound only as each node starts: a test running beside this one
-  // can take one meanwhile. Such a start is retried on fresh ports; any other failure is not.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startClusterOnce(options);
-    } catch (error) {
-      if (attempt >= 3 || !/address already in use/.test((error as Error).message)) throw error;
-    }
-  }
+  return retryWhilePortTaken(() => startClusterOnce(options));
 }
 
 async function startClusterOnce(options: { size?: number; name?: string; config?: string; readyTimeoutMs?: number }): Promise<NatsCluster> {
