@@ -1,4 +1,4 @@
-import { JSONCodec, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type KV, type NatsConnection } from 'nats';
+import { JSONCodec, type JetStreamManager, type KV, type NatsConnection } from 'nats';
 import type { ResultRow } from '@hessweep/grid';
 import { EventChannel } from './channel.js';
 import { PipelinedPublisher } from './publisher.js';
@@ -43,6 +43,9 @@ const PUBLISH_TIMEOUT_MS = 5000;
 /** How often a worker re-reads which sweeps are running (an idle one sooner, to pick up a new sweep fast). */
 const SWEEPS_REFRESH_MS = 5000;
 const IDLE_SWEEPS_REFRESH_MS = 1500;
+/** The coordinator's pulls of rows: up to 512 at once (a part's worth at high rates), each waiting up to 5 s. */
+const ROWS_PER_PULL = 512;
+const ROWS_WAIT_MS = 5000;
 
 /**
  * The distributed engine on NATS JetStream (2.9+), the dispatch side: cells in and out of the cells stream
@@ -52,7 +55,6 @@ const IDLE_SWEEPS_REFRESH_MS = 1500;
  */
 export class NatsQueue implements Queue {
   private readonly leases = new Map<string, CellsLease>();
-  private readonly open = new Set<ConsumerMessages>();
   private readonly stops = new Set<() => void>();
   private sweepsCache: { at: number; sweeps: string[]; refreshMs: number } = { at: 0, sweeps: [], refreshMs: 0 };
   /** Of the running sweeps last read, those with cells waiting (several sweeps only). */
@@ -64,7 +66,6 @@ export class NatsQueue implements Queue {
 
   private constructor(
     readonly nc: NatsConnection,
-    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     readonly sweeps: SweepRegistry,
     readonly workers: WorkerRegistry,
@@ -82,14 +83,14 @@ export class NatsQueue implements Queue {
     const js = nc.jetstream();
     if (!options.create) {
       await requireStreams(jsm);
-      return new NatsQueue(nc, js, jsm, await SweepRegistry.open(js, jsm, null), await WorkerRegistry.open(js, jsm, null), options);
+      return new NatsQueue(nc, jsm, await SweepRegistry.open(js, jsm, null), await WorkerRegistry.open(js, jsm, null), options);
     }
     const replicas = options.replicas ?? 1;
     await createStreams(jsm, replicas);
     const sweeps = await SweepRegistry.open(js, jsm, { replicas });
     const workers = await WorkerRegistry.open(js, jsm, { replicas });
     const owners = await js.views.kv(OWNERS_BUCKET, { history: 1, replicas });
-    return new NatsQueue(nc, js, jsm, sweeps, workers, options, owners);
+    return new NatsQueue(nc, jsm, sweeps, workers, options, owners);
   }
 
   /** Creates the sweep's consumers and marks it running, so that workers start pulling its cells; returns the record written. */
@@ -305,7 +306,7 @@ export class NatsQueue implements Queue {
    * names it, and acking the event deletes it once the coordinator has recorded it as failed.
    */
   async *results(sweep: string): AsyncIterable<SweepEvent> {
-    const consumer = await this.js.consumers.get(RESULTS_STREAM, resultsConsumer(sweep)).catch((error) => {
+    await this.jsm.consumers.info(RESULTS_STREAM, resultsConsumer(sweep)).catch((error) => {
       throw isNotFound(error) ? new Error(`sweep ${sweep} has no results consumer; prepareSweep first`) : error;
     });
     const events = new EventChannel<SweepEvent>();
@@ -318,21 +319,37 @@ export class NatsQueue implements Queue {
         this.exhaustedCell(seq, deliveries).then((event) => event && events.push(event), (failure: Error) => this.onTransientError?.(failure));
       },
     });
-    // Short pulls: a pull lost with a cluster node is noticed (missed heartbeats) and renewed within seconds.
-    const messages = await consumer.consume({ max_messages: 512, expires: 5000 });
-    this.open.add(messages);
-    void (async () => {
-      for await (const msg of messages) events.push({ type: 'row', row: json.decode(msg.data) as ResultRow, ack: async () => msg.ack() });
-    })()
-      .catch((error: Error) => this.onTransientError?.(error))
-      .finally(() => events.end());
+    const stopped = new AbortController();
+    void this.pullRows(sweep, events, stopped.signal).finally(() => events.end());
     try {
       yield* events;
     } finally {
       this.stops.delete(stopEvents);
       advisories.unsubscribe();
-      messages.stop();
-      this.open.delete(messages);
+      stopped.abort();
+    }
+  }
+
+  /**
+   * The sweep's rows into `events`, one pull of up to 512 after another (each waiting up to 5 s), until
+   * `signal`. Raw pulls on the connection's one inbox, as the workers' (pulls.ts): a pull the server never
+   * answers (its leader lost in a partition) is given up a second after its wait and pulled again. nats.js's
+   * `consume` could stop pulling for good after a reconnect during a leader change (seen in the partition
+   * tests: rows waiting, no pull open, the coordinator idle).
+   */
+  private async pullRows(sweep: string, events: EventChannel<SweepEvent>, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && !this.closed) {
+      try {
+        for await (const msg of this.pulls.pull(RESULTS_STREAM, resultsConsumer(sweep), ROWS_PER_PULL, ROWS_WAIT_MS, signal)) {
+          events.push({ type: 'row', row: json.decode(msg.data) as ResultRow, ack: async () => msg.ack() });
+        }
+      } catch (error) {
+        if (signal.aborted || this.closed) return;
+        // Refused or unanswered (a leader moving): pull again after a pause; anything else is worth a line.
+        const code = (error as PullError).code;
+        if (code !== '409' && code !== 'TIMEOUT') this.onTransientError?.(error as Error);
+        await pauseAfterRefusal(signal);
+      }
     }
   }
 
@@ -407,7 +424,6 @@ export class NatsQueue implements Queue {
   async close(): Promise<void> {
     this.closed = true;
     this.pulls.close();
-    for (const messages of this.open) messages.stop();
     for (const stop of this.stops) stop();
   }
 }
