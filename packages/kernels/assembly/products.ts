@@ -8,13 +8,26 @@
  * vectors and a splat fit the 16 SIMD registers of x86-64 (4 rows × 16 columns spilled, 20–25 % slower).
  */
 export function matMulStrided(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, m: i32, inner: i32, n: i32): void {
+  product(a, aRow, aCol, b, c, m, inner, n, false);
+}
+
+/**
+ * C[m×n] += A·B, as matMulStrided otherwise: each entry's running sum starts from C's value, so summing a
+ * product over consecutive row blocks of A and B (Xᵀ·R over chunks of samples) adds in the same order as
+ * one product over all of them.
+ */
+export function matMulStridedAdd(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, m: i32, inner: i32, n: i32): void {
+  product(a, aRow, aCol, b, c, m, inner, n, true);
+}
+
+function product(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, m: i32, inner: i32, n: i32, accumulate: bool): void {
   let i = 0;
   for (; i + 2 <= m; i += 2) {
     let j = 0;
-    for (; j + 16 <= n; j += 16) block2x16(a, aRow, aCol, b, c, i, j, inner, n);
-    for (let r = i; r < i + 2; r++) rowTail(a, aRow, aCol, b, c, r, j, inner, n);
+    for (; j + 16 <= n; j += 16) block2x16(a, aRow, aCol, b, c, i, j, inner, n, accumulate);
+    for (let r = i; r < i + 2; r++) rowTail(a, aRow, aCol, b, c, r, j, inner, n, accumulate);
   }
-  for (; i < m; i++) rowTail(a, aRow, aCol, b, c, i, 0, inner, n);
+  for (; i < m; i++) rowTail(a, aRow, aCol, b, c, i, 0, inner, n, accumulate);
 }
 
 @inline function elementA(a: usize, aRow: i32, aCol: i32, r: i32, p: i32): f32 {
@@ -28,9 +41,15 @@ export function matMulStrided(a: usize, aRow: i32, aCol: i32, b: usize, c: usize
 // Output rows i, i+1, columns j..j+15: each step over the inner index broadcasts 2 A values (loaded straight
 // into all lanes, which costs no shuffle) against one 16-wide stretch of a B row. Pointers advance by
 // their strides instead of being recomputed from indices.
-function block2x16(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, i: i32, j: i32, inner: i32, n: i32): void {
+function block2x16(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, i: i32, j: i32, inner: i32, n: i32, accumulate: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
+  if (accumulate) {
+    let cp = rowOf(c, i, n, j);
+    c00 = v128.load(cp); c01 = v128.load(cp, 16); c02 = v128.load(cp, 32); c03 = v128.load(cp, 48);
+    cp = rowOf(c, i + 1, n, j);
+    c10 = v128.load(cp); c11 = v128.load(cp, 16); c12 = v128.load(cp, 32); c13 = v128.load(cp, 48);
+  }
   let a0p = a + ((<usize>(i * aRow)) << 2);
   const a1Offset = (<usize>aRow) << 2;
   const aStep = (<usize>aCol) << 2;
@@ -54,13 +73,13 @@ function block2x16(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, i: i32, j
 }
 
 // Output row r from column j0 on: 4 columns at a time, then the last n mod 4 one by one.
-function rowTail(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, r: i32, j0: i32, inner: i32, n: i32): void {
+function rowTail(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, r: i32, j0: i32, inner: i32, n: i32, accumulate: bool): void {
   const ap = a + ((<usize>(r * aRow)) << 2);
   const aStep = (<usize>aCol) << 2;
   const bStep = (<usize>n) << 2;
   let j = j0;
   for (; j + 4 <= n; j += 4) {
-    let acc = f32x4.splat(0);
+    let acc = accumulate ? v128.load(rowOf(c, r, n, j)) : f32x4.splat(0);
     let aq = ap, bq = rowOf(b, 0, n, j);
     for (let p = 0; p < inner; p++) {
       acc = madd(v128.load32_splat(aq), v128.load(bq), acc);
@@ -70,7 +89,7 @@ function rowTail(a: usize, aRow: i32, aCol: i32, b: usize, c: usize, r: i32, j0:
     v128.store(rowOf(c, r, n, j), acc);
   }
   for (; j < n; j++) {
-    let acc: f32 = 0;
+    let acc: f32 = accumulate ? load<f32>(rowOf(c, r, n, j)) : 0;
     for (let p = 0; p < inner; p++) acc += elementA(a, aRow, aCol, r, p) * load<f32>(rowOf(b, p, n, j));
     store<f32>(rowOf(c, r, n, j), acc);
   }

@@ -2,6 +2,7 @@
 // backward, Adam, all in place over buffers the host laid out once in this module's memory. The host writes
 // the batch's rows and labels in; the data set itself stays on the host (no copy of it in this memory).
 import { matMulStrided } from './products';
+import { addRowVector, columnSums, f32At, keepWherePositive, transpose } from './elementwise';
 
 // The plan is an i32 table the host writes once (see packages/kernels/src/trainer.ts, which mirrors it).
 // WEIGHT_T: room for the largest Wᵀ of layers 1…L−1, so that dY·Wᵀ runs as a plain blocked product.
@@ -19,10 +20,6 @@ const LAYER_WORDS = 6;
 
 @inline function layerWord(plan: usize, layer: i32, field: i32): i32 {
   return word(plan, HEADER + layer * LAYER_WORDS + field);
-}
-
-@inline function f32At(base: usize, index: i32): usize {
-  return base + ((<usize>index) << 2);
 }
 
 /**
@@ -56,32 +53,8 @@ function forward(plan: usize, size: i32): void {
 // bias 0 means none; relu for every layer but the last. ReLU keeps z only where z > 0 (NaN becomes 0, as
 // the scalar rule did), four lanes at a time.
 function addBiasAndRelu(out: usize, rows: i32, cols: i32, bias: usize, relu: bool): void {
-  if (bias != 0) {
-    for (let r = 0; r < rows; r++) {
-      const row = f32At(out, r * cols);
-      let c = 0;
-      for (; c + 4 <= cols; c += 4) {
-        const at = f32At(row, c);
-        v128.store(at, f32x4.add(v128.load(at), v128.load(f32At(bias, c))));
-      }
-      for (; c < cols; c++) store<f32>(f32At(row, c), load<f32>(f32At(row, c)) + load<f32>(f32At(bias, c)));
-    }
-  }
+  if (bias != 0) addRowVector(out, rows, cols, bias);
   if (relu) keepWherePositive(out, out, rows * cols);
-}
-
-// values[i] stays where gate[i] > 0 and becomes 0 elsewhere (NaN gates too): ReLU (gate = values) and the
-// mask of a gradient by its layer's ReLU output (gate = activation).
-function keepWherePositive(values: usize, gate: usize, length: i32): void {
-  const zero = f32x4.splat(0);
-  let i = 0;
-  for (; i + 4 <= length; i += 4) {
-    const at = f32At(values, i);
-    v128.store(at, v128.and(v128.load(at), f32x4.gt(v128.load(f32At(gate, i)), zero)));
-  }
-  for (; i < length; i++) {
-    if (!(load<f32>(f32At(gate, i)) > 0)) store<f32>(f32At(values, i), 0);
-  }
 }
 
 // Mean cross-entropy of the logits (last layer's output) and its gradient (softmax − onehot)/size into the
@@ -128,7 +101,7 @@ function backward(plan: usize, size: i32): void {
     const input = p == 0 ? <usize>word(plan, BATCH_X) : <usize>layerWord(plan, p - 1, OUT);
     matMulStrided(input, 1, fanIn, delta, f32At(grads, layerWord(plan, p, W_AT)), fanIn, size, fanOut);
     const biasAt = layerWord(plan, p, B_AT);
-    if (biasAt >= 0) columnSums(delta, size, fanOut, f32At(grads, biasAt));
+    if (biasAt >= 0) columnSums(delta, size, fanOut, f32At(grads, biasAt), false);
     if (p > 0) {
       const below = <usize>layerWord(plan, p - 1, DELTA);
       const weightT = <usize>word(plan, WEIGHT_T);
@@ -136,21 +109,6 @@ function backward(plan: usize, size: i32): void {
       matMulStrided(delta, fanOut, 1, weightT, below, size, fanOut, fanIn);
       keepWherePositive(below, input, size * fanIn);
     }
-  }
-}
-
-function columnSums(a: usize, rows: i32, cols: i32, out: usize): void {
-  for (let c = 0; c < cols; c++) {
-    let sum: f32 = 0;
-    for (let r = 0; r < rows; r++) sum += load<f32>(f32At(a, r * cols + c));
-    store<f32>(f32At(out, c), sum);
-  }
-}
-
-// out [cols×rows] = aᵀ for a row-major a [rows×cols].
-function transpose(a: usize, rows: i32, cols: i32, out: usize): void {
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) store<f32>(f32At(out, c * rows + r), load<f32>(f32At(a, r * cols + c)));
   }
 }
 

@@ -1,6 +1,7 @@
 import { Arena, instantiateKernels, KernelError, type KernelExports, type WasmMemory } from './module.js';
 
 export { KernelError, type WasmMemory } from './module.js';
+export { CurvatureProducts, type FrozenNetwork } from './curvature.js';
 export { FusedTrainer, type FusedShape, type AdamSettings, type HostParams } from './trainer.js';
 
 /** A row-major float32 matrix living in the module's memory; its view is rebuilt on access since growth detaches buffers. */
@@ -76,5 +77,5 @@ function shape(slot: Slot): string {
 
 /** Instantiates the SIMD module from the package's dist folder; each call gives an independent memory. */
 export async function loadKernels(): Promise<DenseKernels> {
-  return new DenseKernels(await instantiateKernels());
+  return new DenseKernels(instantiateKernels());
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 
 /** A product was asked of matrices whose shapes do not fit, or the module could not be loaded. */
 export class KernelError extends Error {
@@ -12,7 +12,8 @@ export interface WasmMemory {
   grow(pages: number): number;
 }
 interface WasmApi {
-  instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: object } }>;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: object };
 }
 const { WebAssembly: wasm } = globalThis as unknown as { WebAssembly: WasmApi };
 
@@ -21,7 +22,9 @@ export interface KernelExports {
   memory: WasmMemory;
   heapBase(): number;
   matMulStrided(a: number, aRow: number, aCol: number, b: number, c: number, m: number, inner: number, n: number): void;
+  matMulStridedAdd(a: number, aRow: number, aCol: number, b: number, c: number, m: number, inner: number, n: number): void;
   matMulTransposedB(a: number, b: number, c: number, m: number, inner: number, n: number): void;
+  curvatureProduct(plan: number, secondOrder: boolean): void;
   trainStep(plan: number, size: number, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): number;
 }
 
@@ -31,16 +34,21 @@ const PAGE_BYTES = 65536;
 // 16-byte alignment keeps every row start of a 4-multiple width on a v128 boundary.
 const ALIGN_BYTES = 16;
 
+// Compiled once per process: every instance after the first costs only its memory.
+let compiled: object | null = null;
+
 /** Instantiates the SIMD module from the package's dist folder; each call gives an independent memory. */
-export async function instantiateKernels(): Promise<KernelExports> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(WASM_PATH);
-  } catch (error) {
-    throw new KernelError(`cannot read ${WASM_PATH.pathname} (run npm run build): ${(error as Error).message}`);
+export function instantiateKernels(): KernelExports {
+  if (compiled === null) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(WASM_PATH);
+    } catch (error) {
+      throw new KernelError(`cannot read ${WASM_PATH.pathname} (run npm run build): ${(error as Error).message}`);
+    }
+    compiled = new wasm.Module(bytes);
   }
-  const { instance } = await wasm.instantiate(bytes, {});
-  return instance.exports as unknown as KernelExports;
+  return new wasm.Instance(compiled, {}).exports as unknown as KernelExports;
 }
 
 /** A bump allocator over the module's memory from its heap base up, growing the memory as it goes. */

@@ -68,7 +68,7 @@ export class FusedTrainer {
   static async create(shape: FusedShape, adam: AdamSettings): Promise<FusedTrainer> {
     requireShape(shape);
     if (!(adam.lr > 0)) throw new KernelError(`FusedTrainer: learning rate ${adam.lr} is not positive`);
-    const exports = await instantiateKernels();
+    const exports = instantiateKernels();
     return new FusedTrainer(exports, new Arena(exports), shape, adam.lr, adam);
   }
 

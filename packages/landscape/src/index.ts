@@ -1,7 +1,7 @@
 export { useBackend, BackendError, type BackendName } from './backend.js';
 export { MeasurementError } from './measurement.js';
 export { runCell, type CellOptions, type Stage, type StageEvent } from './cell.js';
-export { Curvature, type ProductKind, type ProjectedDerivatives } from './curvature.js';
+export { Curvature, type ProductKind, type ProductsChoice, type ProjectedDerivatives } from './curvature.js';
 export { lossDifferenceCurve, logLogSlope, increments, type LossDifferenceCurve } from './curve.js';
 export {
   IncrementMoments,

@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { useBackend } from '../src/backend.js';
-import { Curvature } from '../src/curvature.js';
+import { Curvature, type ProductsChoice } from '../src/curvature.js';
 import { flattenParams, type Architecture } from '../src/model.js';
 import { randomNetwork } from './helpers.js';
 import { Rng } from '../src/random.js';
@@ -18,10 +18,10 @@ interface Case {
   curvature: Curvature;
 }
 
-function randomCase(seed: number, bias: boolean, depth = 2, m = 24): Case {
-  const { arch, params, x, y } = randomNetwork(seed, depth, bias, m);
+function randomCase(seed: number, bias: boolean, depth = 2, m = 24, products: ProductsChoice = 'auto', width = 5): Case {
+  const { arch, params, x, y } = randomNetwork(seed, depth, bias, m, width);
   const theta = flattenParams(arch, params);
-  const curvature = new Curvature(arch, params, { x, y, n: m });
+  const curvature = new Curvature(arch, params, { x, y, n: m }, products);
   return { arch, problem: { arch, x: Float64Array.from(x), y, m }, theta, curvature };
 }
 
@@ -39,10 +39,18 @@ function relativeError(a: Float64Array, b: Float64Array): number {
   return Math.sqrt(num / den);
 }
 
-for (const bias of [false, true]) {
-  test(`HVP matches a float64 R-operator and frozen-mask differences (bias=${bias})`, () => {
+// The WebAssembly kernels go through the samples 64 at a time (150 samples: two whole chunks and a part) and
+// their products 16 columns at a time, then 4, then 1 (width 18: a block of 16 and a remainder of 2).
+const PRODUCTS: Array<{ products: ProductsChoice; m: number; width: number }> = [
+  { products: 'fused', m: 24, width: 5 },
+  { products: 'fused', m: 150, width: 18 },
+  { products: 'tfjs', m: 24, width: 5 },
+];
+
+for (const { products, m, width } of PRODUCTS) for (const bias of [false, true]) {
+  test(`HVP matches a float64 R-operator and frozen-mask differences (${products}, ${m} samples, width ${width}, bias=${bias})`, () => {
     for (const seed of [1, 2, 3]) {
-      const c = randomCase(seed, bias);
+      const c = randomCase(seed, bias, 2, m, products, width);
       const rng = new Rng(100 + seed);
       const vs = [randomVector(rng, c.curvature.dim), randomVector(rng, c.curvature.dim), randomVector(rng, c.curvature.dim)];
       const fast = c.curvature.products(vs, ['hessian', 'hessian', 'hessian']);
@@ -56,8 +64,8 @@ for (const bias of [false, true]) {
     }
   });
 
-  test(`GGN product matches Jᵀ A J from per-logit Jacobians (bias=${bias})`, () => {
-    const c = randomCase(7, bias);
+  test(`GGN product matches Jᵀ A J from per-logit Jacobians (${products}, ${m} samples, width ${width}, bias=${bias})`, () => {
+    const c = randomCase(7, bias, 2, m, products, width);
     const rng = new Rng(8);
     const vs = [randomVector(rng, c.curvature.dim), randomVector(rng, c.curvature.dim)];
     const fast = c.curvature.products(vs, ['ggn', 'ggn']);
@@ -72,8 +80,8 @@ for (const bias of [false, true]) {
   });
 }
 
-test('mixed Hessian and GGN directions in one pass equal separate passes', () => {
-  const c = randomCase(11, true, 3);
+for (const products of ['fused', 'tfjs'] as const) test(`mixed Hessian and GGN directions in one call equal separate calls (${products})`, () => {
+  const c = randomCase(11, true, 3, 24, products);
   const rng = new Rng(12);
   const vs = [randomVector(rng, c.curvature.dim), randomVector(rng, c.curvature.dim), randomVector(rng, c.curvature.dim)];
   const mixed = c.curvature.products(vs, ['hessian', 'ggn', 'hessian']);
@@ -99,9 +107,9 @@ test('gradient, losses and accuracy match the float64 forward pass', () => {
   c.curvature.dispose();
 });
 
-for (const bias of [false, true]) {
-  test(`exact trace equals the dense Hessian's trace and the dense GGN's (bias=${bias})`, () => {
-    const c = randomCase(31, bias, 3);
+for (const products of ['fused', 'tfjs'] as const) for (const bias of [false, true]) {
+  test(`exact trace equals the dense Hessian's trace and the dense GGN's (${products} products, bias=${bias})`, () => {
+    const c = randomCase(31, bias, 3, 24, products);
     const n = c.curvature.dim;
     const columns = Array.from({ length: n }, (_, j) => {
       const e = new Float64Array(n);

@@ -1,0 +1,124 @@
+// Exact Hessian- and Gauss-Newton-vector products of a ReLU MLP at fixed parameters θ̂ by Pearlmutter's
+// R-operator, over every sample in one call: the samples go through the whole network a chunk at a time, so
+// each chunk's tangents and adjoints stay in cache and the first layer streams X once per product.
+// The forward and backward passes at θ̂ (activations, δ, probabilities) are the host's, laid out once.
+import { matMulStrided, matMulStridedAdd } from './products';
+import { addRowVector, columnSums, f32At, keepWherePositive, transpose } from './elementwise';
+
+// The plan is an i32 table the host writes once (packages/kernels/src/curvature.ts mirrors it).
+const LAYERS = 0, SAMPLES = 1, CHUNK = 2, X = 3, PROBS = 4, PROBS_OVER_M = 5, WEIGHTS = 6, DIRECTION = 7, RESULT = 8, PARAM_COUNT = 9;
+const HEADER = 10;
+// Per layer p (z_p = a_p·W_p + b_p, a_0 = X): fan in, fan out, element offsets of W_p and b_p in the flat
+// parameters (b: −1 without biases), W_pᵀ and V_pᵀ [fanOut×fanIn] (layers ≥ 1), a_p [samples×fanIn] (layers
+// ≥ 1; layer 0 reads X), δ_p = ∂loss/∂z_p [samples×fanOut], and two chunk buffers [chunk×fanOut]: the
+// tangent Rz_p (masked in place into Ra_{p+1} once the next layer has used it) and the adjoint Rδ_p.
+const FAN_IN = 0, FAN_OUT = 1, W_AT = 2, B_AT = 3, WEIGHT_T = 4, DIRECTION_T = 5, ACT = 6, DELTA = 7, TANGENT = 8, ADJOINT = 9;
+const LAYER_WORDS = 10;
+
+@inline function word(plan: usize, index: i32): i32 {
+  return load<i32>(plan + ((<usize>index) << 2));
+}
+
+@inline function layerWord(plan: usize, layer: i32, field: i32): i32 {
+  return word(plan, HEADER + layer * LAYER_WORDS + field);
+}
+
+@inline function layerPointer(plan: usize, layer: i32, field: i32): usize {
+  return <usize>layerWord(plan, layer, field);
+}
+
+/**
+ * RESULT = H·v (second-order terms on) or G·v (off) for the direction v in DIRECTION (flat, as the
+ * parameters), both of the mean loss over the samples. Sums run in float32 over the samples in order.
+ */
+export function curvatureProduct(plan: usize, secondOrder: bool): void {
+  const layers = word(plan, LAYERS);
+  const samples = word(plan, SAMPLES);
+  const chunk = word(plan, CHUNK);
+  const direction = <usize>word(plan, DIRECTION);
+  const result = <usize>word(plan, RESULT);
+  memory.fill(result, 0, (<usize>word(plan, PARAM_COUNT)) << 2);
+  if (secondOrder) {
+    for (let p = 1; p < layers; p++) {
+      transpose(f32At(direction, layerWord(plan, p, W_AT)), layerWord(plan, p, FAN_IN), layerWord(plan, p, FAN_OUT), layerPointer(plan, p, DIRECTION_T));
+    }
+  }
+  for (let first = 0; first < samples; first += chunk) {
+    const rows = min(chunk, samples - first);
+    forwardTangents(plan, first, rows);
+    outputAdjoint(plan, first, rows);
+    backwardAdjoints(plan, first, rows, secondOrder);
+  }
+}
+
+// a_p of the chunk's rows (layer 0: X).
+@inline function inputRows(plan: usize, p: i32, first: i32): usize {
+  const fanIn = layerWord(plan, p, FAN_IN);
+  const base = p == 0 ? <usize>word(plan, X) : layerPointer(plan, p, ACT);
+  return f32At(base, first * fanIn);
+}
+
+// Rz_0 = X·V_0 (+ c_0); Ra_p = mask_p ⊙ Rz_{p−1}; Rz_p = Ra_p·W_p + a_p·V_p (+ c_p).
+function forwardTangents(plan: usize, first: i32, rows: i32): void {
+  const layers = word(plan, LAYERS);
+  const weights = <usize>word(plan, WEIGHTS);
+  const direction = <usize>word(plan, DIRECTION);
+  for (let p = 0; p < layers; p++) {
+    const fanIn = layerWord(plan, p, FAN_IN);
+    const fanOut = layerWord(plan, p, FAN_OUT);
+    const tangent = layerPointer(plan, p, TANGENT);
+    const input = inputRows(plan, p, first);
+    const wAt = layerWord(plan, p, W_AT);
+    if (p == 0) {
+      matMulStrided(input, fanIn, 1, f32At(direction, wAt), tangent, rows, fanIn, fanOut);
+    } else {
+      const below = layerPointer(plan, p - 1, TANGENT);
+      keepWherePositive(below, input, rows * fanIn);
+      matMulStrided(below, fanIn, 1, f32At(weights, wAt), tangent, rows, fanIn, fanOut);
+      matMulStridedAdd(input, fanIn, 1, f32At(direction, wAt), tangent, rows, fanIn, fanOut);
+    }
+    const bAt = layerWord(plan, p, B_AT);
+    if (bAt >= 0) addRowVector(tangent, rows, fanOut, f32At(direction, bAt));
+  }
+}
+
+// Rδ_{L−1} = (diag p − ppᵀ)·Rz_{L−1} / m per sample: p ⊙ (Rz − pᵀRz) / m.
+function outputAdjoint(plan: usize, first: i32, rows: i32): void {
+  const last = word(plan, LAYERS) - 1;
+  const classes = layerWord(plan, last, FAN_OUT);
+  const tangent = layerPointer(plan, last, TANGENT);
+  const adjoint = layerPointer(plan, last, ADJOINT);
+  const probs = f32At(<usize>word(plan, PROBS), first * classes);
+  const probsOverM = f32At(<usize>word(plan, PROBS_OVER_M), first * classes);
+  for (let r = 0; r < rows; r++) {
+    const row = r * classes;
+    let weighted: f32 = 0;
+    for (let c = 0; c < classes; c++) weighted += load<f32>(f32At(tangent, row + c)) * load<f32>(f32At(probs, row + c));
+    for (let c = 0; c < classes; c++) {
+      store<f32>(f32At(adjoint, row + c), (load<f32>(f32At(tangent, row + c)) - weighted) * load<f32>(f32At(probsOverM, row + c)));
+    }
+  }
+}
+
+// R(∇W_p) += a_pᵀ·Rδ_p (+ Ra_pᵀ·δ_p), R(∇b_p) += Σ Rδ_p; Rδ_{p−1} = mask_p ⊙ (Rδ_p·W_pᵀ (+ δ_p·V_pᵀ)).
+function backwardAdjoints(plan: usize, first: i32, rows: i32, secondOrder: bool): void {
+  const result = <usize>word(plan, RESULT);
+  for (let p = word(plan, LAYERS) - 1; p >= 0; p--) {
+    const fanIn = layerWord(plan, p, FAN_IN);
+    const fanOut = layerWord(plan, p, FAN_OUT);
+    const adjoint = layerPointer(plan, p, ADJOINT);
+    const input = inputRows(plan, p, first);
+    const gradient = f32At(result, layerWord(plan, p, W_AT));
+    const delta = f32At(layerPointer(plan, p, DELTA), first * fanOut);
+    matMulStridedAdd(input, 1, fanIn, adjoint, gradient, fanIn, rows, fanOut);
+    if (secondOrder && p > 0) matMulStridedAdd(layerPointer(plan, p - 1, TANGENT), 1, fanIn, delta, gradient, fanIn, rows, fanOut);
+    const bAt = layerWord(plan, p, B_AT);
+    if (bAt >= 0) columnSums(adjoint, rows, fanOut, f32At(result, bAt), true);
+    if (p > 0) {
+      const below = layerPointer(plan, p - 1, ADJOINT);
+      matMulStrided(adjoint, fanOut, 1, layerPointer(plan, p, WEIGHT_T), below, rows, fanOut, fanIn);
+      if (secondOrder) matMulStridedAdd(delta, fanOut, 1, layerPointer(plan, p, DIRECTION_T), below, rows, fanOut, fanIn);
+      keepWherePositive(below, input, rows * fanIn);
+    }
+  }
+}
