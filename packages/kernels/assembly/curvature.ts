@@ -122,3 +122,31 @@ function backwardAdjoints(plan: usize, first: i32, rows: i32, secondOrder: bool)
     }
   }
 }
+
+/**
+ * The logits [samples×classes] of the network at the flat parameters `params` over the plan's samples, a
+ * chunk at a time: the training step's forward pass, ReLUs evaluated afresh. With `keep` the hidden layers'
+ * outputs go to the plan's activations (the state at θ̂); otherwise through the chunk's tangent buffers.
+ */
+export function forwardLogits(plan: usize, params: usize, logits: usize, keep: bool): void {
+  const layers = word(plan, LAYERS);
+  const samples = word(plan, SAMPLES);
+  const chunk = word(plan, CHUNK);
+  const classes = layerWord(plan, layers - 1, FAN_OUT);
+  for (let first = 0; first < samples; first += chunk) {
+    const rows = min(chunk, samples - first);
+    let input = inputRows(plan, 0, first);
+    for (let p = 0; p < layers; p++) {
+      const fanIn = layerWord(plan, p, FAN_IN);
+      const fanOut = layerWord(plan, p, FAN_OUT);
+      let out: usize;
+      if (p == layers - 1) out = f32At(logits, first * classes);
+      else out = keep ? inputRows(plan, p + 1, first) : layerPointer(plan, p, TANGENT);
+      matMulStrided(input, fanIn, 1, f32At(params, layerWord(plan, p, W_AT)), out, rows, fanIn, fanOut);
+      const bAt = layerWord(plan, p, B_AT);
+      if (bAt >= 0) addRowVector(out, rows, fanOut, f32At(params, bAt));
+      if (p < layers - 1) keepWherePositive(out, out, rows * fanOut);
+      input = out;
+    }
+  }
+}

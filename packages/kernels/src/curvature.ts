@@ -1,24 +1,25 @@
 import { Arena, instantiateKernels, KernelError, type KernelExports } from './module.js';
 
 /**
- * A ReLU MLP frozen at θ̂ with its forward and backward passes over n samples, as the caller computed them
- * (float32, row-major): what exact curvature products at θ̂ need. Layer p maps sizes[p] → sizes[p+1];
+ * A ReLU MLP at fixed parameters θ̂ over n samples (float32, row-major). Layer p maps sizes[p] → sizes[p+1];
  * parameters are flat in the order W_0, b_0, W_1, … (W_p row-major [fan_in][fan_out]; no b without biases).
  */
-export interface FrozenNetwork {
+export interface NetworkAt {
   sizes: number[];
   bias: boolean;
   samples: number;
   /** The inputs a_0 = X [n × sizes[0]]. */
   x: Float32Array;
-  /** a_p = relu(z_{p−1}) for p = 1..L−1, each [n × sizes[p]]. */
-  activations: Float32Array[];
-  /** δ_p = ∂loss/∂z_p for p = 0..L−1, each [n × sizes[p+1]], of the mean loss. */
+  /** The flat parameters θ̂. */
+  params: Float32Array;
+}
+
+/** The backward pass at θ̂ of the mean loss, from the caller's softmax of `CurvatureProducts.logitsAtTheta`. */
+export interface BackwardAt {
+  /** δ_p = ∂loss/∂z_p for p = 0..L−1, each [n × sizes[p+1]]. */
   deltas: Float32Array[];
   /** Softmax probabilities [n × classes]. */
   probs: Float32Array;
-  /** The flat parameters θ̂. */
-  params: Float32Array;
 }
 
 // Mirrors the plan table read by assembly/curvature.ts.
@@ -26,26 +27,43 @@ const HEADER = { layers: 0, samples: 1, chunk: 2, x: 3, probs: 4, probsOverM: 5,
 const HEADER_WORDS = 10;
 // Per layer: fan in, fan out, W's and b's offsets in the flat parameters (b: −1 without biases), Wᵀ, room for
 // Vᵀ, the activations a_p, δ_p, and the chunk's tangent and adjoint buffers.
+const LAYER = { act: 6, delta: 7 };
 const LAYER_WORDS = 10;
 /** Samples per chunk: a chunk of X (64 × 784 floats, 200 KB) stays in L2 between the forward and backward pass. */
 const CHUNK = 64;
 
 /**
- * Exact Hessian- and Gauss-Newton-vector products of the mean softmax cross-entropy at θ̂, one WebAssembly call
- * per product over every sample (assembly/curvature.ts). The network's passes are copied into the module once
- * (4·n·(d + Σ widths + classes) bytes); a product allocates nothing. Precision: float32 products and sums over
- * the samples (≈1e-6 relative, as tfjs's), float64 in and out.
+ * The network frozen at θ̂ in a WebAssembly module instance of its own (assembly/curvature.ts): the forward pass
+ * at θ̂ (run at creation), exact Hessian- and Gauss-Newton-vector products of the mean softmax cross-entropy
+ * (one call per product over every sample, after `setBackward`), and logits at other parameters. Holds
+ * 4·n·(d + 2·Σ widths + 2·classes) bytes; a product allocates nothing. Precision: float32 products and sums
+ * over the samples (≈1e-6 relative), float64 in and out.
  */
 export class CurvatureProducts {
   readonly dim: number;
+  /** θ̂, flat (a copy). */
+  readonly params: Float32Array;
+  /** a_p = relu(z_{p−1}) at θ̂ for p = 1..L−1, each [n × sizes[p]] (copies). */
+  readonly activations: Float32Array[];
+  /** The logits at θ̂ [n × classes] (a copy). */
+  readonly logitsAtTheta: Float32Array;
   private readonly plan: number;
+  private readonly arena: Arena;
+  private readonly sizes: number[];
+  private readonly samples: number;
+  private backwardSet = false;
+  /** Parameters and logits of `logits` (allocated on its first call). */
+  private forward: { params: number; logits: number } | null = null;
 
   private constructor(
     private readonly exports: KernelExports,
-    frozen: FrozenNetwork,
+    network: NetworkAt,
   ) {
-    const arena = new Arena(exports);
-    const { sizes, bias, samples: n } = frozen;
+    this.arena = new Arena(exports);
+    const arena = this.arena;
+    const { sizes, bias, samples: n } = network;
+    this.sizes = sizes;
+    this.samples = n;
     const layers = sizes.length - 1;
     let at = 0;
     const offsets = sizes.slice(0, -1).map((fanIn, p) => {
@@ -54,43 +72,53 @@ export class CurvatureProducts {
       return { weight, bias: bias ? weight + fanIn * sizes[p + 1]! : -1 };
     });
     this.dim = at;
-    if (frozen.params.length !== this.dim) throw new KernelError(`CurvatureProducts: ${frozen.params.length} parameters, the sizes give ${this.dim}`);
+    if (network.params.length !== this.dim) throw new KernelError(`CurvatureProducts: ${network.params.length} parameters, the sizes give ${this.dim}`);
+    this.params = network.params.slice();
     this.plan = arena.allocate((HEADER_WORDS + LAYER_WORDS * layers) * 4);
     const copy = (values: Float32Array) => {
       const pointer = arena.allocate(values.length * 4);
       this.floats(pointer, values.length).set(values);
       return pointer;
     };
-    const probsOverM = new Float32Array(frozen.probs.length);
-    const invM = Math.fround(1 / n);
-    for (let i = 0; i < probsOverM.length; i++) probsOverM[i] = frozen.probs[i]! * invM;
-    const weights = copy(frozen.params);
-    const header = [layers, n, CHUNK, copy(frozen.x), copy(frozen.probs), copy(probsOverM), weights, arena.allocate(this.dim * 4), arena.allocate(this.dim * 4), this.dim];
+    const floats = (count: number) => arena.allocate(count * 4);
+    const classes = sizes[layers]!;
+    const weights = copy(network.params);
+    const header = [layers, n, CHUNK, copy(network.x), floats(n * classes), floats(n * classes), weights, floats(this.dim), floats(this.dim), this.dim];
     const table: number[] = [];
     for (let p = 0; p < layers; p++) {
       const fanIn = sizes[p]!;
       const fanOut = sizes[p + 1]!;
-      const w = frozen.params.subarray(offsets[p]!.weight, offsets[p]!.weight + fanIn * fanOut);
+      const w = network.params.subarray(offsets[p]!.weight, offsets[p]!.weight + fanIn * fanOut);
       table.push(
         fanIn,
         fanOut,
         offsets[p]!.weight,
         offsets[p]!.bias,
         p > 0 ? copy(transposed(w, fanIn, fanOut)) : 0,
-        p > 0 ? arena.allocate(fanIn * fanOut * 4) : 0,
-        p > 0 ? copy(frozen.activations[p - 1]!) : 0,
-        copy(frozen.deltas[p]!),
-        arena.allocate(CHUNK * fanOut * 4),
-        arena.allocate(CHUNK * fanOut * 4),
+        p > 0 ? floats(fanIn * fanOut) : 0,
+        p > 0 ? floats(n * fanIn) : 0,
+        floats(n * fanOut),
+        floats(CHUNK * fanOut),
+        floats(CHUNK * fanOut),
       );
     }
     this.words(this.plan, HEADER_WORDS + table.length).set([...header, ...table]);
+
+    const logits = floats(n * classes);
+    this.exports.forwardLogits(this.plan, weights, logits, true);
+    this.logitsAtTheta = this.floats(logits, n * classes).slice();
+    this.activations = sizes.slice(1, -1).map((width, i) => this.floats(this.layerWord(i + 1, LAYER.act), n * width).slice());
   }
 
-  /** Lays the network out in a fresh module instance; shapes are checked against `sizes` and `samples`. */
-  static create(frozen: FrozenNetwork): CurvatureProducts {
-    requireFrozen(frozen);
-    return new CurvatureProducts(instantiateKernels(), frozen);
+  /** Lays the network out in a fresh module instance and runs its forward pass at θ̂. */
+  static create(network: NetworkAt): CurvatureProducts {
+    const { sizes, samples: n } = network;
+    if (sizes.length < 2 || !sizes.every((s) => Number.isInteger(s) && s >= 1)) {
+      throw new KernelError(`CurvatureProducts: sizes [${sizes.join(', ')}] must be at least two positive integers`);
+    }
+    if (!(Number.isInteger(n) && n >= 1)) throw new KernelError(`CurvatureProducts: ${n} samples`);
+    requireLength('x', network.x, n * sizes[0]!);
+    return new CurvatureProducts(instantiateKernels(), network);
   }
 
   private words(pointer: number, length: number): Int32Array {
@@ -101,13 +129,51 @@ export class CurvatureProducts {
     return new Float32Array(this.exports.memory.buffer, pointer, length);
   }
 
+  private layerWord(layer: number, field: number): number {
+    return this.words(this.plan + (HEADER_WORDS + layer * LAYER_WORDS + field) * 4, 1)[0]!;
+  }
+
+  /** The backward pass at θ̂, which the products need: δ_p of every layer and the softmax probabilities. */
+  setBackward({ deltas, probs }: BackwardAt): void {
+    const layers = this.sizes.length - 1;
+    const n = this.samples;
+    if (deltas.length !== layers) throw new KernelError(`setBackward: ${deltas.length} deltas, expected ${layers}`);
+    deltas.forEach((d, p) => {
+      requireLength(`deltas[${p}]`, d, n * this.sizes[p + 1]!);
+      this.floats(this.layerWord(p, LAYER.delta), d.length).set(d);
+    });
+    requireLength('probs', probs, n * this.sizes[layers]!);
+    const header = this.words(this.plan, HEADER_WORDS);
+    this.floats(header[HEADER.probs]!, probs.length).set(probs);
+    // p/m in float32, the output curvature's scale for the mean loss.
+    const invM = Math.fround(1 / n);
+    const probsOverM = this.floats(header[HEADER.probsOverM]!, probs.length);
+    for (let i = 0; i < probs.length; i++) probsOverM[i] = probs[i]! * invM;
+    this.backwardSet = true;
+  }
+
   /** H·v (`hessian`) or G·v (`ggn`, the Gauss-Newton matrix Σ Jᵢᵀ Aᵢ Jᵢ / n). */
   product(v: Float64Array, kind: 'hessian' | 'ggn'): Float64Array {
+    if (!this.backwardSet) throw new KernelError('product: the backward pass at θ̂ is not set (call setBackward first)');
     if (v.length !== this.dim) throw new KernelError(`product: direction of length ${v.length}, expected ${this.dim}`);
     const header = this.words(this.plan, HEADER_WORDS);
     this.floats(header[HEADER.direction]!, this.dim).set(v);
     this.exports.curvatureProduct(this.plan, kind === 'hessian');
     return Float64Array.from(this.floats(header[HEADER.result]!, this.dim));
+  }
+
+  /**
+   * The logits [n × classes] at other parameters `params` (flat, float32) over the same samples, by the same
+   * forward pass as `logitsAtTheta` (so θ̂ gives them bit for bit). The returned view is overwritten by the
+   * next call.
+   */
+  logits(params: Float32Array): Float32Array {
+    requireLength('params', params, this.dim);
+    const classes = this.sizes[this.sizes.length - 1]!;
+    this.forward ??= { params: this.arena.allocate(this.dim * 4), logits: this.arena.allocate(this.samples * classes * 4) };
+    this.floats(this.forward.params, this.dim).set(params);
+    this.exports.forwardLogits(this.plan, this.forward.params, this.forward.logits, false);
+    return this.floats(this.forward.logits, this.samples * classes);
   }
 }
 
@@ -117,18 +183,6 @@ function transposed(a: Float32Array, rows: number, cols: number): Float32Array {
   return t;
 }
 
-function requireFrozen(frozen: FrozenNetwork): void {
-  const { sizes, samples: n } = frozen;
-  const layers = sizes.length - 1;
-  if (layers < 1 || !sizes.every((s) => Number.isInteger(s) && s >= 1)) throw new KernelError(`CurvatureProducts: sizes [${sizes.join(', ')}] must be at least two positive integers`);
-  if (!(Number.isInteger(n) && n >= 1)) throw new KernelError(`CurvatureProducts: ${n} samples`);
-  const expect = (name: string, values: Float32Array | undefined, length: number) => {
-    if (values?.length !== length) throw new KernelError(`CurvatureProducts: ${name} has ${values?.length ?? 'no'} values, expected ${length}`);
-  };
-  expect('x', frozen.x, n * sizes[0]!);
-  expect('probs', frozen.probs, n * sizes[layers]!);
-  if (frozen.activations.length !== layers - 1) throw new KernelError(`CurvatureProducts: ${frozen.activations.length} activations, expected ${layers - 1}`);
-  if (frozen.deltas.length !== layers) throw new KernelError(`CurvatureProducts: ${frozen.deltas.length} deltas, expected ${layers}`);
-  frozen.activations.forEach((a, i) => expect(`activations[${i}]`, a, n * sizes[i + 1]!));
-  frozen.deltas.forEach((d, p) => expect(`deltas[${p}]`, d, n * sizes[p + 1]!));
+function requireLength(name: string, values: Float32Array, length: number): void {
+  if (values.length !== length) throw new KernelError(`CurvatureProducts: ${name} has ${values.length} values, expected ${length}`);
 }

@@ -7,7 +7,7 @@ import { loadDataset } from './data/load.js';
 import { DIVERGED, requireFinite } from './measurement.js';
 import { initParams, layerCount, mlpArchitecture, paramCount } from './model.js';
 import { Rng } from './random.js';
-import { slqQuadrature, smoothedDensity } from './spectral/density.js';
+import { slqNodes, slqQuadrature, smoothedDensity, type Quadrature } from './spectral/density.js';
 import { measureStabilization, type StabilizationResult } from './stabilize.js';
 import { lanczosLockstep, type LanczosResult } from './spectral/lanczos.js';
 import { hutchinson } from './spectral/trace.js';
@@ -133,15 +133,16 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
 
     const { density: wanted, density_runs: runs, density_steps: steps } = cell.measure;
     let density: { x: number[]; y: number[] } | null = null;
+    const reused = wanted && runs > 0 ? leadingRun(hessian, steps) : [];
     if (wanted && runs > 0) {
-      // Runs of their own, not the top-k run: that one stops as soon as the top few Ritz pairs converge.
-      const quadrature = slqQuadrature(curvature.operator('hessian'), { runs, steps, rng: stream(cell.seed, STREAM.density) });
+      const quadrature = [...reused];
+      if (quadrature.length < runs) quadrature.push(...slqQuadrature(curvature.operator('hessian'), { runs: runs - quadrature.length, steps, rng: stream(cell.seed, STREAM.density) }));
       requireFinite({ density_nodes: quadrature.flatMap((q) => Array.from(q.nodes)) }, OVERFLOW);
       const smoothed = smoothedDensity(quadrature, { points: DENSITY_POINTS });
       density = { x: Array.from(smoothed.x), y: Array.from(smoothed.y) };
     }
     seconds.density_s = lap();
-    if (density) report('density', `SLQ density on ${density.x.length} points from ${runs} runs × ${steps} Lanczos steps of the Hessian`, seconds.density_s);
+    if (density) report('density', `SLQ density on ${density.x.length} points from ${runs} runs × ${steps} Lanczos steps of the Hessian (${reused.length > 0 ? "one: the top-k run's first steps" : 'all of their own'})`, seconds.density_s);
 
     const stabilization = measureStabilization({
       curvature, orders, k: curve.k, ritzVectors: hessian?.vectors ?? [], settings: cell.measure,
@@ -211,6 +212,16 @@ export async function runCell(cell: Cell, options: CellOptions): Promise<ResultR
   } finally {
     curvature.dispose();
   }
+}
+
+/**
+ * The top-k Hessian run's first `steps` steps as an SLQ run: a Lanczos run from a random start whose leading
+ * steps × steps block of T is exactly the tridiagonal of a `steps`-step run from that start. Empty when there
+ * is no such run or it stopped earlier (converged, or an invariant subspace), so every SLQ run has `steps` steps.
+ */
+function leadingRun(hessian: LanczosResult | null, steps: number): Quadrature[] {
+  if (hessian === null || hessian.iterations < steps) return [];
+  return [slqNodes(hessian.alpha.subarray(0, steps), hessian.beta.subarray(0, steps - 1))];
 }
 
 /** The stage's headline: the sufficient sample size of smoothed D_k at the first threshold, and the probes run. */

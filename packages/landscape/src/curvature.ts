@@ -88,21 +88,29 @@ export class Curvature {
     this.biases = params.biases?.map((b) => keep(tf.tensor1d(b)));
     const fused = products === 'fused' || (products === 'auto' && tf.getBackend() !== 'tensorflow');
     const inputs = data.x.subarray(0, m * this.sizes[0]);
-    const x = keep(tf.tensor2d(inputs, [m, this.sizes[0]]));
-    let a = x;
-    let logits: tf.Tensor2D | undefined;
+    // The forward pass at θ̂: the kernels' (the rule `lossesAt` then follows too) or tfjs's.
+    this.kernel = fused
+      ? CurvatureProducts.create({ sizes: this.sizes, bias: arch.bias, samples: m, x: inputs, params: Float32Array.from(flattenParams(arch, params)) })
+      : null;
+    let a = keep(tf.tensor2d(inputs, [m, this.sizes[0]]));
+    let logitsAtTheta: Float32Array | undefined;
     for (let p = 0; p < this.layers; p++) {
       this.acts.push(a);
       if (!fused) this.actsT.push(keep(tf.transpose(a)));
       if (p > 0) this.masks[p] = keep(tf.tidy(() => tf.reshape(tf.step(a), [m, 1, this.sizes[p]]) as tf.Tensor3D));
-      const z = layerForward(a, this.weights[p], this.biases?.[p], p < this.layers - 1);
-      if (p < this.layers - 1) a = keep(z);
-      else logits = z;
+      if (this.kernel) {
+        if (p < this.layers - 1) a = keep(tf.tensor2d(this.kernel.activations[p], [m, this.sizes[p + 1]]));
+        else logitsAtTheta = this.kernel.logitsAtTheta;
+      } else {
+        const z = layerForward(a, this.weights[p], this.biases?.[p], p < this.layers - 1);
+        if (p < this.layers - 1) a = keep(z);
+        else logitsAtTheta = readAndDispose(z);
+      }
     }
 
     // Losses, probabilities and δ_{L−1} = (softmax − onehot)/m on the host in float64.
     this.labels = data.y;
-    const { losses, probs: probsHost, correct } = crossEntropy(readAndDispose(logits!), data.y, classes);
+    const { losses, probs: probsHost, correct } = crossEntropy(logitsAtTheta!, data.y, classes);
     this.losses = losses;
     this.probsHost = probsHost;
     const probs = Float32Array.from(probsHost);
@@ -122,19 +130,8 @@ export class Curvature {
       );
     }
     this.deltas.push(...deltas);
-    this.kernel = fused
-      ? CurvatureProducts.create({
-          sizes: this.sizes,
-          bias: arch.bias,
-          samples: m,
-          x: inputs,
-          activations: this.acts.slice(1).map((t) => t.dataSync() as Float32Array),
-          deltas: deltas.map((t) => t.dataSync() as Float32Array),
-          probs,
-          params: Float32Array.from(flattenParams(arch, params)),
-        })
-      : null;
-    if (!fused) this.deltasT.push(...deltas.map((d) => keep(tf.transpose(d))));
+    if (this.kernel) this.kernel.setBackward({ deltas: deltas.map((t) => t.dataSync() as Float32Array), probs });
+    else this.deltasT.push(...deltas.map((d) => keep(tf.transpose(d))));
   }
 
   /** Mean training loss (float64 sum of the per-sample losses). */
@@ -279,6 +276,12 @@ export class Curvature {
   lossesAt(delta: Float64Array): Float64Array {
     if (delta.length !== this.dim) throw new Error(`lossesAt: δ of length ${delta.length}, expected ${this.dim}`);
     const n = this.sizes;
+    if (this.kernel) {
+      const theta = this.kernel.params;
+      const shifted = new Float32Array(this.dim);
+      for (let i = 0; i < shifted.length; i++) shifted[i] = theta[i] + Math.fround(delta[i]);
+      return crossEntropy(this.kernel.logits(shifted), this.labels, n[this.layers]).losses;
+    }
     const logits = tf.tidy(() => {
       let a = this.acts[0];
       for (let p = 0; p < this.layers; p++) {
@@ -457,7 +460,7 @@ export class Curvature {
   }
 }
 
-/** z = a·W (+ b), through ReLU for hidden layers: the one forward rule of the cached pass and of `lossesAt`. */
+/** z = a·W (+ b), through ReLU for hidden layers: tfjs's forward rule, of the cached pass and of `lossesAt` (the kernels have their own). */
 function layerForward(a: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D | undefined, hidden: boolean): tf.Tensor2D {
   return tf.fused.matMul({ a, b: w, bias, activation: hidden ? 'relu' : 'linear' }) as tf.Tensor2D;
 }

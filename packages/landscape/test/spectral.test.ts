@@ -309,6 +309,21 @@ test('SLQ weights are a probability vector and the nodes of a full run are the s
   assert.ok(weights.every((w) => w >= 0));
 });
 
+test("a longer run's first s steps are the s-step SLQ run from the same start (the cell reuses its top-k run)", () => {
+  const rng = new Rng(16);
+  const n = 60;
+  const op = denseOperator(withSpectrum(Array.from({ length: n }, () => rng.normal()), rng), n);
+  const start = Float64Array.from({ length: n }, () => rng.normal());
+  const long = lanczos(op, { k: 5, maxIters: 20, tol: 0, start });
+  const short = lanczos(op, { k: 5, maxIters: 8, tol: 0, start });
+  assert.equal(long.iterations, 20);
+  const leading = slqNodes(long.alpha.subarray(0, 8), long.beta.subarray(0, 7));
+  const own = slqNodes(short.alpha, short.beta);
+  assert.equal(leading.nodes.length, 8);
+  assert.ok(maxRelativeError(leading.nodes, own.nodes) < 1e-12, `nodes ${maxRelativeError(leading.nodes, own.nodes)}`);
+  assert.ok(maxRelativeError(leading.weights, own.weights) < 1e-10, `weights ${maxRelativeError(leading.weights, own.weights)}`);
+});
+
 test('smoothed density integrates to 1 and matches the Gaussian mixture it stands for', () => {
   const runs = [
     { nodes: Float64Array.from([0, 1]), weights: Float64Array.from([0.25, 0.75]) },
