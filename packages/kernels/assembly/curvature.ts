@@ -12,6 +12,7 @@ const HEADER = 10;
 // parameters (b: −1 without biases), W_pᵀ and V_pᵀ [fanOut×fanIn] (layers ≥ 1), a_p [samples×fanIn] (layers
 // ≥ 1; layer 0 reads X), δ_p = ∂loss/∂z_p [samples×fanOut], and two chunk buffers [chunk×fanOut]: the
 // tangent Rz_p (masked in place into Ra_{p+1} once the next layer has used it) and the adjoint Rδ_p.
+// DIRECTION, RESULT and DIRECTION_T hold room for several directions, one after another.
 const FAN_IN = 0, FAN_OUT = 1, W_AT = 2, B_AT = 3, WEIGHT_T = 4, DIRECTION_T = 5, ACT = 6, DELTA = 7, TANGENT = 8, ADJOINT = 9;
 const LAYER_WORDS = 10;
 
@@ -28,27 +29,43 @@ const LAYER_WORDS = 10;
 }
 
 /**
- * RESULT = H·v (second-order terms on) or G·v (off) for the direction v in DIRECTION (flat, as the
- * parameters), both of the mean loss over the samples. Sums run in float32 over the samples in order.
+ * RESULT[d] = H·v_d (bit d of `secondOrder` set) or G·v_d (clear) for the `count` directions v_d in DIRECTION
+ * (flat as the parameters, one after another), all of the mean loss over the samples. Each chunk of samples
+ * serves every direction before the next chunk is read, so X streams from memory once per call. Sums run in
+ * float32 over the samples in order.
  */
-export function curvatureProduct(plan: usize, secondOrder: bool): void {
+export function curvatureProducts(plan: usize, count: i32, secondOrder: i32): void {
   const layers = word(plan, LAYERS);
   const samples = word(plan, SAMPLES);
   const chunk = word(plan, CHUNK);
-  const direction = <usize>word(plan, DIRECTION);
-  const result = <usize>word(plan, RESULT);
-  memory.fill(result, 0, (<usize>word(plan, PARAM_COUNT)) << 2);
-  if (secondOrder) {
+  const dim = word(plan, PARAM_COUNT);
+  memory.fill(<usize>word(plan, RESULT), 0, (<usize>(count * dim)) << 2);
+  for (let d = 0; d < count; d++) {
+    if (!hessian(secondOrder, d)) continue;
+    const direction = f32At(<usize>word(plan, DIRECTION), d * dim);
     for (let p = 1; p < layers; p++) {
-      transpose(f32At(direction, layerWord(plan, p, W_AT)), layerWord(plan, p, FAN_IN), layerWord(plan, p, FAN_OUT), layerPointer(plan, p, DIRECTION_T));
+      const fanIn = layerWord(plan, p, FAN_IN);
+      const fanOut = layerWord(plan, p, FAN_OUT);
+      transpose(f32At(direction, layerWord(plan, p, W_AT)), fanIn, fanOut, directionT(plan, p, d));
     }
   }
   for (let first = 0; first < samples; first += chunk) {
     const rows = min(chunk, samples - first);
-    forwardTangents(plan, first, rows);
-    outputAdjoint(plan, first, rows);
-    backwardAdjoints(plan, first, rows, secondOrder);
+    for (let d = 0; d < count; d++) {
+      forwardTangents(plan, first, rows, d);
+      outputAdjoint(plan, first, rows);
+      backwardAdjoints(plan, first, rows, d, hessian(secondOrder, d));
+    }
   }
+}
+
+@inline function hessian(secondOrder: i32, d: i32): bool {
+  return ((secondOrder >> d) & 1) != 0;
+}
+
+// V_pᵀ of direction d.
+@inline function directionT(plan: usize, p: i32, d: i32): usize {
+  return f32At(layerPointer(plan, p, DIRECTION_T), d * layerWord(plan, p, FAN_IN) * layerWord(plan, p, FAN_OUT));
 }
 
 // a_p of the chunk's rows (layer 0: X).
@@ -59,10 +76,10 @@ export function curvatureProduct(plan: usize, secondOrder: bool): void {
 }
 
 // Rz_0 = X·V_0 (+ c_0); Ra_p = mask_p ⊙ Rz_{p−1}; Rz_p = Ra_p·W_p + a_p·V_p (+ c_p).
-function forwardTangents(plan: usize, first: i32, rows: i32): void {
+function forwardTangents(plan: usize, first: i32, rows: i32, d: i32): void {
   const layers = word(plan, LAYERS);
   const weights = <usize>word(plan, WEIGHTS);
-  const direction = <usize>word(plan, DIRECTION);
+  const direction = f32At(<usize>word(plan, DIRECTION), d * word(plan, PARAM_COUNT));
   for (let p = 0; p < layers; p++) {
     const fanIn = layerWord(plan, p, FAN_IN);
     const fanOut = layerWord(plan, p, FAN_OUT);
@@ -101,8 +118,8 @@ function outputAdjoint(plan: usize, first: i32, rows: i32): void {
 }
 
 // R(∇W_p) += a_pᵀ·Rδ_p (+ Ra_pᵀ·δ_p), R(∇b_p) += Σ Rδ_p; Rδ_{p−1} = mask_p ⊙ (Rδ_p·W_pᵀ (+ δ_p·V_pᵀ)).
-function backwardAdjoints(plan: usize, first: i32, rows: i32, secondOrder: bool): void {
-  const result = <usize>word(plan, RESULT);
+function backwardAdjoints(plan: usize, first: i32, rows: i32, d: i32, secondOrder: bool): void {
+  const result = f32At(<usize>word(plan, RESULT), d * word(plan, PARAM_COUNT));
   for (let p = word(plan, LAYERS) - 1; p >= 0; p--) {
     const fanIn = layerWord(plan, p, FAN_IN);
     const fanOut = layerWord(plan, p, FAN_OUT);
@@ -117,7 +134,7 @@ function backwardAdjoints(plan: usize, first: i32, rows: i32, secondOrder: bool)
     if (p > 0) {
       const below = layerPointer(plan, p - 1, ADJOINT);
       matMulStrided(adjoint, fanOut, 1, layerPointer(plan, p, WEIGHT_T), below, rows, fanOut, fanIn);
-      if (secondOrder) matMulStridedAdd(delta, fanOut, 1, layerPointer(plan, p, DIRECTION_T), below, rows, fanOut, fanIn);
+      if (secondOrder) matMulStridedAdd(delta, fanOut, 1, directionT(plan, p, d), below, rows, fanOut, fanIn);
       keepWherePositive(below, input, rows * fanIn);
     }
   }

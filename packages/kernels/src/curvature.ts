@@ -31,6 +31,8 @@ const LAYER = { act: 6, delta: 7 };
 const LAYER_WORDS = 10;
 /** Samples per chunk: a chunk of X (64 × 784 floats, 200 KB) stays in L2 between the forward and backward pass. */
 const CHUNK = 64;
+/** Directions per call (bits of its Hessian mask): each chunk serves them all, so X streams once per call. */
+const DIRECTIONS_PER_CALL = 8;
 
 /**
  * The network frozen at θ̂ in a WebAssembly module instance of its own (assembly/curvature.ts): the forward pass
@@ -83,7 +85,8 @@ export class CurvatureProducts {
     const floats = (count: number) => arena.allocate(count * 4);
     const classes = sizes[layers]!;
     const weights = copy(network.params);
-    const header = [layers, n, CHUNK, copy(network.x), floats(n * classes), floats(n * classes), weights, floats(this.dim), floats(this.dim), this.dim];
+    const directions = DIRECTIONS_PER_CALL * this.dim;
+    const header = [layers, n, CHUNK, copy(network.x), floats(n * classes), floats(n * classes), weights, floats(directions), floats(directions), this.dim];
     const table: number[] = [];
     for (let p = 0; p < layers; p++) {
       const fanIn = sizes[p]!;
@@ -95,7 +98,7 @@ export class CurvatureProducts {
         offsets[p]!.weight,
         offsets[p]!.bias,
         p > 0 ? copy(transposed(w, fanIn, fanOut)) : 0,
-        p > 0 ? floats(fanIn * fanOut) : 0,
+        p > 0 ? floats(DIRECTIONS_PER_CALL * fanIn * fanOut) : 0,
         p > 0 ? floats(n * fanIn) : 0,
         floats(n * fanOut),
         floats(CHUNK * fanOut),
@@ -152,14 +155,29 @@ export class CurvatureProducts {
     this.backwardSet = true;
   }
 
-  /** H·v (`hessian`) or G·v (`ggn`, the Gauss-Newton matrix Σ Jᵢᵀ Aᵢ Jᵢ / n). */
-  product(v: Float64Array, kind: 'hessian' | 'ggn'): Float64Array {
-    if (!this.backwardSet) throw new KernelError('product: the backward pass at θ̂ is not set (call setBackward first)');
-    if (v.length !== this.dim) throw new KernelError(`product: direction of length ${v.length}, expected ${this.dim}`);
+  /**
+   * H·v (`hessian`) or G·v (`ggn`, the Gauss-Newton matrix Σ Jᵢᵀ Aᵢ Jᵢ / n) for each direction, up to eight per
+   * pass over the samples.
+   */
+  products(vectors: readonly Float64Array[], kinds: readonly ('hessian' | 'ggn')[]): Float64Array[] {
+    if (!this.backwardSet) throw new KernelError('products: the backward pass at θ̂ is not set (call setBackward first)');
+    if (vectors.length !== kinds.length) throw new KernelError(`products: ${vectors.length} directions but ${kinds.length} kinds`);
+    for (const v of vectors) if (v.length !== this.dim) throw new KernelError(`products: direction of length ${v.length}, expected ${this.dim}`);
     const header = this.words(this.plan, HEADER_WORDS);
-    this.floats(header[HEADER.direction]!, this.dim).set(v);
-    this.exports.curvatureProduct(this.plan, kind === 'hessian');
-    return Float64Array.from(this.floats(header[HEADER.result]!, this.dim));
+    const out: Float64Array[] = [];
+    for (let start = 0; start < vectors.length; start += DIRECTIONS_PER_CALL) {
+      const count = Math.min(DIRECTIONS_PER_CALL, vectors.length - start);
+      const directions = this.floats(header[HEADER.direction]!, count * this.dim);
+      let hessians = 0;
+      for (let d = 0; d < count; d++) {
+        directions.set(vectors[start + d]!, d * this.dim);
+        if (kinds[start + d] === 'hessian') hessians |= 1 << d;
+      }
+      this.exports.curvatureProducts(this.plan, count, hessians);
+      const results = this.floats(header[HEADER.result]!, count * this.dim);
+      for (let d = 0; d < count; d++) out.push(Float64Array.from(results.subarray(d * this.dim, (d + 1) * this.dim)));
+    }
+    return out;
   }
 
   /**

@@ -24,7 +24,7 @@ export interface KernelExports {
   matMulStrided(a: number, aRow: number, aCol: number, b: number, c: number, m: number, inner: number, n: number): void;
   matMulStridedAdd(a: number, aRow: number, aCol: number, b: number, c: number, m: number, inner: number, n: number): void;
   matMulTransposedB(a: number, b: number, c: number, m: number, inner: number, n: number): void;
-  curvatureProduct(plan: number, secondOrder: boolean): void;
+  curvatureProducts(plan: number, count: number, secondOrder: number): void;
   forwardLogits(plan: number, params: number, logits: number, keep: boolean): void;
   trainStep(plan: number, size: number, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): number;
 }

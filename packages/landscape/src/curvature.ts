@@ -156,12 +156,11 @@ export class Curvature {
   /**
    * Exact products H·v or G·v (G = Σ Jᵢᵀ Aᵢ Jᵢ / m, A = diag(p) − ppᵀ) by Pearlmutter's R-operator: the
    * forward R-pass (Jv) is shared; the Hessian adds the second-order terms (∂a/∂θ)ᵀ·δ and δ·Vᵀ that the
-   * Gauss-Newton product drops. The kernels take one direction per call; tfjs stacks several per pass.
+   * Gauss-Newton product drops. Several directions share each pass over the samples.
    */
   products(vectors: Float64Array[], kinds: ProductKind[]): Float64Array[] {
     if (vectors.length !== kinds.length) throw new Error('products: one kind per vector');
-    const kernel = this.kernel;
-    if (kernel) return vectors.map((v, j) => kernel.product(v, kinds[j]));
+    if (this.kernel) return this.kernel.products(vectors, kinds);
     const widest = Math.max(...this.sizes);
     // At most PRODUCT_PASS_FLOATS floats in one [samples, directions × width] tensor, so that a pass stays in memory.
     const perPass = Math.max(1, Math.floor(PRODUCT_PASS_FLOATS / (this.samples * widest)));
@@ -482,11 +481,15 @@ function crossEntropy(logits: Float32Array, labels: ArrayLike<number>, classes: 
       }
     }
     let sum = 0;
-    for (let c = 0; c < classes; c++) sum += Math.exp(logits[row + c] - max);
+    for (let c = 0; c < classes; c++) {
+      const e = Math.exp(logits[row + c] - max);
+      probs[row + c] = e;
+      sum += e;
+    }
     const label = labels[i];
     losses[i] = Math.log(sum) + max - logits[row + label];
     if (argmax === label) correct++;
-    for (let c = 0; c < classes; c++) probs[row + c] = Math.exp(logits[row + c] - max) / sum;
+    for (let c = 0; c < classes; c++) probs[row + c] /= sum;
   }
   return { losses, probs, correct };
 }
