@@ -167,3 +167,70 @@ export function forwardLogits(plan: usize, params: usize, logits: usize, keep: b
     }
   }
 }
+
+/**
+ * tr G_i per sample into `out` [samples] (G_i = J_iᵀ A_i J_i, not divided by the sample count), from the
+ * per-sample logit-Jacobian blocks B_p = ∂z_{L−1}/∂z_p [classes × fanOut_p]: tr G_i = Σ_p (‖a_p‖² + bias) ·
+ * (Σ_k p_k ‖B_p,k‖² − ‖pᵀB_p‖²), with B_{L−1} = I and B_{p−1} = (B_p·W_pᵀ) ⊙ mask_p. `scratch` holds two
+ * [classes × widest] blocks and a [widest] row. For a ReLU network tr H = tr G.
+ */
+export function traceTerms(plan: usize, scratch: usize, out: usize, bias: bool): void {
+  const samples = word(plan, SAMPLES);
+  for (let i = 0; i < samples; i++) store<f32>(f32At(out, i), sampleTraceTerm(plan, scratch, i, bias));
+}
+
+// One sample's term, as a function of its own: V8 first runs WebAssembly from a baseline compile and swaps in
+// optimised code only at a call, so the work goes in functions called many times, not in one long loop.
+function sampleTraceTerm(plan: usize, scratch: usize, i: i32, bias: bool): f32 {
+  const layers = word(plan, LAYERS);
+  const classes = layerWord(plan, layers - 1, FAN_OUT);
+  let widest = 0;
+  for (let p = 0; p < layers; p++) widest = max(widest, layerWord(plan, p, FAN_OUT));
+  const blockFloats = classes * widest;
+  const probs = f32At(<usize>word(plan, PROBS), i * classes);
+  const one: f32 = bias ? 1 : 0;
+  // Output layer: B = I, so the bracket is 1 − ‖p‖².
+  let total: f32 = (squaredNorm(inputRows(plan, layers - 1, i), layerWord(plan, layers - 1, FAN_IN)) + one) * (1 - squaredNorm(probs, classes));
+  let current = scratch;
+  let next = f32At(scratch, blockFloats);
+  const pB = f32At(scratch, 2 * blockFloats);
+  for (let p = layers - 1; p >= 1; p--) {
+    // B_{p−1} = (B_p·W_pᵀ) ⊙ mask_p; for p = L−1, B_p = I, so B_{p−1} = W_pᵀ ⊙ mask_p.
+    const fanIn = layerWord(plan, p, FAN_IN);
+    const fanOut = layerWord(plan, p, FAN_OUT);
+    const weightT = layerPointer(plan, p, WEIGHT_T);
+    if (p == layers - 1) memory.copy(next, weightT, (<usize>(classes * fanIn)) << 2);
+    else matMulStrided(current, fanOut, 1, weightT, next, classes, fanOut, fanIn);
+    const act = inputRows(plan, p, i);
+    for (let k = 0; k < classes; k++) keepWherePositive(f32At(next, k * fanIn), act, fanIn);
+    const swap = current;
+    current = next;
+    next = swap;
+    total += (squaredNorm(inputRows(plan, p - 1, i), layerWord(plan, p - 1, FAN_IN)) + one) * bracket(current, probs, pB, classes, fanIn);
+  }
+  return total;
+}
+
+// Σ_k p_k ‖B_k‖² − ‖pᵀB‖² for B [classes × width].
+function bracket(b: usize, probs: usize, pB: usize, classes: i32, width: i32): f32 {
+  memory.fill(pB, 0, (<usize>width) << 2);
+  let weighted: f32 = 0;
+  for (let k = 0; k < classes; k++) {
+    const pk = load<f32>(f32At(probs, k));
+    const row = f32At(b, k * width);
+    let norm: f32 = 0;
+    for (let c = 0; c < width; c++) {
+      const v = load<f32>(f32At(row, c));
+      norm += v * v;
+      store<f32>(f32At(pB, c), load<f32>(f32At(pB, c)) + pk * v);
+    }
+    weighted += pk * norm;
+  }
+  return weighted - squaredNorm(pB, width);
+}
+
+function squaredNorm(x: usize, length: i32): f32 {
+  let sum: f32 = 0;
+  for (let c = 0; c < length; c++) sum += load<f32>(f32At(x, c)) * load<f32>(f32At(x, c));
+  return sum;
+}

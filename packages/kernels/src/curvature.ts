@@ -54,6 +54,7 @@ export class CurvatureProducts {
   private readonly sizes: number[];
   private readonly samples: number;
   private backwardSet = false;
+  private readonly bias: boolean;
   /** Parameters and logits of `logits` (allocated on its first call). */
   private forward: { params: number; logits: number } | null = null;
 
@@ -66,6 +67,7 @@ export class CurvatureProducts {
     const { sizes, bias, samples: n } = network;
     this.sizes = sizes;
     this.samples = n;
+    this.bias = bias;
     const layers = sizes.length - 1;
     let at = 0;
     const offsets = sizes.slice(0, -1).map((fanIn, p) => {
@@ -178,6 +180,23 @@ export class CurvatureProducts {
       for (let d = 0; d < count; d++) out.push(Float64Array.from(results.subarray(d * this.dim, (d + 1) * this.dim)));
     }
     return out;
+  }
+
+  /**
+   * tr G_i of every sample i, G_i = J_iᵀ(diag p_i − p_i p_iᵀ)J_i (not divided by n; for a ReLU network the
+   * Hessian's trace is the same), from per-sample logit-Jacobian blocks: float32 per sample.
+   */
+  traceTerms(): Float32Array {
+    if (!this.backwardSet) throw new KernelError('traceTerms: the backward pass at θ̂ is not set (call setBackward first)');
+    const classes = this.sizes[this.sizes.length - 1]!;
+    const widest = Math.max(...this.sizes.slice(1));
+    const mark = this.arena.mark();
+    const scratch = this.arena.allocate((2 * classes + 1) * widest * 4);
+    const out = this.arena.allocate(this.samples * 4);
+    this.exports.traceTerms(this.plan, scratch, out, this.bias);
+    const terms = this.floats(out, this.samples).slice();
+    this.arena.release(mark);
+    return terms;
   }
 
   /**

@@ -26,6 +26,7 @@ export interface KernelExports {
   matMulTransposedB(a: number, b: number, c: number, m: number, inner: number, n: number): void;
   curvatureProducts(plan: number, count: number, secondOrder: number): void;
   forwardLogits(plan: number, params: number, logits: number, keep: boolean): void;
+  traceTerms(plan: number, scratch: number, out: number, bias: boolean): void;
   trainStep(plan: number, size: number, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): number;
 }
 
@@ -73,9 +74,14 @@ export class Arena {
     return pointer;
   }
 
-  /** Frees everything allocated; earlier pointers must not be used afterwards. */
-  release(): void {
-    this.top = this.base;
+  /** The arena's current top, to `release` back to. */
+  mark(): number {
+    return this.top;
+  }
+
+  /** Frees everything allocated after `mark` (everything by default); those pointers must not be used afterwards. */
+  release(mark = this.base): void {
+    this.top = mark;
   }
 }
 

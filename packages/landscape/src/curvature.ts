@@ -412,6 +412,11 @@ export class Curvature {
    */
   exactTrace(): number {
     const m = this.samples;
+    if (this.kernel) {
+      let sum = 0;
+      for (const t of this.kernel.traceTerms()) sum += t;
+      return sum / m;
+    }
     const L = this.layers;
     const n = this.sizes;
     const classes = n[L];

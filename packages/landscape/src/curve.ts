@@ -84,15 +84,37 @@ export function logLogSlope(
  * Δ_k = L_{k+1} − L_k = (ℓ_{k+1} − L_k)/(k + 1) for k = 1..n − 1 (signed; D_k = |Δ_k|), where ℓ_i is
  * `values[order[i − 1]]` (`values[i − 1]` without an order) and L_k the mean of the first k: one pass of prefix
  * sums, O(n). Written into `out` (length n − 1, Δ_k at index k − 1), which is returned.
+ *
+ * With `series` > 1, `values` holds that many series interleaved (sample i of series j at i·series + j) and
+ * `out` their increments the same way, (n − 1)·series long: one gather of a sample serves every series.
  */
 export function increments(
   values: Float64Array,
   order: Int32Array | null = null,
-  out: Float64Array = new Float64Array(Math.max(0, values.length - 1)),
+  output?: Float64Array,
+  series = 1,
 ): Float64Array {
-  const n = values.length;
+  const n = values.length / series;
+  if (!Number.isInteger(n)) throw new Error(`increments: ${values.length} values are not ${series} whole series`);
+  const out = output ?? new Float64Array(Math.max(0, n - 1) * series);
   if (order !== null && order.length !== n) throw new Error(`increments: order of length ${order.length}, expected ${n}`);
-  if (out.length !== n - 1) throw new Error(`increments: output of length ${out.length}, expected ${n - 1}`);
+  if (out.length !== (n - 1) * series) throw new Error(`increments: output of length ${out.length}, expected ${(n - 1) * series}`);
+  if (series > 1) {
+    const sums = new Float64Array(series);
+    const at = order ?? Int32Array.from({ length: n }, (_, i) => i);
+    let next = at[0] * series;
+    for (let k = 1; k < n; k++) {
+      const added = next;
+      next = at[k] * series;
+      const to = (k - 1) * series;
+      for (let j = 0; j < series; j++) {
+        const sum = sums[j] + values[added + j];
+        sums[j] = sum;
+        out[to + j] = (values[next + j] - sum / k) / (k + 1);
+      }
+    }
+    return out;
+  }
   // Two loops rather than one through an accessor: this runs once per Monte-Carlo draw and permutation.
   let sum = 0;
   if (order === null) {

@@ -9,7 +9,7 @@ import type { Rng } from './random.js';
 
 /**
  * Running sums of |Δ_k| and Δ_k² over every k (Δ_k from `increments`), so that a caller can add Monte-Carlo
- * draws × permutations one at a time without keeping n × draws arrays. Memory O(n).
+ * draws × permutations a few at a time without keeping n × draws arrays. Memory O(n · draws added at once).
  */
 export class IncrementMoments {
   /** Σ |Δ_k| over what was added, at index k − 1. */
@@ -17,14 +17,12 @@ export class IncrementMoments {
   /** Σ Δ_k² over what was added, at index k − 1. */
   readonly sumSquares: Float64Array;
   private added = 0;
-  private readonly delta: Float64Array;
 
   /** For n ≥ 2 per-sample values. */
   constructor(readonly n: number) {
     if (!Number.isInteger(n) || n < 2) throw new Error(`IncrementMoments: need n ≥ 2 samples, got ${n}`);
     this.sumAbs = new Float64Array(n - 1);
     this.sumSquares = new Float64Array(n - 1);
-    this.delta = new Float64Array(n - 1);
   }
 
   /** How many series (draw × order pairs) were added. */
@@ -32,16 +30,31 @@ export class IncrementMoments {
     return this.added;
   }
 
-  /** Adds the increments of `values` (one draw) in each of `orders`, or in the file's own order when absent. */
-  add(values: Float64Array, orders?: readonly Int32Array[]): void {
-    if (values.length !== this.n) throw new Error(`IncrementMoments: ${values.length} values, expected ${this.n}`);
+  /**
+   * Adds the increments of each draw (per-sample values) in each of `orders`, or in the file's own order when
+   * absent. Several draws at once share each order's pass over the samples.
+   */
+  add(draws: Float64Array | readonly Float64Array[], orders?: readonly Int32Array[]): void {
+    const list = draws instanceof Float64Array ? [draws] : draws;
+    const series = list.length;
+    for (const values of list) if (values.length !== this.n) throw new Error(`IncrementMoments: ${values.length} values, expected ${this.n}`);
+    const interleaved = series === 1 ? list[0] : new Float64Array(this.n * series);
+    if (series > 1) list.forEach((values, j) => values.forEach((v, i) => (interleaved[i * series + j] = v)));
+    const delta = new Float64Array((this.n - 1) * series);
     for (const order of orders ?? [null]) {
-      increments(values, order, this.delta);
-      for (let i = 0; i < this.delta.length; i++) {
-        this.sumAbs[i] += Math.abs(this.delta[i]);
-        this.sumSquares[i] += this.delta[i] * this.delta[i];
+      increments(interleaved, order, delta, series);
+      for (let i = 0; i < this.n - 1; i++) {
+        let abs = 0;
+        let square = 0;
+        for (let j = 0; j < series; j++) {
+          const d = delta[i * series + j];
+          abs += Math.abs(d);
+          square += d * d;
+        }
+        this.sumAbs[i] += abs;
+        this.sumSquares[i] += square;
       }
-      this.added++;
+      this.added += series;
     }
   }
 
@@ -276,7 +289,9 @@ export function quadraticMonteCarlo(q: Quadratic, sigma: number, draws: number, 
 /** draws × dim standard normals, row-major: row s is x_s. */
 function standardNormals(rng: Rng, draws: number, dim: number): Float64Array {
   if (!Number.isInteger(draws) || draws < 2) throw new Error(`Monte Carlo: need at least 2 draws, got ${draws}`);
-  return Float64Array.from({ length: draws * dim }, () => rng.normal());
+  const x = new Float64Array(draws * dim);
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  return x;
 }
 
 /** For every draw x_s: linear[s] = cᵀx_s and quadratic[s] = x_sᵀ B x_s, so that q(σ x_s) = a + σ linear + ½σ² quadratic. */

@@ -114,7 +114,7 @@ export function projectedSamples(curvature: Curvature, basis: Float64Array[]): P
 /** E Δ_k(θ̂ + δ)² at every k over `samples` perturbations δ, each one forward pass, averaged over the orders. */
 function directMonteCarlo(curvature: Curvature, orders: readonly Int32Array[], samples: number, draw: () => Float64Array): Float64Array {
   const moments = new IncrementMoments(curvature.samples);
-  for (let s = 0; s < samples; s++) moments.add(curvature.lossesAt(draw()), orders);
+  moments.add(Array.from({ length: samples }, () => curvature.lossesAt(draw())), orders);
   return moments.meanSquare();
 }
 

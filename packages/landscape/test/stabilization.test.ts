@@ -120,6 +120,23 @@ test('increments equal L_{k+1} − L_k from explicit prefix means, in a given or
   }
 });
 
+test('increments of interleaved series equal each series on its own, bit for bit', () => {
+  const rng = new Rng(13);
+  const n = 25;
+  const series = Array.from({ length: 3 }, () => Float64Array.from({ length: n }, () => rng.normal()));
+  const interleaved = new Float64Array(n * 3);
+  series.forEach((values, j) => values.forEach((v, i) => (interleaved[i * 3 + j] = v)));
+  for (const order of [rng.permutation(n), null]) {
+    const together = increments(interleaved, order, undefined, 3);
+    assert.equal(together.length, (n - 1) * 3);
+    series.forEach((values, j) => {
+      const alone = increments(values, order);
+      for (let k = 0; k < n - 1; k++) assert.equal(together[k * 3 + j], alone[k], `series ${j}, Δ_${k + 1}`);
+    });
+  }
+  assert.throws(() => increments(new Float64Array(10), null, undefined, 3), /10 values are not 3 whole series/);
+});
+
 test('increment moments average |Δ_k| and Δ_k² over draws × orders', () => {
   const rng = new Rng(12);
   const n = 30;
@@ -128,6 +145,10 @@ test('increment moments average |Δ_k| and Δ_k² over draws × orders', () => {
   const moments = new IncrementMoments(n);
   for (const values of draws) moments.add(values, orders);
   assert.equal(moments.count, 12);
+  // All draws at once (one pass per order) sum the same terms in another order.
+  const together = new IncrementMoments(n);
+  together.add(draws, orders);
+  assert.equal(together.count, 12);
   const meanAbs = moments.meanAbs();
   const meanSquare = moments.meanSquare();
   for (let k = 1; k < n; k++) {
@@ -142,6 +163,8 @@ test('increment moments average |Δ_k| and Δ_k² over draws × orders', () => {
     }
     close(meanAbs[k - 1], abs / 12, 1e-12, abs / 12 + 1 / (k + 1), `mean |Δ_${k}|`);
     close(meanSquare[k - 1], square / 12, 1e-12, square / 12 + 1 / (k + 1) ** 2, `mean Δ_${k}²`);
+    close(together.meanAbs()[k - 1], abs / 12, 1e-12, abs / 12 + 1 / (k + 1), `mean |Δ_${k}|, draws at once`);
+    close(together.meanSquare()[k - 1], square / 12, 1e-12, square / 12 + 1 / (k + 1) ** 2, `mean Δ_${k}², draws at once`);
   }
 
   const own = new IncrementMoments(n);
