@@ -234,3 +234,73 @@ function squaredNorm(x: usize, length: i32): f32 {
   for (let c = 0; c < length; c++) sum += load<f32>(f32At(x, c)) * load<f32>(f32At(x, c));
   return sum;
 }
+
+/**
+ * Per-sample terms of the loss's derivatives along the `count` directions u_j in DIRECTION, for
+ * `Curvature.projected`: the logits' tangents dz_j = J u_j into `tangents` [samples × count × classes], and
+ * S_jl = Σ_{p≥1} da_p,jᵀ (dW_p,l · δ_p) into `second` [samples × count × count], with da_p,j the forward
+ * tangent of a_p (the R-pass of the products) and δ_p of the mean loss. `adjoints` holds count × layers ×
+ * chunk × widest floats for the vectors dW_p,l · δ_p of a chunk.
+ */
+export function projectedTerms(plan: usize, count: i32, adjoints: usize, tangents: usize, second: usize): void {
+  const layers = word(plan, LAYERS);
+  const samples = word(plan, SAMPLES);
+  const chunk = word(plan, CHUNK);
+  const dim = word(plan, PARAM_COUNT);
+  const classes = layerWord(plan, layers - 1, FAN_OUT);
+  let widest = 0;
+  for (let p = 0; p < layers; p++) widest = max(widest, layerWord(plan, p, FAN_OUT));
+  const block = chunk * widest;
+  for (let l = 0; l < count; l++) {
+    const direction = f32At(<usize>word(plan, DIRECTION), l * dim);
+    for (let p = 1; p < layers; p++) {
+      transpose(f32At(direction, layerWord(plan, p, W_AT)), layerWord(plan, p, FAN_IN), layerWord(plan, p, FAN_OUT), directionT(plan, p, l));
+    }
+  }
+  for (let first = 0; first < samples; first += chunk) {
+    const rows = min(chunk, samples - first);
+    // dW_p,l · δ_p per sample: δ_p [rows × fanOut] · V_p,lᵀ [fanOut × fanIn].
+    for (let l = 0; l < count; l++) {
+      for (let p = 1; p < layers; p++) {
+        const fanIn = layerWord(plan, p, FAN_IN);
+        const fanOut = layerWord(plan, p, FAN_OUT);
+        const delta = f32At(layerPointer(plan, p, DELTA), first * fanOut);
+        matMulStrided(delta, fanOut, 1, directionT(plan, p, l), f32At(adjoints, (l * layers + p) * block), rows, fanOut, fanIn);
+      }
+    }
+    for (let j = 0; j < count; j++) {
+      forwardTangents(plan, first, rows, j);
+      // After the pass, layer p−1's tangent buffer holds da_p (masked in place) and the last layer's the logits'.
+      const logits = layerPointer(plan, layers - 1, TANGENT);
+      for (let r = 0; r < rows; r++) {
+        memory.copy(f32At(tangents, ((first + r) * count + j) * classes), f32At(logits, r * classes), (<usize>classes) << 2);
+      }
+      for (let l = 0; l < count; l++) {
+        const out = f32At(second, (first * count + j) * count + l);
+        for (let p = 1; p < layers; p++) {
+          const fanIn = layerWord(plan, p, FAN_IN);
+          addRowDots(layerPointer(plan, p - 1, TANGENT), f32At(adjoints, (l * layers + p) * block), out, rows, fanIn, count * count, p == 1);
+        }
+      }
+    }
+  }
+}
+
+// out[r·outStride] (+)= x_r · y_r for the rows r of two row-major [rows × width] matrices (written when `first`).
+function addRowDots(x: usize, y: usize, out: usize, rows: i32, width: i32, outStride: i32, first: bool): void {
+  for (let r = 0; r < rows; r++) {
+    const at = f32At(out, r * outStride);
+    const value = dot(f32At(x, r * width), f32At(y, r * width), width);
+    store<f32>(at, first ? value : load<f32>(at) + value);
+  }
+}
+
+// Four lanes at a time, reduced once at the end, then the last length mod 4 terms.
+@inline function dot(x: usize, y: usize, length: i32): f32 {
+  let lanes = f32x4.splat(0);
+  let c = 0;
+  for (; c + 4 <= length; c += 4) lanes = f32x4.add(lanes, f32x4.mul(v128.load(f32At(x, c)), v128.load(f32At(y, c))));
+  let sum = f32x4.extract_lane(lanes, 0) + f32x4.extract_lane(lanes, 1) + f32x4.extract_lane(lanes, 2) + f32x4.extract_lane(lanes, 3);
+  for (; c < length; c++) sum += load<f32>(f32At(x, c)) * load<f32>(f32At(y, c));
+  return sum;
+}

@@ -27,7 +27,7 @@ const HEADER = { layers: 0, samples: 1, chunk: 2, x: 3, probs: 4, probsOverM: 5,
 const HEADER_WORDS = 10;
 // Per layer: fan in, fan out, W's and b's offsets in the flat parameters (b: −1 without biases), Wᵀ, room for
 // Vᵀ, the activations a_p, δ_p, and the chunk's tangent and adjoint buffers.
-const LAYER = { act: 6, delta: 7 };
+const LAYER = { directionT: 5, act: 6, delta: 7 };
 const LAYER_WORDS = 10;
 /** Samples per chunk: a chunk of X (64 × 784 floats, 200 KB) stays in L2 between the forward and backward pass. */
 const CHUNK = 64;
@@ -54,6 +54,8 @@ export class CurvatureProducts {
   private readonly sizes: number[];
   private readonly samples: number;
   private backwardSet = false;
+  /** Directions the DIRECTION, RESULT and V_pᵀ buffers have room for. */
+  private directionRoom = DIRECTIONS_PER_CALL;
   private readonly bias: boolean;
   /** Parameters and logits of `logits` (allocated on its first call). */
   private forward: { params: number; logits: number } | null = null;
@@ -197,6 +199,46 @@ export class CurvatureProducts {
     const terms = this.floats(out, this.samples).slice();
     this.arena.release(mark);
     return terms;
+  }
+
+  /**
+   * Per-sample terms of `Curvature.projected` along the directions u_j, one pass over the samples:
+   * `tangents` [n × D × classes] the logits' tangents J u_j, and `second` [n × D × D] the sums
+   * Σ_{p≥1} da_p,jᵀ (dW_p,l · δ_p) of the mean loss's δ (the second-order part before symmetrising).
+   */
+  projectedTerms(directions: readonly Float64Array[]): { tangents: Float32Array; second: Float32Array } {
+    if (!this.backwardSet) throw new KernelError('projectedTerms: the backward pass at θ̂ is not set (call setBackward first)');
+    for (const u of directions) if (u.length !== this.dim) throw new KernelError(`projectedTerms: direction of length ${u.length}, expected ${this.dim}`);
+    const count = directions.length;
+    const n = this.samples;
+    const layers = this.sizes.length - 1;
+    const classes = this.sizes[layers]!;
+    this.makeRoomFor(count);
+    const header = this.words(this.plan, HEADER_WORDS);
+    const room = this.floats(header[HEADER.direction]!, count * this.dim);
+    directions.forEach((u, j) => room.set(u, j * this.dim));
+    const mark = this.arena.mark();
+    const adjoints = this.arena.allocate(count * layers * CHUNK * Math.max(...this.sizes.slice(1)) * 4);
+    const tangents = this.arena.allocate(n * count * classes * 4);
+    const second = this.arena.allocate(n * count * count * 4);
+    this.exports.projectedTerms(this.plan, count, adjoints, tangents, second);
+    const out = { tangents: this.floats(tangents, n * count * classes).slice(), second: this.floats(second, n * count * count).slice() };
+    this.arena.release(mark);
+    return out;
+  }
+
+  // Grows the direction buffers (new ones; the arena does not free) when more directions go in one call.
+  private makeRoomFor(count: number): void {
+    if (count <= this.directionRoom) return;
+    // Allocate first: growing the memory detaches earlier views of it.
+    const direction = this.arena.allocate(count * this.dim * 4);
+    const result = this.arena.allocate(count * this.dim * 4);
+    const transposes = this.sizes.slice(1, -1).map((fanIn, i) => this.arena.allocate(count * fanIn * this.sizes[i + 2]! * 4));
+    const header = this.words(this.plan, HEADER_WORDS);
+    header[HEADER.direction] = direction;
+    header[HEADER.result] = result;
+    transposes.forEach((room, i) => (this.words(this.plan + (HEADER_WORDS + (i + 1) * LAYER_WORDS + LAYER.directionT) * 4, 1)[0] = room));
+    this.directionRoom = count;
   }
 
   /**

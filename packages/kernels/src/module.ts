@@ -27,6 +27,7 @@ export interface KernelExports {
   curvatureProducts(plan: number, count: number, secondOrder: number): void;
   forwardLogits(plan: number, params: number, logits: number, keep: boolean): void;
   traceTerms(plan: number, scratch: number, out: number, bias: boolean): void;
+  projectedTerms(plan: number, count: number, adjoints: number, tangents: number, second: number): void;
   trainStep(plan: number, size: number, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): number;
 }
 

@@ -196,6 +196,13 @@ export class Curvature {
     for (const u of directions) if (u.length !== this.dim) throw new Error(`projected: direction of length ${u.length}, expected ${this.dim}`);
     const D = directions.length;
     const m = this.samples;
+    if (this.kernel) {
+      const { tangents, second } = this.kernel.projectedTerms(directions);
+      // The kernels' sums use the mean loss's δ; ℓ_i's are m times larger.
+      const sums = new Float64Array(second.length);
+      for (let i = 0; i < sums.length; i++) sums[i] = m * second[i];
+      return this.outputTerms(new Float64Array(tangents), sums, D);
+    }
     const L = this.layers;
     const n = this.sizes;
     const K = n[L];

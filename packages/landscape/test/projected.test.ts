@@ -6,7 +6,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { useBackend } from '../src/backend.js';
-import { Curvature } from '../src/curvature.js';
+import { Curvature, type ProductsChoice } from '../src/curvature.js';
 import { flattenParams } from '../src/model.js';
 import { Rng } from '../src/random.js';
 import { lanczos } from '../src/spectral/index.js';
@@ -23,9 +23,12 @@ interface Case {
   curvature: Curvature;
 }
 
-function randomCase(seed: number, { depth, width, bias, m = 12 }: { depth: number; width: number; bias: boolean; m?: number }): Case {
+function randomCase(
+  seed: number,
+  { depth, width, bias, m = 12, products = 'auto' }: { depth: number; width: number; bias: boolean; m?: number; products?: ProductsChoice },
+): Case {
   const { arch, params, x, y } = randomNetwork(seed, depth, bias, m, width);
-  const curvature = new Curvature(arch, params, { x, y, n: m });
+  const curvature = new Curvature(arch, params, { x, y, n: m }, products);
   return { problem: { arch, x: Float64Array.from(x), y, m }, theta: flattenParams(arch, params), curvature };
 }
 
@@ -89,20 +92,29 @@ const SHAPES = [
   { depth: 2, width: 8, bias: true },
 ];
 
-for (const shape of SHAPES) {
-  test(`projected gradients and Hessians match float64 frozen-mask differences (depth ${shape.depth}, width ${shape.width}, bias=${shape.bias})`, () => {
+// The kernels go through the samples 64 at a time and take any number of directions in one pass: the last
+// cases have several chunks and more directions than their buffers start with (8).
+const CASES = [
+  ...SHAPES.flatMap((shape) => (['fused', 'tfjs'] as const).map((products) => ({ ...shape, products, m: 12, directions: 4 }))),
+  { depth: 2, width: 5, bias: true, products: 'fused' as const, m: 150, directions: 10 },
+  { depth: 1, width: 18, bias: false, products: 'fused' as const, m: 70, directions: 3 },
+];
+
+for (const shape of CASES) {
+  test(`projected gradients and Hessians match float64 frozen-mask differences (${shape.products}, depth ${shape.depth}, width ${shape.width}, bias=${shape.bias}, ${shape.m} samples, ${shape.directions} directions)`, () => {
     const c = randomCase(10 + shape.depth * 10 + shape.width, shape);
-    const directions = unitDirections(new Rng(shape.width), 4, c.curvature.dim);
+    const D = shape.directions;
+    const directions = unitDirections(new Rng(shape.width), D, c.curvature.dim);
     const got = c.curvature.projected(directions);
     const want = ref.projectedByDifferences(c.problem, c.theta, directions);
-    assert.equal(got.directions, 4);
+    assert.equal(got.directions, D);
     // Float32 products against float64 differences (each ≈1e-8 of the scale): measured ≤ 5e-7 relative.
     const gradientError = maxRelativeError(got.gradients, want.gradients);
     const hessianError = maxRelativeError(got.hessians, want.hessians);
     assert.ok(gradientError < 1e-5, `gradients: ${gradientError}`);
     assert.ok(hessianError < 1e-5, `Hessians: ${hessianError}`);
     for (let i = 0; i < c.problem.m; i++) {
-      for (let j = 0; j < 4; j++) for (let l = 0; l < 4; l++) assert.equal(got.hessians[(i * 4 + j) * 4 + l], got.hessians[(i * 4 + l) * 4 + j]);
+      for (let j = 0; j < D; j++) for (let l = 0; l < D; l++) assert.equal(got.hessians[(i * D + j) * D + l], got.hessians[(i * D + l) * D + j]);
     }
     // The second-order term is large for these nets (weights ×2.5): the Gauss–Newton part alone fails the test.
     const gaussNewton = gaussNewtonProjections(c, directions);
@@ -138,8 +150,8 @@ test('the mean of U_Dᵀ∇²ℓ_i U_D over samples is diag(Ritz values) for con
   }
 });
 
-test('directions split into chunks give the same result as one pass', () => {
-  const c = randomCase(61, { depth: 3, width: 5, bias: true, m: 20 });
+test('tfjs: directions split into chunks give the same result as one pass', () => {
+  const c = randomCase(61, { depth: 3, width: 5, bias: true, m: 20, products: 'tfjs' });
   const directions = unitDirections(new Rng(62), 5, c.curvature.dim);
   const whole = c.curvature.projected(directions);
   // 2 directions per chunk (m · width · 2 floats): chunks of 2, 2 and 1, every cross-chunk pair included.
