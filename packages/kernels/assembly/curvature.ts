@@ -304,3 +304,28 @@ function addRowDots(x: usize, y: usize, out: usize, rows: i32, width: i32, outSt
   for (; c < length; c++) sum += load<f32>(f32At(x, c)) * load<f32>(f32At(y, c));
   return sum;
 }
+
+/** δ_{p−1} = (δ_p·W_pᵀ) ⊙ mask_p for p = L−1..1 over every sample, from the output layer's δ the host wrote. */
+export function backwardDeltas(plan: usize): void {
+  const samples = word(plan, SAMPLES);
+  for (let p = word(plan, LAYERS) - 1; p >= 1; p--) {
+    const fanIn = layerWord(plan, p, FAN_IN);
+    const fanOut = layerWord(plan, p, FAN_OUT);
+    const below = layerPointer(plan, p - 1, DELTA);
+    matMulStrided(layerPointer(plan, p, DELTA), fanOut, 1, layerPointer(plan, p, WEIGHT_T), below, samples, fanOut, fanIn);
+    keepWherePositive(below, layerPointer(plan, p, ACT), samples * fanIn);
+  }
+}
+
+/** The gradient of the mean loss at θ̂ into `out` (flat as the parameters): a_pᵀ·δ_p and the column sums of δ_p. */
+export function gradientAt(plan: usize, out: usize): void {
+  const samples = word(plan, SAMPLES);
+  for (let p = 0; p < word(plan, LAYERS); p++) {
+    const fanIn = layerWord(plan, p, FAN_IN);
+    const fanOut = layerWord(plan, p, FAN_OUT);
+    const delta = layerPointer(plan, p, DELTA);
+    matMulStrided(inputRows(plan, p, 0), 1, fanIn, delta, f32At(out, layerWord(plan, p, W_AT)), fanIn, samples, fanOut);
+    const bAt = layerWord(plan, p, B_AT);
+    if (bAt >= 0) columnSums(delta, samples, fanOut, f32At(out, bAt), false);
+  }
+}

@@ -4,7 +4,7 @@
 
 export { matMulStrided, matMulStridedAdd, matMulTransposedB } from './products';
 export { trainStep } from './train';
-export { curvatureProducts, forwardLogits, projectedTerms, traceTerms } from './curvature';
+export { backwardDeltas, curvatureProducts, forwardLogits, gradientAt, projectedTerms, traceTerms } from './curvature';
 
 /** First byte the host may use: everything below belongs to the module's static data. */
 export function heapBase(): usize {

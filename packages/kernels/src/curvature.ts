@@ -14,10 +14,10 @@ export interface NetworkAt {
   params: Float32Array;
 }
 
-/** The backward pass at θ̂ of the mean loss, from the caller's softmax of `CurvatureProducts.logitsAtTheta`. */
-export interface BackwardAt {
-  /** δ_p = ∂loss/∂z_p for p = 0..L−1, each [n × sizes[p+1]]. */
-  deltas: Float32Array[];
+/** What the backward pass at θ̂ starts from, the caller's softmax of `CurvatureProducts.logitsAtTheta`. */
+export interface OutputAt {
+  /** δ_{L−1} = ∂loss/∂z_{L−1} of the mean loss [n × classes]. */
+  outputDelta: Float32Array;
   /** Softmax probabilities [n × classes]. */
   probs: Float32Array;
 }
@@ -140,23 +140,35 @@ export class CurvatureProducts {
     return this.words(this.plan + (HEADER_WORDS + layer * LAYER_WORDS + field) * 4, 1)[0]!;
   }
 
-  /** The backward pass at θ̂, which the products need: δ_p of every layer and the softmax probabilities. */
-  setBackward({ deltas, probs }: BackwardAt): void {
+  /**
+   * Runs the backward pass at θ̂ from the output layer's δ (every δ_p, kept here) and keeps the probabilities:
+   * what products, traces and projections need.
+   */
+  setBackward({ outputDelta, probs }: OutputAt): void {
     const layers = this.sizes.length - 1;
-    const n = this.samples;
-    if (deltas.length !== layers) throw new KernelError(`setBackward: ${deltas.length} deltas, expected ${layers}`);
-    deltas.forEach((d, p) => {
-      requireLength(`deltas[${p}]`, d, n * this.sizes[p + 1]!);
-      this.floats(this.layerWord(p, LAYER.delta), d.length).set(d);
-    });
-    requireLength('probs', probs, n * this.sizes[layers]!);
+    const size = this.samples * this.sizes[layers]!;
+    requireLength('outputDelta', outputDelta, size);
+    requireLength('probs', probs, size);
+    this.floats(this.layerWord(layers - 1, LAYER.delta), size).set(outputDelta);
     const header = this.words(this.plan, HEADER_WORDS);
-    this.floats(header[HEADER.probs]!, probs.length).set(probs);
+    this.floats(header[HEADER.probs]!, size).set(probs);
     // p/m in float32, the output curvature's scale for the mean loss.
-    const invM = Math.fround(1 / n);
-    const probsOverM = this.floats(header[HEADER.probsOverM]!, probs.length);
-    for (let i = 0; i < probs.length; i++) probsOverM[i] = probs[i]! * invM;
+    const invM = Math.fround(1 / this.samples);
+    const probsOverM = this.floats(header[HEADER.probsOverM]!, size);
+    for (let i = 0; i < size; i++) probsOverM[i] = probs[i]! * invM;
+    this.exports.backwardDeltas(this.plan);
     this.backwardSet = true;
+  }
+
+  /** ∇loss at θ̂ (of the mean loss), flat as the parameters. */
+  gradient(): Float64Array {
+    if (!this.backwardSet) throw new KernelError('gradient: the backward pass at θ̂ is not set (call setBackward first)');
+    const mark = this.arena.mark();
+    const out = this.arena.allocate(this.dim * 4);
+    this.exports.gradientAt(this.plan, out);
+    const gradient = Float64Array.from(this.floats(out, this.dim));
+    this.arena.release(mark);
+    return gradient;
   }
 
   /**
@@ -240,6 +252,9 @@ export class CurvatureProducts {
     transposes.forEach((room, i) => (this.words(this.plan + (HEADER_WORDS + (i + 1) * LAYER_WORDS + LAYER.directionT) * 4, 1)[0] = room));
     this.directionRoom = count;
   }
+
+  /** Nothing to free: the module's memory goes with this object. */
+  dispose(): void {}
 
   /**
    * The logits [n × classes] at other parameters `params` (flat, float32) over the same samples, by the same

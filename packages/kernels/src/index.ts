@@ -1,7 +1,7 @@
 import { Arena, instantiateKernels, KernelError, type KernelExports, type WasmMemory } from './module.js';
 
 export { KernelError, type WasmMemory } from './module.js';
-export { CurvatureProducts, type NetworkAt, type BackwardAt } from './curvature.js';
+export { CurvatureProducts, type NetworkAt, type OutputAt } from './curvature.js';
 export { FusedTrainer, type FusedShape, type AdamSettings, type HostParams } from './trainer.js';
 
 /** A row-major float32 matrix living in the module's memory; its view is rebuilt on access since growth detaches buffers. */

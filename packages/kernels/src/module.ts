@@ -25,6 +25,8 @@ export interface KernelExports {
   matMulStridedAdd(a: number, aRow: number, aCol: number, b: number, c: number, m: number, inner: number, n: number): void;
   matMulTransposedB(a: number, b: number, c: number, m: number, inner: number, n: number): void;
   curvatureProducts(plan: number, count: number, secondOrder: number): void;
+  backwardDeltas(plan: number): void;
+  gradientAt(plan: number, out: number): void;
   forwardLogits(plan: number, params: number, logits: number, keep: boolean): void;
   traceTerms(plan: number, scratch: number, out: number, bias: boolean): void;
   projectedTerms(plan: number, count: number, adjoints: number, tangents: number, second: number): void;

@@ -93,8 +93,8 @@ for (const products of ['fused', 'tfjs'] as const) test(`mixed Hessian and GGN d
   c.curvature.dispose();
 });
 
-test('gradient, losses and accuracy match the float64 forward pass', () => {
-  const c = randomCase(21, true);
+for (const products of ['fused', 'tfjs'] as const) test(`gradient, losses, accuracy and M_x match the float64 forward pass (${products})`, () => {
+  const c = randomCase(21, true, 2, 24, products);
   const g = c.curvature.gradient();
   assert.ok(relativeError(g, ref.gradient(c.problem, c.theta)) < 1e-5);
   assert.ok(Math.abs(c.curvature.meanLoss() - ref.meanLoss(c.problem, c.theta)) < 1e-5);
@@ -104,6 +104,9 @@ test('gradient, losses and accuracy match the float64 forward pass', () => {
     if (logits.indexOf(Math.max(...logits)) === c.problem.y[i]) correct++;
   }
   assert.equal(c.curvature.accuracy, correct / c.problem.m);
+  let largest = 0;
+  for (let i = 0; i < c.problem.m; i++) largest = Math.max(largest, Math.hypot(...c.problem.x.subarray(i * 6, (i + 1) * 6)));
+  assert.ok(Math.abs(c.curvature.maxInputNorm() - largest) < 1e-12 * largest, `M_x ${c.curvature.maxInputNorm()} vs ${largest}`);
   c.curvature.dispose();
 });
 

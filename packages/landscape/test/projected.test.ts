@@ -161,9 +161,9 @@ test('tfjs: directions split into chunks give the same result as one pass', () =
   c.curvature.dispose();
 });
 
-test('per-sample losses at θ̂ + δ: δ = 0 gives the cached losses, a small δ the float64 forward pass', () => {
+for (const products of ['fused', 'tfjs'] as const) test(`per-sample losses at θ̂ + δ: δ = 0 gives the cached losses, a small δ the float64 forward pass (${products})`, () => {
   for (const bias of [false, true]) {
-    const c = randomCase(71, { depth: 2, width: 6, bias, m: 30 });
+    const c = randomCase(71, { depth: 2, width: 6, bias, m: 30, products });
     const rng = new Rng(72);
     const before = c.curvature.products([unitDirections(rng, 1, c.curvature.dim)[0]], ['hessian'])[0];
     assert.deepEqual(c.curvature.lossesAt(new Float64Array(c.curvature.dim)), c.curvature.losses);
