@@ -4,15 +4,12 @@ import {
 } from '@hessweep/results';
 import { STABILIZATION_COLUMNS, StabilizationAccumulator, stabilizationReader } from './stabilization.js';
 import { CurveAccumulator, welfordAdd, welfordStat } from './stats.js';
-import { GROUP_FIELDS, type GroupField, type Stat, type SummaryRow } from './types.js';
+import { DEFAULT_BY, GROUP_FIELDS, type GroupField, type Stat, type SummaryRow } from './types.js';
 
 /** Bad input to the analysis (a grouping it cannot do): the message says what to give instead. */
 export class AnalysisError extends Error {
   override readonly name = 'AnalysisError';
 }
-
-/** The grouping of `hessweep aggregate` without --by: all seeds of one configuration together. */
-export const DEFAULT_BY: readonly GroupField[] = ['dataset', 'width', 'depth', 'sample_size'];
 
 /** The Stat fields of a SummaryRow, in table and file order. */
 export const STAT_FIELDS = [

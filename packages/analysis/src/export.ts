@@ -9,9 +9,7 @@ import {
 } from '@hessweep/results';
 import { AnalysisError } from './aggregate.js';
 import { csvCell } from './summary-file.js';
-
-export type ExportFormat = 'parquet' | 'csv';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['parquet', 'csv'];
+import { EXPORT_FORMATS, type ExportFormat } from './types.js';
 
 export interface ExportResult {
   path: string;

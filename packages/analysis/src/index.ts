@@ -1,16 +1,16 @@
-export type { Stat, GeoStat, GeoCurve, SampleSizeStat, StabilizationSummary, SummaryRow, GroupField } from './types.js';
-export { GROUP_FIELDS } from './types.js';
+export type { Stat, GeoStat, GeoCurve, SampleSizeStat, StabilizationSummary, SummaryRow, GroupField, ExportFormat } from './types.js';
+export { GROUP_FIELDS, DEFAULT_BY, EXPORT_FORMATS } from './types.js';
 export { stat, Welford, CurveAccumulator, tQuantile, tCdf, t975, ci95, welfordStat, welfordAdd, geometric, Z_975 } from './stats.js';
 export {
-  aggregate, Aggregation, AnalysisError, DEFAULT_BY, STAT_FIELDS, checkBy,
+  aggregate, Aggregation, AnalysisError, STAT_FIELDS, checkBy,
 } from './aggregate.js';
 export type { AggregateResult, FailedCell, StatField } from './aggregate.js';
 export {
   writeSummary, summaryTable, summarySchema, summaryColumns, summaryCsv, formatTable, formatNumber,
   csvCell, csvList, SUMMARY_SCHEMA_VERSION, META_SUMMARY_BY, META_SUMMARY_SCHEMA_VERSION,
 } from './summary-file.js';
-export { exportSweep, EXPORT_FORMATS } from './export.js';
-export type { ExportFormat, ExportResult } from './export.js';
+export { exportSweep } from './export.js';
+export type { ExportResult } from './export.js';
 export {
   buildFigures, renderSvg, ema, chooseFamilies, curveSeries, metricPoints, drawnGroups, extent,
   lossDiffFigure, lossDiffSpec, metricFigure, metricSpec, boundFigure, densityFigure, MAX_SERIES,

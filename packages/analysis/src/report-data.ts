@@ -9,7 +9,8 @@ import {
   findWinners, hashBytes, readColumns, readListRows, ROW_LOST, ROW_OK, utf8At, utf8Bytes, validity, winningBatches, type ColumnBatch, type ColumnName,
   type WinnerTable,
 } from '@hessweep/results';
-import { Aggregation, DEFAULT_BY, NO_GROUP, type AggregateResult } from './aggregate.js';
+import { Aggregation, NO_GROUP, type AggregateResult } from './aggregate.js';
+import { DEFAULT_BY } from './types.js';
 import type { BoundPoint, BoundSample, DensityCell, FigureData } from './figures.js';
 
 export const STAGES = ['load_s', 'train_s', 'losses_s', 'curve_s', 'hessian_s', 'ggn_s', 'trace_s', 'density_s', 'stabilization_s', 'bound_s', 'total_s'] as const;

@@ -20,6 +20,12 @@ export interface GeoStat {
 export const GROUP_FIELDS = ['dataset', 'width', 'depth', 'sample_size', 'seed'] as const;
 export type GroupField = (typeof GROUP_FIELDS)[number];
 
+/** The grouping of `hessweep aggregate` without --by: all seeds of one configuration together. */
+export const DEFAULT_BY: readonly GroupField[] = ['dataset', 'width', 'depth', 'sample_size'];
+
+export type ExportFormat = 'parquet' | 'csv';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['parquet', 'csv'];
+
 /** One group of cells (default: every seed of a dataset × width × depth × sample size). */
 export interface SummaryRow {
   /** The grouping columns' values, in `--by` order. */

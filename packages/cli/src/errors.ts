@@ -1,9 +1,4 @@
-import { SpecError } from '@hessweep/grid';
-import { BackendError, DataError, MeasurementError } from '@hessweep/landscape';
-import { NatsConnectError, NoStreamsError, SweepClaimedError } from '@hessweep/queue';
-import { ResultFileError, StorageError, SweepOwnedError, SweepStoreError, describeCause } from '@hessweep/results';
-import { SweepError } from '@hessweep/coordinator';
-import { AnalysisError } from '@hessweep/analysis';
+import { describeCause } from '@hessweep/results/errors';
 
 /** A mistake in what the user asked for: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -13,11 +8,15 @@ export class UsageError extends Error {
 /** Exit codes: 0 success, 1 a run that failed (a computation, or a fault of the storage), 2 bad input. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-/** Errors that mean the input was wrong: arguments, specs, data and result files, sweep directories, NATS names and credentials. */
-const BAD_INPUT = [
-  UsageError, SpecError, DataError, BackendError, SweepError, SweepStoreError, SweepOwnedError, SweepClaimedError, NatsConnectError,
-  NoStreamsError, ResultFileError, AnalysisError,
-];
+/**
+ * Errors that mean the input was wrong: arguments, specs, data and result files, sweep directories, NATS names and
+ * credentials. They are told apart by `name`, which each of these classes sets (a subclass that does not, such as
+ * results' PartGoneError, keeps its parent's): importing the classes would load every package for any command.
+ */
+const BAD_INPUT = new Set([
+  'UsageError', 'SpecError', 'DataError', 'BackendError', 'SweepError', 'SweepStoreError', 'SweepOwnedError', 'SweepClaimedError', 'NatsConnectError',
+  'NoStreamsError', 'ResultFileError', 'AnalysisError',
+]);
 
 /** System error codes that mean a path was wrong (as opposed to a fault of the device). */
 const PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EACCES', 'EPERM', 'ENAMETOOLONG']);
@@ -27,11 +26,12 @@ const PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EACCES', '
  * naming what and where; anything else is an internal error, also one line, with its stack only under --debug.
  */
 export function describeFailure(error: unknown, debug: boolean): { line: string; code: number } {
-  const e = error as Error & { code?: unknown; path?: unknown };
-  if (BAD_INPUT.some((kind) => error instanceof kind)) return { line: e.message, code: EXIT.usage };
-  if (error instanceof StorageError) return { line: e.message, code: error.fault ? EXIT.failed : EXIT.usage };
+  const e = error as Error & { code?: unknown; path?: unknown; fault?: boolean };
+  const name = error instanceof Error ? error.name : '';
+  if (BAD_INPUT.has(name)) return { line: e.message, code: EXIT.usage };
+  if (name === 'StorageError') return { line: e.message, code: e.fault ? EXIT.failed : EXIT.usage };
   // Valid input whose computation did not produce finite numbers: a failed run.
-  if (error instanceof MeasurementError) return { line: e.message, code: EXIT.failed };
+  if (name === 'MeasurementError') return { line: e.message, code: EXIT.failed };
   if (e?.name === 'NatsError') {
     // A refusal by the server's permissions is the deployment's to fix; anything else is a failed run.
     const refused = /permission|authorization/i.test(e.message);

@@ -2,6 +2,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { HESSWEEP_VERSION } from '@hessweep/grid';
+// Command modules are light: their options need grid alone, and each handler imports the packages it uses
+// (`await import`) when it runs, so that --version, --help and a command load only what they need.
 import { cellCommand, cellOptions } from './commands/cell.js';
 import { spectrumCommand, spectrumOptions } from './commands/spectrum.js';
 import { runCommand, runOptions } from './commands/run.js';

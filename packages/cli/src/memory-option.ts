@@ -1,5 +1,5 @@
 import { formatBytes } from '@hessweep/grid';
-import { WORKER_RESERVE, memoryLimit } from '@hessweep/worker';
+import { WORKER_RESERVE, memoryLimit } from '@hessweep/worker/memory';
 import { UsageError } from './errors.js';
 
 /** `--memory`, for every command that computes cells (`worker`, `run`). */

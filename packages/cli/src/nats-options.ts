@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { sweepNameProblem } from '@hessweep/grid';
-import { natsOptionsFromEnv, type NatsOptions } from '@hessweep/queue';
+import type { NatsOptions } from '@hessweep/queue';
 import { UsageError } from './errors.js';
 import { addSecret } from './redact.js';
 
@@ -33,7 +33,9 @@ interface NatsArgs {
   'tls-key'?: string;
 }
 
-export function natsOptionsFrom(args: NatsArgs, name: string): NatsOptions {
+/** The connection options from the flags and NATS_* variables; loads the queue package (nats.js), which the caller connects with next. */
+export async function natsOptionsFrom(args: NatsArgs, name: string): Promise<NatsOptions> {
+  const { natsOptionsFromEnv } = await import('@hessweep/queue');
   const env = natsOptionsFromEnv();
   const servers = args.nats ?? env.servers;
   if (!servers) throw new UsageError('give the NATS server with --nats URL (or NATS_URL)');

@@ -16,11 +16,11 @@ export const HUTCHINSON_BATCH = 8;
 
 /**
  * Constants of the estimate. `base`: a process that loads tfjs and its wasm backend and runs a tiny cell
- * (node, the CLI's modules, the wasm module and its initial 16 MiB heap). `wasmSlack`: the wasm heap never
- * returns memory and reuses freed blocks imperfectly, so its high-water mark exceeds the largest set of live
- * tensors (measured 1.05–1.15×).
+ * (node, the modules `hessweep cell` loads, the wasm module and its initial 16 MiB heap). `wasmSlack`: the wasm
+ * heap never returns memory and reuses freed blocks imperfectly, so its high-water mark exceeds the largest set
+ * of live tensors (measured 1.05–1.15×).
  */
-export const MEMORY_MODEL = { base: 180 * 2 ** 20, wasmSlack: 1.25 } as const;
+export const MEMORY_MODEL = { base: 130 * 2 ** 20, wasmSlack: 1.25 } as const;
 
 /** The parts of an estimate, in bytes; `total` is what a worker reserves. */
 export interface MemoryEstimate {

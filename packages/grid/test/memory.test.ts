@@ -20,8 +20,8 @@ test('the estimate of one cell, worked by hand from the model in docs/memory.md'
   const estimate = cellMemory(cellOf('fashion_mnist', 32, 5, m));
   assert.equal(estimate.tensors, Math.ceil(tensors));
   assert.equal(estimate.host, host);
-  assert.equal(estimate.total, Math.ceil(180 * 2 ** 20 + host + tensors));
-  assert.equal(MEMORY_MODEL.base, 180 * 2 ** 20);
+  assert.equal(estimate.total, Math.ceil(130 * 2 ** 20 + host + tensors));
+  assert.equal(MEMORY_MODEL.base, 130 * 2 ** 20);
 });
 
 test('SLQ runs that outgrow the top-k run set the directions of a pass and the Lanczos bases, worked by hand', () => {

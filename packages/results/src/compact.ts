@@ -29,19 +29,7 @@ import { IpcFileReader } from './ipc.js';
 import { META_MERGED_FROM, META_SPEC_HASH, META_VERSION, resultSchema } from './schema.js';
 import { listPartNames, mergedPartName, partSweep, readPartTable } from './store.js';
 import { writeResultBatches } from './writer.js';
-
-export interface CompactionPolicy {
-  /** A finished compaction leaves at most targetParts / 2 parts, plus one per run of parts of one spec and version. */
-  targetParts: number;
-  /** A merged part gathers at least this many rows; the aim grows with the sweep, to 4 × rows / targetParts. */
-  minPartRows: number;
-  /** During a sweep, the newest small parts are merged once this many have gathered, */
-  runParts: number;
-  /** or once the oldest of them is this old (ms), so that a slow sweep does not pile up parts either. */
-  maxAgeMs: number;
-}
-
-export const DEFAULT_COMPACTION_POLICY: Readonly<CompactionPolicy> = { targetParts: 200, minPartRows: 4096, runParts: 64, maxAgeMs: 60_000 };
+import { DEFAULT_COMPACTION_POLICY, type CompactionPolicy } from './compaction-policy.js';
 
 /** Record batches of a merged part hold at most this many rows, */
 const MAX_BATCH_ROWS = 8192;

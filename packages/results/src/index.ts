@@ -18,6 +18,6 @@ export {
 export type { SweepPaths, DamagedPart, PartScan, PartExpectation, SweepReadView, Winners, Superseded, WinningBatch, CellState } from './store.js';
 export { acquireSweepLock, inspectLock, describeOwner, type LockOwner, type LockOptions, type SweepLock } from './lock.js';
 export {
-  compactParts, planCompaction, targetRows, DEFAULT_COMPACTION_POLICY, type CompactionPolicy, type CompactOptions, type CompactionProgress,
-  type CompactionResult, type PartInfo, type PlanOptions, type PlanPart,
+  compactParts, planCompaction, targetRows, type CompactOptions, type CompactionProgress, type CompactionResult, type PartInfo, type PlanOptions, type PlanPart,
 } from './compact.js';
+export { DEFAULT_COMPACTION_POLICY, type CompactionPolicy } from './compaction-policy.js';

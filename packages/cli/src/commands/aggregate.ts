@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { aggregate, DEFAULT_BY, formatTable, GROUP_FIELDS, summaryCsv, writeSummary, type GroupField } from '@hessweep/analysis';
+import { DEFAULT_BY, GROUP_FIELDS, type GroupField } from '@hessweep/analysis/types';
 import { UsageError } from '../errors.js';
 
 export const AGGREGATE_FORMATS = ['table', 'csv', 'arrow', 'json'] as const;
@@ -39,6 +39,7 @@ export function parseBy(text: string): GroupField[] {
  */
 export async function aggregateCommand(args: AggregateArgs): Promise<number> {
   const by = parseBy(args.by);
+  const { aggregate, formatTable, summaryCsv, writeSummary } = await import('@hessweep/analysis');
   const result = await aggregate(args.dir, by);
   const files = await writeSummary(args.dir, result);
   switch (args.format) {

@@ -1,5 +1,4 @@
 import type { Argv } from 'yargs';
-import { closeNats, connectNats, NatsQueue } from '@hessweep/queue';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { UsageError } from '../errors.js';
 
@@ -12,7 +11,8 @@ type CancelArgs = Awaited<ReturnType<typeof cancelOptions>['argv']>;
 /** Marks a sweep cancelled and purges its queued cells; its coordinator stops, rows already written stay. */
 export async function cancelCommand(args: CancelArgs): Promise<number> {
   checkSweepName(args.sweep, 'cancel');
-  const nc = await connectNats(natsOptionsFrom(args, 'hessweep-cancel'));
+  const { closeNats, connectNats, NatsQueue } = await import('@hessweep/queue');
+  const nc = await connectNats(await natsOptionsFrom(args, 'hessweep-cancel'));
   try {
     const queue = await NatsQueue.open(nc);
     if (!(await queue.sweeps.get(args.sweep))) throw new UsageError(`no sweep named "${args.sweep}" on this NATS server`);

@@ -1,7 +1,5 @@
 import type { Argv } from 'yargs';
 import { HESSWEEP_VERSION, SETTINGS, SETTING_NAMES, cellFromFlags, isRequired, cellId, type ResultRow, type TrainerChoice } from '@hessweep/grid';
-import { runCell } from '@hessweep/landscape';
-import { writeResultFile } from '@hessweep/results';
 import { hostname } from 'node:os';
 import { CellProgress } from '../progress.js';
 import { TRAINER_OPTION } from '../trainer-option.js';
@@ -34,12 +32,16 @@ export async function cellCommand(args: CellArgs): Promise<number> {
   const { cell, backend } = cellFromFlags(args, process.cwd());
   const progress = new CellProgress(args.quiet);
   if (!args.quiet) process.stderr.write(`cell ${cellId(cell)}: ${cell.dataset} width ${cell.width} depth ${cell.depth} seed ${cell.seed} m ${cell.sample_size}\n`);
+  const { runCell } = await import('@hessweep/landscape');
   const row = await runCell(cell, {
     context: { sweep: '', worker: hostname(), attempt: 1, backend, trainer: args.trainer as TrainerChoice },
     onStage: (event) => progress.stage(event),
     onEpoch: (epoch, epochs, loss) => progress.epoch(epoch, epochs, loss),
   });
-  if (args.out) await writeResultFile(args.out, [row], { sweep: '', specHash: row.cell_id, version: HESSWEEP_VERSION });
+  if (args.out) {
+    const { writeResultFile } = await import('@hessweep/results');
+    await writeResultFile(args.out, [row], { sweep: '', specHash: row.cell_id, version: HESSWEEP_VERSION });
+  }
   process.stdout.write(args.json ? `${JSON.stringify(row)}\n` : summary(row));
   return 0;
 }

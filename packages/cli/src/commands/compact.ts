@@ -1,9 +1,7 @@
 import type { Argv } from 'yargs';
 import { existsSync, statSync } from 'node:fs';
-import {
-  acquireSweepLock, compactParts, damagedPartsError, DEFAULT_COMPACTION_POLICY, readManifest, removeTemps, scanParts, SweepOwnedError, sweepPaths,
-  type CompactionProgress,
-} from '@hessweep/results';
+import type { CompactionProgress } from '@hessweep/results';
+import { DEFAULT_COMPACTION_POLICY } from '@hessweep/results/compaction-policy';
 import { UsageError } from '../errors.js';
 import { positiveIntegers } from '../plan.js';
 
@@ -29,6 +27,7 @@ export async function compactCommand(args: CompactArgs): Promise<number> {
   if (args['target-parts'] < 2) throw new UsageError(`--target-parts must be at least 2, got ${args['target-parts']}`);
   const dir = args.dir;
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${dir}: no such directory; give a sweep directory, <out>/<name>`);
+  const { acquireSweepLock, compactParts, damagedPartsError, readManifest, removeTemps, scanParts, SweepOwnedError, sweepPaths } = await import('@hessweep/results');
   const paths = sweepPaths(dir);
   const manifest = await readManifest(paths.manifest);
   if (!manifest) throw new UsageError(`${dir}: no manifest.json here; give the sweep's directory, <out>/<name>`);

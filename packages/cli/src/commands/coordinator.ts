@@ -1,7 +1,5 @@
 import type { Argv } from 'yargs';
-import { claimSweep, closeNats, connectNats, describeSweepOwner, keepOnHealthyServer, NatsQueue, type SweepClaim } from '@hessweep/queue';
-import { runSweep, SweepRecordKeeper } from '@hessweep/coordinator';
-import { SweepOwnedError } from '@hessweep/results';
+import type { NatsQueue, SweepClaim } from '@hessweep/queue';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { MAX_CELLS_OPTION, loadPlan, positiveIntegers } from '../plan.js';
 import { SweepProgressView, describeOutcome, outcomeExitCode } from '../sweep-progress.js';
@@ -36,7 +34,8 @@ export async function coordinatorCommand(args: CoordinatorArgs): Promise<number>
   positiveIntegers(args, ['max-attempts', 'replicas', 'lease']);
   const loaded = await loadPlan(args.spec, args.where, args['max-cells']);
   const name = loaded.spec.name;
-  const natsOptions = natsOptionsFrom(args, `hessweep-coordinator ${name}`);
+  const { claimSweep, closeNats, connectNats, describeSweepOwner, keepOnHealthyServer, NatsQueue } = await import('@hessweep/queue');
+  const natsOptions = await natsOptionsFrom(args, `hessweep-coordinator ${name}`);
   const nc = await connectNats(natsOptions);
   const view = new SweepProgressView(args.quiet);
   keepOnHealthyServer(nc, { servers: natsOptions.servers, onNote: (line) => view.note(line) });
@@ -73,6 +72,7 @@ async function coordinate(
   queue: NatsQueue, args: CoordinatorArgs, { spec, plan, include, selected }: Awaited<ReturnType<typeof loadPlan>>, view: SweepProgressView,
   lost: { to: string | null }, claim: SweepClaim,
 ): Promise<number> {
+  const [{ runSweep, SweepRecordKeeper }, { SweepOwnedError }] = await Promise.all([import('@hessweep/coordinator'), import('@hessweep/results')]);
   const record = await queue.prepareSweep(spec.name, { maxAttempts: args['max-attempts'], ackWaitMs: args['ack-wait'] * 1000, total: selected });
   const keeper = await SweepRecordKeeper.start(queue.sweeps, record, () => {
     view.note(`sweep ${spec.name} was cancelled`);

@@ -1,8 +1,6 @@
 import type { Argv } from 'yargs';
 import { access } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
-import { connectNats } from '@hessweep/queue';
-import { FASHION_MNIST_DIR, Rng, initParams, loadDataset, mlpArchitecture, trainFused, useBackend } from '@hessweep/landscape';
 import { natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 
 export function doctorOptions(y: Argv) {
@@ -41,6 +39,7 @@ export async function doctorCommand(args: DoctorArgs): Promise<number> {
     process.stdout.write(`${mark}  ${check.name.padEnd(18)} ${check.detail}\n${!check.ok && check.fix ? `      ${' '.repeat(18)} fix: ${check.fix}\n` : ''}`);
   };
   add({ name: 'machine', ok: true, detail: `${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}` });
+  const { FASHION_MNIST_DIR, loadDataset, useBackend } = await import('@hessweep/landscape');
 
   for (const backend of ['wasm', 'cpu'] as const) {
     try {
@@ -90,7 +89,8 @@ export async function doctorCommand(args: DoctorArgs): Promise<number> {
 
   if (args.nats || process.env.NATS_URL) {
     try {
-      const nc = await connectNats(natsOptionsFrom(args, 'hessweep-doctor'));
+      const { connectNats } = await import('@hessweep/queue');
+      const nc = await connectNats(await natsOptionsFrom(args, 'hessweep-doctor'));
       try {
         const version = nc.info?.version ?? '0';
         add({ name: 'nats', ok: true, detail: `connected to ${nc.getServer()}, nats-server ${version}` });
@@ -127,6 +127,7 @@ export async function doctorCommand(args: DoctorArgs): Promise<number> {
 async function fusedTrainerCheck(): Promise<Check> {
   const name = 'fused trainer';
   try {
+    const { Rng, initParams, mlpArchitecture, trainFused } = await import('@hessweep/landscape');
     const rng = new Rng(1);
     const data = {
       x: Float32Array.from({ length: 32 * 4 }, () => rng.normal()),

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { EXPORT_FORMATS, exportSweep, type ExportFormat } from '@hessweep/analysis';
+import { EXPORT_FORMATS, type ExportFormat } from '@hessweep/analysis/types';
 
 export function exportOptions(y: Argv) {
   return y
@@ -12,6 +12,7 @@ type ExportArgs = Awaited<ReturnType<typeof exportOptions>['argv']>;
 
 /** Writes every cell of a sweep (deduplicated: a cell's last ok row, else its last failure) to one Parquet or CSV file. */
 export async function exportCommand(args: ExportArgs): Promise<number> {
+  const { exportSweep } = await import('@hessweep/analysis');
   const result = await exportSweep(args.dir, args.to as ExportFormat, args.out);
   process.stdout.write(`${result.path}: ${result.rows} rows from ${result.parts} part files\n`);
   return 0;

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { cellMemory, formatBytes, type Cell, type GridPlan, type GridPoint } from '@hessweep/grid';
-import { WORKER_RESERVE } from '@hessweep/worker';
+import { WORKER_RESERVE } from '@hessweep/worker/memory';
 import { MAX_CELLS_OPTION, loadPlan, positiveIntegers } from '../plan.js';
 
 export function planOptions(y: Argv) {

@@ -2,8 +2,7 @@ import type { Argv } from 'yargs';
 import { spawn } from 'node:child_process';
 import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { LiveReport, progressText, writeReport, type ReportOptions } from '@hessweep/analysis';
-import { sweepPaths } from '@hessweep/results';
+import type { ReportOptions } from '@hessweep/analysis';
 import { describeFailure, UsageError } from '../errors.js';
 
 export function reportOptions(y: Argv) {
@@ -31,6 +30,7 @@ export async function reportCommand(args: ReportArgs): Promise<number> {
   if (!Number.isFinite(smoothing) || smoothing < 0 || smoothing >= 1) throw new UsageError(`--smoothing must be in [0, 1) (0 = none, the paper: 0.99), got ${smoothing}`);
   const options: ReportOptions = { smoothing, logDensity: args['log-density'] };
   if (args.watch) return watchReport(args, options);
+  const { writeReport } = await import('@hessweep/analysis');
   const result = await writeReport(args.dir, options);
   const lines = [`report: ${result.html} (${result.figures.length} figures)`];
   for (const note of result.notes) lines.push(`  not drawn: ${note}`);
@@ -49,6 +49,7 @@ async function watchReport(args: ReportArgs, options: ReportOptions): Promise<nu
   const interval = args.interval;
   if (!Number.isFinite(interval) || interval < 0.2 || interval > 3600) throw new UsageError(`--interval must be between 0.2 and 3600 seconds, got ${interval}`);
   if (!existsSync(args.dir) || !statSync(args.dir).isDirectory()) throw new UsageError(`${args.dir}: no such directory; give a sweep directory, <out>/<sweep>`);
+  const [{ LiveReport, progressText }, { sweepPaths }] = await Promise.all([import('@hessweep/analysis'), import('@hessweep/results')]);
   const live = new LiveReport(args.dir, { ...options, reloadSeconds: Math.max(1, Math.round(interval)) });
   const partsDir = sweepPaths(args.dir).parts;
 

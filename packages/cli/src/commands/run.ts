@@ -1,9 +1,6 @@
 import type { Argv } from 'yargs';
 import { availableParallelism } from 'node:os';
 import { BACKENDS, formatBytes, type BackendChoice, type TrainerChoice } from '@hessweep/grid';
-import { InProcessQueue } from '@hessweep/queue';
-import { Worker, dryRunner } from '@hessweep/worker';
-import { runSweep } from '@hessweep/coordinator';
 import { SweepProgressView, describeOutcome, outcomeExitCode } from '../sweep-progress.js';
 import { MAX_CELLS_OPTION, loadPlan, positiveIntegers } from '../plan.js';
 import { MEMORY_OPTION, cellMemoryBudget } from '../memory-option.js';
@@ -32,6 +29,9 @@ export async function runCommand(args: RunArgs): Promise<number> {
   positiveIntegers(args, ['concurrency', 'max-attempts']);
   const memory = cellMemoryBudget(args.memory);
   const { spec, plan, include } = await loadPlan(args.spec, args.where, args['max-cells']);
+  const [{ InProcessQueue }, { Worker, dryRunner }, { runSweep }] = await Promise.all([
+    import('@hessweep/queue'), import('@hessweep/worker'), import('@hessweep/coordinator'),
+  ]);
   const view = new SweepProgressView(args.quiet);
   const queue = new InProcessQueue();
   const worker = new Worker(queue, {

@@ -1,9 +1,7 @@
 import type { Argv } from 'yargs';
 import { readFile } from 'node:fs/promises';
 import { BACKENDS, type BackendChoice } from '@hessweep/grid';
-import {
-  DENSE_LIMIT, DataError, paramCount, parseProblem, spectrum, useBackend, type Problem, type SpectrumReport, type SpectrumStabilization,
-} from '@hessweep/landscape';
+import type { Problem, SpectrumReport, SpectrumStabilization } from '@hessweep/landscape';
 
 export function spectrumOptions(y: Argv) {
   return y
@@ -19,6 +17,7 @@ export function spectrumOptions(y: Argv) {
 type SpectrumArgs = Awaited<ReturnType<typeof spectrumOptions>['argv']>;
 
 export async function spectrumCommand(args: SpectrumArgs): Promise<number> {
+  const { DENSE_LIMIT, DataError, paramCount, parseProblem, spectrum, useBackend } = await import('@hessweep/landscape');
   let text: string;
   try {
     text = await readFile(args.problem, 'utf8');
@@ -35,7 +34,7 @@ export async function spectrumCommand(args: SpectrumArgs): Promise<number> {
   const params = paramCount(problem.arch);
   if (args.dense && params > DENSE_LIMIT) throw new DataError(`${args.problem}: --dense needs at most ${DENSE_LIMIT} parameters, this problem has ${params}`);
   if (!(Number.isInteger(args['top-k']) && args['top-k'] > 0)) throw new DataError(`--top-k must be a positive integer, got ${args['top-k']}`);
-  const stabilization = stabilizationOptions(args, problem, params);
+  const stabilization = await stabilizationOptions(args, problem, params);
   await useBackend(args.backend as BackendChoice);
   const report = spectrum(problem, { topK: args['top-k'], dense: args.dense, stabilization });
   process.stdout.write(args.json ? `${JSON.stringify(report)}\n` : describe(report));
@@ -43,7 +42,8 @@ export async function spectrumCommand(args: SpectrumArgs): Promise<number> {
 }
 
 /** --subspace and --sigma checked together (undefined when neither is given); each refusal names the flag. */
-function stabilizationOptions(args: SpectrumArgs, problem: Problem, params: number): SpectrumStabilization | undefined {
+async function stabilizationOptions(args: SpectrumArgs, problem: Problem, params: number): Promise<SpectrumStabilization | undefined> {
+  const { DataError } = await import('@hessweep/landscape');
   const { subspace, sigma } = args;
   if (subspace === undefined) {
     if (sigma !== undefined) throw new DataError('--sigma needs --subspace D');

@@ -1,12 +1,9 @@
 import type { Argv } from 'yargs';
 import { existsSync, statSync } from 'node:fs';
 import { planGrid, type SweepSpec } from '@hessweep/grid';
-import {
-  describeOwner, findWinners, inspectLock, quarantineParts, readConsistently, readManifest, ROW_LOST, ROW_OK, scanParts, SweepOwnedError, sweepPaths,
-  utf8At, utf8Bytes, winningBatches, type Manifest, type PartScan, type SweepPaths,
-} from '@hessweep/results';
+import type { Manifest, PartScan, SweepPaths } from '@hessweep/results';
 import { UsageError } from '../errors.js';
-import { closeNats, connectNats, NatsQueue, type SweepRecord, type WorkerRecord } from '@hessweep/queue';
+import type { NatsQueue, SweepRecord, WorkerRecord } from '@hessweep/queue';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { describeProgress } from '../sweep-progress.js';
 
@@ -33,6 +30,7 @@ export async function statusCommand(args: StatusArgs): Promise<number> {
  */
 async function directoryStatus(args: StatusArgs & { dir: string }): Promise<number> {
   if (!existsSync(args.dir) || !statSync(args.dir).isDirectory()) throw new UsageError(`${args.dir}: no such directory; give a sweep directory, <out>/<name>`);
+  const { describeOwner, inspectLock, quarantineParts, readConsistently, readManifest, SweepOwnedError, sweepPaths } = await import('@hessweep/results');
   const paths = sweepPaths(args.dir);
   const manifest = await readManifest(paths.manifest);
   if (!manifest) throw new UsageError(`${args.dir}: no manifest.json here; give the sweep's directory, <out>/<name>`);
@@ -81,6 +79,7 @@ async function directoryStatus(args: StatusArgs & { dir: string }): Promise<numb
 
 /** The parts of a sweep directory and the row standing for each cell (its state and error). */
 async function winningCells(paths: SweepPaths, manifest: Manifest): Promise<{ scan: PartScan; rows: Map<string, { ok: boolean; error: string | null }> }> {
+  const { findWinners, ROW_LOST, ROW_OK, scanParts, utf8At, utf8Bytes, winningBatches } = await import('@hessweep/results');
   const scan = await scanParts(paths.parts, { sweep: manifest.sweep, specHashes: manifest.spec_hashes });
   const rows = new Map<string, { ok: boolean; error: string | null }>();
   for await (const { batch, mask } of winningBatches(scan.parts, await findWinners(scan.parts), ['cell_id', 'error'])) {
@@ -97,7 +96,8 @@ async function winningCells(paths: SweepPaths, manifest: Manifest): Promise<{ sc
 /** Sweeps on a NATS server: counts per state from the coordinator's record and the queue, workers seen, rate, ETA. */
 async function natsStatus(args: StatusArgs): Promise<number> {
   if (args.target !== undefined) checkSweepName(args.target, 'status --nats');
-  const nc = await connectNats(natsOptionsFrom(args, 'hessweep-status'));
+  const { closeNats, connectNats, NatsQueue } = await import('@hessweep/queue');
+  const nc = await connectNats(await natsOptionsFrom(args, 'hessweep-status'));
   try {
     const queue = await NatsQueue.open(nc);
     const records = args.target ? [await queue.sweeps.get(args.target)] : await queue.sweeps.list();

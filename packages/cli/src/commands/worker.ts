@@ -2,8 +2,8 @@ import type { Argv } from 'yargs';
 import { hostname, availableParallelism } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BACKENDS, formatBytes, type BackendChoice, type TrainerChoice } from '@hessweep/grid';
-import { closeNats, connectNats, keepOnHealthyServer, NatsQueue, NoStreamsError } from '@hessweep/queue';
-import { Worker, dryRunner } from '@hessweep/worker';
+import type { NatsQueue } from '@hessweep/queue';
+import type { Worker } from '@hessweep/worker';
 import { checkSweepName, natsConnectionOptions, natsOptionsFrom } from '../nats-options.js';
 import { positiveIntegers } from '../plan.js';
 import { MEMORY_OPTION, cellMemoryBudget } from '../memory-option.js';
@@ -57,7 +57,8 @@ export async function workerCommand(args: WorkerArgs): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const natsOptions = natsOptionsFrom(args, `hessweep-worker ${name}`);
+    const [{ closeNats, connectNats, keepOnHealthyServer, NatsQueue }, { Worker, dryRunner }] = await Promise.all([import('@hessweep/queue'), import('@hessweep/worker')]);
+    const natsOptions = await natsOptionsFrom(args, `hessweep-worker ${name}`);
     const nc = await connectNats(natsOptions);
     log(`NATS: connected to ${nc.getServer()}`);
     keepOnHealthyServer(nc, { servers: natsOptions.servers, onNote: log });
@@ -109,6 +110,7 @@ const GOODBYE_MS = 2000;
 
 /** A worker may start before any coordinator: it waits for the streams instead of creating them; null if stopped meanwhile. */
 async function openWhenReady(open: () => Promise<NatsQueue>, log: (line: string) => void, signal: AbortSignal): Promise<NatsQueue | null> {
+  const { NoStreamsError } = await import('@hessweep/queue');
   let told = false;
   while (!signal.aborted) {
     try {
