@@ -106,6 +106,11 @@ grids:
     assert.equal(summary.code, 0, summary.stderr);
     assert.match(summary.stdout, new RegExp(`^sweep sizes: ${cells.length} cells$`, 'm'));
     assert.match(summary.stdout, /^largest cell: synthetic width 64 depth 4 sample size 20000, about .* at its peak \(estimated\)$/m);
+    // Workers on tensorflow hold tfjs's tensors: the larger estimate (here no native binding is installed, so auto is the kernels').
+    const tfjs = Math.max(...cells.map((c) => cellMemory(c, 'tfjs').total));
+    assert.ok(tfjs > largest);
+    const onTensorflow = await hessweep(['plan', 's.yaml', '--memory-per-slot', '--backend', 'tensorflow'], dir);
+    assert.equal(onTensorflow.stdout, `${Math.ceil((tfjs + WORKER_RESERVE) / MiB)}M\n`);
     const sliced = await hessweep(['plan', 's.yaml', '--where', 'dataset=mnist', '--memory-per-slot'], dir);
     const mnist = cells.find((c) => c.dataset === 'mnist')!;
     assert.equal(sliced.stdout, `${Math.ceil((cellMemory(mnist).total + WORKER_RESERVE) / MiB)}M\n`);

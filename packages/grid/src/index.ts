@@ -1,5 +1,5 @@
 export type { Cell, DatasetName, BackendChoice, TrainerChoice, InitScheme, TrainSettings, MeasureSettings, StabilizationSettings, DataSource } from './types.js';
-export { DATASETS, BACKENDS, TRAINERS, DEFAULT_TRAIN, DEFAULT_MEASURE } from './types.js';
+export { DATASETS, BACKENDS, NATIVE_TFJS_PACKAGES, TRAINERS, DEFAULT_TRAIN, DEFAULT_MEASURE } from './types.js';
 /** Version written into result files and manifests. */
 export const HESSWEEP_VERSION = '0.2.0';
 export { canonicalJson, cellIdentity, cellId } from './canonical.js';
@@ -16,4 +16,4 @@ export { SETTINGS, SETTING_NAMES, isRequired, parameterCount, type Setting, type
 export { LIMITS, FLOAT32_MAX } from './limits.js';
 export { editDistance, closest, didYouMean } from './suggest.js';
 export { processAlive } from './host.js';
-export { cellMemory, formatBytes, MEMORY_MODEL, PRODUCT_PASS_FLOATS, HUTCHINSON_BATCH, type MemoryEstimate } from './memory.js';
+export { cellMemory, formatBytes, MEMORY_MODEL, PRODUCT_PASS_FLOATS, HUTCHINSON_BATCH, type MemoryEstimate, type CurvatureEngineName } from './memory.js';

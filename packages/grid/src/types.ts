@@ -5,6 +5,11 @@ export type DatasetName = (typeof DATASETS)[number];
 
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
+/**
+ * The native TensorFlow bindings, in the order `auto` tries them. They download libtensorflow at install time,
+ * so they are optional and looked up at run time (landscape's `useBackend`; the workers' memory estimates).
+ */
+export const NATIVE_TFJS_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 
 /**
  * Which implementation trains a cell: `fused` is the WebAssembly SIMD step (one call per step, the default on

@@ -45,8 +45,6 @@ export class CurvatureProducts {
   readonly dim: number;
   /** θ̂, flat (a copy). */
   readonly params: Float32Array;
-  /** a_p = relu(z_{p−1}) at θ̂ for p = 1..L−1, each [n × sizes[p]] (copies). */
-  readonly activations: Float32Array[];
   /** The logits at θ̂ [n × classes] (a copy). */
   readonly logitsAtTheta: Float32Array;
   private readonly plan: number;
@@ -114,7 +112,12 @@ export class CurvatureProducts {
     const logits = floats(n * classes);
     this.exports.forwardLogits(this.plan, weights, logits, true);
     this.logitsAtTheta = this.floats(logits, n * classes).slice();
-    this.activations = sizes.slice(1, -1).map((width, i) => this.floats(this.layerWord(i + 1, LAYER.act), n * width).slice());
+  }
+
+  /** A copy of a_p = relu(z_{p−1}) at θ̂ [n × sizes[p]], for p = 1..L−1. */
+  activation(p: number): Float32Array {
+    if (!(Number.isInteger(p) && p >= 1 && p < this.sizes.length - 1)) throw new KernelError(`activation: layer ${p} is not in 1..${this.sizes.length - 2}`);
+    return this.floats(this.layerWord(p, LAYER.act), this.samples * this.sizes[p]!).slice();
   }
 
   /** Lays the network out in a fresh module instance and runs its forward pass at θ̂. */

@@ -40,7 +40,7 @@ for (const bias of [false, true]) {
       const acts = forward(reference, Float64Array.from(net.x.subarray(i * SIZES[0]!, (i + 1) * SIZES[0]!)));
       // Entries of size ≤ ~10 summed over ≤ 18 float32 products: 1e-4 absolute leaves room, a wrong index errs by O(1).
       assertClose(kernels.logitsAtTheta.subarray(i * 3, (i + 1) * 3), acts[layers]!, 1e-4, `logits of sample ${i}`);
-      for (let p = 1; p < layers; p++) assertClose(kernels.activations[p - 1]!.subarray(i * SIZES[p]!, (i + 1) * SIZES[p]!), acts[p]!, 1e-4, `a_${p} of sample ${i}`);
+      for (let p = 1; p < layers; p++) assertClose(kernels.activation(p).subarray(i * SIZES[p]!, (i + 1) * SIZES[p]!), acts[p]!, 1e-4, `a_${p} of sample ${i}`);
     }
     // The same parameters through `logits` give the same bits; other parameters give their own forward pass.
     assert.deepEqual(kernels.logits(net.params), kernels.logitsAtTheta);

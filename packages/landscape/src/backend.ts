@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendChoice } from '@hessweep/grid';
+import { NATIVE_TFJS_PACKAGES, type BackendChoice } from '@hessweep/grid';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -8,11 +8,8 @@ export class BackendError extends Error {
   override name = 'BackendError';
 }
 
-// The native bindings download libtensorflow at install time, so they are optional and looked up at run time.
-const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
-
 async function loadNative(): Promise<string | null> {
-  for (const name of NATIVE_PACKAGES) {
+  for (const name of NATIVE_TFJS_PACKAGES) {
     try {
       await import(name);
       return name;

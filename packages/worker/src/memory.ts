@@ -1,6 +1,26 @@
 import { readFileSync } from 'node:fs';
+import { NATIVE_TFJS_PACKAGES, type BackendChoice, type CurvatureEngineName } from '@hessweep/grid';
 import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
+
+/**
+ * The curvature engine a cell runs on with `backend`, for its memory estimate: tfjs on the `tensorflow` backend
+ * (asked for, or what `auto` takes when a native binding is installed here), the kernels on wasm and cpu.
+ */
+export function curvatureEngineFor(backend: BackendChoice): CurvatureEngineName {
+  if (backend === 'tensorflow') return 'tfjs';
+  if (backend !== 'auto') return 'kernels';
+  return NATIVE_TFJS_PACKAGES.some(installed) ? 'tfjs' : 'kernels';
+}
+
+function installed(name: string): boolean {
+  try {
+    import.meta.resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Reserving more than the whole budget: such a request could never be granted. */
 export class OverBudgetError extends RangeError {

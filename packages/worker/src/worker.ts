@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { cellMemory, failedRow, formatBytes, type BackendChoice, type Cell, type ResultRow, type TrainerChoice } from '@hessweep/grid';
 import { settleWithin, type Delivery, type Queue, type WorkerRecord } from '@hessweep/queue';
 import { CellThread, ThreadLostError } from './cell-thread.js';
-import { MemoryBudget } from './memory.js';
+import { MemoryBudget, curvatureEngineFor } from './memory.js';
 import type { CellRequest } from './protocol.js';
 
 export interface WorkerOptions {
@@ -29,7 +29,7 @@ export interface WorkerOptions {
   createRunner?: () => CellRunner;
   /** Bytes the running cells may use together (see `MemoryBudget`); default no limit. */
   memory?: number;
-  /** A cell's peak memory in bytes; default `cellMemory(cell).total`. Tests pass their own. */
+  /** A cell's peak memory in bytes; default `cellMemory` for this worker's backend. Tests pass their own. */
   estimate?: (cell: Cell) => number;
 }
 
@@ -107,7 +107,8 @@ export class Worker {
     this.name = options.name ?? `${hostname()}:${process.pid}`;
     this.record = { name: this.name, slots: options.slots, busy: 0, done: 0, sweeps: [], seen: '' };
     this.budget = new MemoryBudget(options.memory ?? Infinity);
-    this.estimate = options.estimate ?? ((cell) => cellMemory(cell).total);
+    const engine = curvatureEngineFor(options.backend);
+    this.estimate = options.estimate ?? ((cell) => cellMemory(cell, engine).total);
   }
 
   /** Runs until the queue closes or `stop` is called; resolves when every cell taken has been published or given back. */

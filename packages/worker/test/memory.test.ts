@@ -6,12 +6,33 @@ import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { DEFAULT_MEASURE, DEFAULT_TRAIN, cellId, failedRow, type Cell, type ResultRow } from '@hessweep/grid';
 import { InProcessQueue, type Delivery } from '@hessweep/queue';
-import { MemoryBudget, OverBudgetError, Worker, memoryLimit, type CellRunner, type WorkerEvent } from '../src/index.js';
+import { MemoryBudget, OverBudgetError, Worker, curvatureEngineFor, memoryLimit, type CellRunner, type WorkerEvent } from '../src/index.js';
+import { createRequire } from 'node:module';
+import { NATIVE_TFJS_PACKAGES } from '@hessweep/grid';
 
 /** The one poll of the tests, from the queue package's test harness. */
 const { until } = (await import(new URL('../../../queue/dist/test/poll.js', import.meta.url).href)) as {
   until(condition: () => boolean, what: string, ms?: number, everyMs?: number): Promise<void>;
 };
+
+// ---------------------------------------------------------------------------------------------------------
+// The engine a memory estimate is for
+
+test('memory estimates are of tfjs tensors on tensorflow, of the kernels on wasm and cpu, and auto follows what is installed', () => {
+  assert.equal(curvatureEngineFor('tensorflow'), 'tfjs');
+  assert.equal(curvatureEngineFor('wasm'), 'kernels');
+  assert.equal(curvatureEngineFor('cpu'), 'kernels');
+  const require = createRequire(import.meta.url);
+  const native = NATIVE_TFJS_PACKAGES.some((name) => {
+    try {
+      require.resolve(name);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  assert.equal(curvatureEngineFor('auto'), native ? 'tfjs' : 'kernels');
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // MemoryBudget

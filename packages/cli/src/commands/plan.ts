@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
-import { cellMemory, formatBytes, type Cell, type GridPlan, type GridPoint } from '@hessweep/grid';
-import { WORKER_RESERVE } from '@hessweep/worker/memory';
+import { BACKENDS, cellMemory, formatBytes, type BackendChoice, type Cell, type CurvatureEngineName, type GridPlan, type GridPoint } from '@hessweep/grid';
+import { WORKER_RESERVE, curvatureEngineFor } from '@hessweep/worker/memory';
 import { MAX_CELLS_OPTION, loadPlan, positiveIntegers } from '../plan.js';
 
 export function planOptions(y: Argv) {
@@ -11,6 +11,11 @@ export function planOptions(y: Argv) {
       type: 'boolean',
       default: false,
       describe: 'print only the memory to request per slot, in MiB with an M (as sbatch --mem-per-cpu takes it)',
+    })
+    .option('backend', {
+      choices: BACKENDS,
+      default: 'auto' as BackendChoice,
+      describe: "the workers' --backend: a cell holds tfjs tensors on tensorflow (auto where a native binding is installed), the kernels' smaller buffers on wasm and cpu",
     })
     .option('where', { type: 'string', describe: "plan a slice, e.g. 'width=16,depth<=5'" })
     .option('max-cells', MAX_CELLS_OPTION);
@@ -26,7 +31,7 @@ type PlanArgs = Awaited<ReturnType<typeof planOptions>['argv']>;
 export async function planCommand(args: PlanArgs): Promise<number> {
   positiveIntegers(args, ['slots']);
   const { spec, plan, include, selected } = await loadPlan(args.spec, args.where, args['max-cells']);
-  const largest = largestCell(plan.grid, include);
+  const largest = largestCell(plan.grid, curvatureEngineFor(args.backend), include);
   const perSlot = Math.ceil((largest.bytes + WORKER_RESERVE / args.slots) / 2 ** 20);
   if (args['memory-per-slot']) {
     process.stdout.write(`${perSlot}M\n`);
@@ -42,14 +47,13 @@ export async function planCommand(args: PlanArgs): Promise<number> {
   return 0;
 }
 
-/** The cell of the largest memory estimate (the first of equals). */
 /** The cell of the plan (or of its `include` slice) with the largest memory estimate; the plan has at least one. */
-function largestCell(grid: GridPlan, include?: (point: GridPoint) => boolean): { cell: Cell; bytes: number } {
+function largestCell(grid: GridPlan, engine: CurvatureEngineName, include?: (point: GridPoint) => boolean): { cell: Cell; bytes: number } {
   let best: { cell: Cell; bytes: number } | null = null;
   for (let i = 0; i < grid.size; i++) {
     if (include && !include(grid.pointAt(i))) continue;
     const cell = grid.cellAt(i);
-    const bytes = cellMemory(cell).total;
+    const bytes = cellMemory(cell, engine).total;
     if (!best || bytes > best.bytes) best = { cell, bytes };
   }
   return best!;
