@@ -144,8 +144,10 @@ export interface Quadratic {
 /**
  * Calls `visit(k, q)` for k = 1..n − 1 (or only the increasing k in `only`) with the local quadratic model of
  * Δ_k(w* + U_D z): a_k = Δ_k(w*), c_k = (g_{k+1} − mean_{i≤k} g_i)/(k + 1), B_k = (H_{k+1} − mean_{i≤k} H_i)/(k + 1),
- * from prefix sums of the gradients and Hessians in `order`: O(D²) additions per k, and the model itself only
- * at the visited k. `q.c` and `q.B` are reused between calls: copy to keep.
+ * in `order`. The sums over the first k samples are taken only at the visited k: each sample's gradient and
+ * Hessian go, in the samples' own order (a stream through memory, not a gather in `order`), into the bucket of
+ * the first visited k that includes it, and a visited k's sum is the sum of the buckets up to its own. O(n D²)
+ * additions and O(visited · D²) for the models. `q.c` and `q.B` are reused between calls: copy to keep.
  */
 export function forEachQuadraticModel(
   samples: ProjectedSamples,
@@ -159,19 +161,33 @@ export function forEachQuadraticModel(
   if (n < 2) throw new Error(`quadratic model: need at least 2 samples, got ${n}`);
   if (gradients.length !== n * dim) throw new Error(`quadratic model: ${gradients.length} gradient entries, expected n × D = ${n * dim}`);
   if (hessians.length !== n * dim * dim) throw new Error(`quadratic model: ${hessians.length} Hessian entries, expected n × D × D = ${n * dim * dim}`);
+  const visited = only === null ? Int32Array.from({ length: n - 1 }, (_, i) => i + 1) : Int32Array.from(only);
   const a = increments(losses, order);
-  const at = order === null ? (i: number) => i : (i: number) => order[i];
+  const sampleAt = order ?? Int32Array.from({ length: n }, (_, i) => i);
+  // bucketOf[position]: how many visited k do not yet include the sample at that position (k ≤ position).
+  const bucketOf = new Int32Array(n);
+  for (let position = 0, b = 0; position < n; position++) {
+    while (b < visited.length && visited[b] <= position) b++;
+    bucketOf[position] = b;
+  }
+  const width = dim + dim * dim;
+  const buckets = new Float64Array(visited.length * width);
+  const positionOf = new Int32Array(n);
+  for (let position = 0; position < n; position++) positionOf[sampleAt[position]] = position;
+  for (let sample = 0; sample < n; sample++) {
+    const b = bucketOf[positionOf[sample]];
+    if (b === visited.length) continue;
+    addRow(gradients, sample, buckets, b * width, dim);
+    addRow(hessians, sample, buckets, b * width + dim, dim * dim);
+  }
   const gradientSum = new Float64Array(dim);
   const hessianSum = new Float64Array(dim * dim);
   const q: Quadratic = { a: 0, c: new Float64Array(dim), B: new Float64Array(dim * dim) };
-  let wanted = 0;
-  for (let k = 1; k < n; k++) {
-    const added = at(k - 1);
-    addRow(gradients, added, gradientSum);
-    addRow(hessians, added, hessianSum);
-    if (only !== null && k !== only[wanted]) continue;
-    wanted++;
-    const next = at(k);
+  for (let b = 0; b < visited.length; b++) {
+    const k = visited[b];
+    for (let j = 0; j < dim; j++) gradientSum[j] += buckets[b * width + j];
+    for (let j = 0; j < dim * dim; j++) hessianSum[j] += buckets[b * width + dim + j];
+    const next = sampleAt[k];
     q.a = a[k - 1];
     incrementOfRow(gradients, next, k, gradientSum, q.c);
     incrementOfRow(hessians, next, k, hessianSum, q.B);
@@ -179,10 +195,10 @@ export function forEachQuadraticModel(
   }
 }
 
-/** Adds row `index` of `rows` (rows of width `sum.length`) to `sum`. */
-function addRow(rows: Float64Array, index: number, sum: Float64Array): void {
-  const width = sum.length;
-  for (let j = 0; j < width; j++) sum[j] += rows[index * width + j];
+/** Adds row `index` of `rows` (rows of width `width`) to `sum` from `at` on. */
+function addRow(rows: Float64Array, index: number, sum: Float64Array, at: number, width: number): void {
+  const from = index * width;
+  for (let j = 0; j < width; j++) sum[at + j] += rows[from + j];
 }
 
 /** (row `next` − sum / k)/(k + 1) into `out`: the increment of the running mean when the (k + 1)-th row joins. */
