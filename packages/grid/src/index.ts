@@ -1,7 +1,7 @@
 export type { Cell, DatasetName, BackendChoice, TrainerChoice, InitScheme, TrainSettings, MeasureSettings, StabilizationSettings, DataSource } from './types.js';
 export { DATASETS, BACKENDS, NATIVE_TFJS_PACKAGES, TRAINERS, DEFAULT_TRAIN, DEFAULT_MEASURE } from './types.js';
 /** Version written into result files and manifests. */
-export const HESSWEEP_VERSION = '0.2.0';
+export const HESSWEEP_VERSION = '0.3.0';
 export { canonicalJson, cellIdentity, cellId } from './canonical.js';
 export type { ResultRow, StageSeconds, RunContext, RequestedContext } from './result.js';
 export { identityColumns, failedRow, NO_STAGE_SECONDS } from './result.js';
