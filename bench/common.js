@@ -14,3 +14,14 @@ export const partsBytes = (partsDir) => readdirSync(partsDir).reduce((sum, name)
 
 /** Peak RSS in KiB from the report of GNU `time -v`; NaN when it has none. */
 export const peakRssKb = (timeReport) => Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(timeReport ?? '')?.[1] ?? Number.NaN);
+
+/** ‖a − b‖ / ‖b‖ over two equally long arrays. */
+export function relativeDistance(a, b) {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += (a[i] - b[i]) ** 2;
+    norm += b[i] ** 2;
+  }
+  return Math.sqrt(diff / norm);
+}

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { lib, root } from './common.js';
+import { lib, relativeDistance as relative, root } from './common.js';
 
 const { values } = parseArgs({
   options: { steps: { type: 'string', default: '1570' }, seed: { type: 'string', default: '11' }, python: { type: 'string', default: 'python3' } },
@@ -69,15 +69,6 @@ try {
   // A copy of the bytes: a small file's Buffer is a view into a shared pool, so its .buffer starts elsewhere.
   const floats = (name, Type) => new Type(new Uint8Array(readFileSync(join(dir, name))).buffer);
   const torchLoss = floats('torch_losses.f64', Float64Array);
-  const relative = (a, b) => {
-    let diff = 0;
-    let norm = 0;
-    for (let i = 0; i < a.length; i++) {
-      diff += (a[i] - b[i]) ** 2;
-      norm += b[i] ** 2;
-    }
-    return Math.sqrt(diff / norm);
-  };
   console.log(`${JSON.parse(run.stdout).torch}: ${steps} steps of the reference cell from the same weights and batches (seeds ${seed}, ${seed + 1})`);
   console.log('step   ‖θ_fused − θ_torch‖/‖θ_torch‖   ‖θ_tfjs − θ_torch‖/‖θ_torch‖   ‖θ_fused − θ_tfjs‖/‖θ_tfjs‖   loss fused / tfjs / torch');
   for (const s of checkpoints) {

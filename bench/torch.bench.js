@@ -5,13 +5,16 @@
 //   cell          the whole reference cell, hessweep's defaults vs torch with 30 Lanczos steps and 50 Hutchinson
 //                 probes per operator (target ≤ 0.6, in-process and process wall)
 //   seeds         8 seeds: `hessweep run --concurrency 2` vs two torch processes of 4 seeds at once (target ≤ 0.4)
-//   wide          a width-64, depth-10 cell: tfjs trainer (before), fused (after), torch
+//   wide          a width-64, depth-10 cell: before, after (this checkout), torch
 //   grid (--grid) the paper's FashionMNIST grid, 3 seeds (42 cells), `hessweep run` before/after; one round ≈ 4 min on 2 cores
-// Usage: npm run bench -- torch [--runs 3] [--parts training,cell,seeds,wide] [--grid] [--grid-runs 1] [--python PATH]
+// "before" is this checkout's tfjs trainer, or with --before DIR the defaults of another built checkout (an
+// earlier version: `git worktree add DIR <commit> && (cd DIR && npm ci && npm run build)`).
+// Usage: npm run bench -- torch [--runs 3] [--parts training,cell,seeds,wide] [--grid] [--grid-runs 1] [--before DIR] [--python PATH]
 // (--parts '' --grid: the grid alone)
 // PyTorch must be importable by the interpreter (Debian: apt-get install python3-torch, which is /usr/bin/python3's);
 // the script says which BLAS torch loaded: netlib's reference BLAS is several times slower than OpenBLAS.
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     grid: { type: 'boolean', default: false },
     'grid-runs': { type: 'string', default: '1' },
     python: { type: 'string' },
+    before: { type: 'string' },
   },
 });
 const runs = positiveInt(values.runs, '--runs');
@@ -36,6 +40,10 @@ const parts = values.parts.split(',').filter(Boolean);
 const unknown = parts.filter((p) => !PARTS.includes(p));
 if (unknown.length > 0) fail(`torch bench: unknown part ${unknown.join(', ')} in --parts (choose from ${PARTS.join(', ')})`);
 const python = findTorchPython();
+const beforeCli = values.before === undefined ? null : join(values.before, 'packages/cli/dist/src/main.js');
+if (beforeCli !== null && !existsSync(beforeCli)) fail(`torch bench: --before ${values.before} has no built CLI (${beforeCli}): build it first`);
+/** What "before" is: another checkout's defaults, or this checkout's tfjs trainer. */
+const before = beforeCli === null ? { cli, trainer: 'tfjs', label: 'tfjs trainer' } : { cli: beforeCli, trainer: null, label: values.before };
 
 function fail(line) {
   console.error(line);
@@ -84,8 +92,8 @@ function cellFlags(width, depth, overrides) {
 /** Everything after training switched off or to its cheapest, so that the run times the training. */
 const TRAIN_ONLY = { 'top-k': 0, density: false, 'stab-subspace': 0, permutations: 1 };
 
-async function hessweepCell(width, depth, trainer, overrides = {}) {
-  const { stdout, wall } = await timed(process.execPath, [cli, 'cell', ...cellFlags(width, depth, { ...overrides, trainer }), '--json', '--quiet']);
+async function hessweepCell(width, depth, trainer, overrides = {}, program = cli) {
+  const { stdout, wall } = await timed(process.execPath, [program, 'cell', ...cellFlags(width, depth, { ...overrides, trainer }), '--json', '--quiet']);
   return { ...JSON.parse(stdout), wall };
 }
 
@@ -196,10 +204,10 @@ const eightSeedSpec = (name) => ({
 });
 
 /** `hessweep run` of a spec into a fresh results directory (a sweep resumes from an old one); wall seconds. */
-async function hessweepRun(specPath, extra, scratch) {
+async function hessweepRun(specPath, extra, scratch, program = cli) {
   const out = await mkdtemp(join(scratch, 'results-'));
   try {
-    return (await timed(process.execPath, [cli, 'run', specPath, '--out', out, '--quiet', ...extra])).wall;
+    return (await timed(process.execPath, [program, 'run', specPath, '--out', out, '--quiet', ...extra])).wall;
   } finally {
     await rm(out, { recursive: true, force: true });
   }
@@ -225,38 +233,39 @@ async function eightSeeds(scratch) {
 
 async function wide() {
   const results = await rounds('wide', runs, async () => ({
-    tfjs: await hessweepCell(64, 10, 'tfjs'),
-    fused: await hessweepCell(64, 10, 'fused'),
+    before: await hessweepCell(64, 10, before.trainer ?? 'auto', {}, before.cli),
+    after: await hessweepCell(64, 10, 'fused'),
     torch: await torchCell(['--width', '64', '--depth', '10']),
   }));
-  console.log(`\n(d) width 64, depth 10 (${results[0].fused.n_params} parameters), whole cell, ${runs} rounds tfjs trainer, fused, torch`);
+  console.log(`\n(d) width 64, depth 10 (${results[0].after.n_params} parameters), whole cell, ${runs} rounds before (${before.label}), after, torch`);
   for (const key of ['train_s', 'total_s', 'wall']) {
-    const [tfjs, fused, torch] = ['tfjs', 'fused', 'torch'].map((who) => pick(results, who, key));
+    const [b, a, torch] = ['before', 'after', 'torch'].map((who) => pick(results, who, key));
     console.log(`  ${key}`);
-    line('  hessweep tfjs trainer (before)', tfjs);
-    line('  hessweep fused (after)', fused);
+    line(`  hessweep before (${before.label})`, b);
+    line('  hessweep after', a);
     line('  torch', torch);
-    ratioLine('  after / before', ratios(fused, tfjs));
-    ratioLine('  after / torch', ratios(fused, torch));
-    ratioLine('  before / torch', ratios(tfjs, torch));
+    ratioLine('  after / before', ratios(a, b));
+    ratioLine('  after / torch', ratios(a, torch));
+    ratioLine('  before / torch', ratios(b, torch));
   }
-  console.log('  stages, fused and torch:');
-  stageLines(results.map((r) => r.fused), results.map((r) => r.torch));
-  sanity(results.map((r) => r.fused), results.map((r) => r.torch));
+  console.log('  stages, after and torch:');
+  stageLines(results.map((r) => r.after), results.map((r) => r.torch));
+  sanity(results.map((r) => r.after), results.map((r) => r.torch));
 }
 
 async function paperGrid(scratch) {
   const spec = join(root, 'examples/paper-fashion-mnist.yaml');
+  const beforeFlags = before.trainer === null ? [] : ['--trainer', before.trainer];
   const results = await rounds('grid', gridRuns, async () => ({
     after: await hessweepRun(spec, ['--concurrency', '2', '--trainer', 'fused'], scratch),
-    before: await hessweepRun(spec, ['--concurrency', '2', '--trainer', 'tfjs'], scratch),
+    before: await hessweepRun(spec, ['--concurrency', '2', ...beforeFlags], scratch, before.cli),
   }));
   const after = results.map((r) => r.after);
-  const before = results.map((r) => r.before);
-  console.log(`\n(e) the paper's FashionMNIST grid, 3 seeds (42 cells), hessweep run --concurrency 2, ${gridRuns} rounds fused, tfjs`);
-  line('before (tfjs trainer) wall', before);
-  line('after (fused) wall', after);
-  ratioLine('after / before', ratios(after, before));
+  const earlier = results.map((r) => r.before);
+  console.log(`\n(e) the paper's FashionMNIST grid, 3 seeds (42 cells), hessweep run --concurrency 2, ${gridRuns} rounds after, before (${before.label})`);
+  line(`before (${before.label}) wall`, earlier);
+  line('after wall', after);
+  ratioLine('after / before', ratios(after, earlier));
 }
 
 const started = performance.now();
