@@ -197,11 +197,15 @@ function sanity(h, t) {
 const SEEDS = [0, 1, 2, 3, 4, 5, 6, 7];
 
 /** A spec of 8 seeds of the reference cell, everything else at hessweep's defaults. */
-const eightSeedSpec = (name) => ({
+const eightSeedSpec = (name, measure = {}) => ({
   name,
   grid: { dataset: ['fashion_mnist'], width: [16], depth: [5], seed: SEEDS, sample_size: [10000] },
+  measure,
   backend: 'wasm',
 });
+
+/** What PyTorch's reference computes too: no density, no stabilization probes (the smoothed D_k stays). */
+const EQUAL_OUTPUT = { density: false, stabilization: { subspace: 0 } };
 
 /** `hessweep run` of a spec into a fresh results directory (a sweep resumes from an old one); wall seconds. */
 async function hessweepRun(specPath, extra, scratch, program = cli) {
@@ -215,20 +219,26 @@ async function hessweepRun(specPath, extra, scratch, program = cli) {
 
 async function eightSeeds(scratch) {
   const specPath = join(scratch, 'eight-seeds.json');
+  const equalPath = join(scratch, 'eight-seeds-equal-output.json');
   await writeFile(specPath, JSON.stringify(eightSeedSpec('torch-bench-8-seeds')));
+  await writeFile(equalPath, JSON.stringify(eightSeedSpec('torch-bench-8-seeds-equal-output', EQUAL_OUTPUT)));
   const halves = [SEEDS.slice(0, 4), SEEDS.slice(4)].map((s) => ['--seeds', s.join(',')]);
   const results = await rounds('seeds', runs, async () => {
     const hessweep = await hessweepRun(specPath, ['--concurrency', '2'], scratch);
     const start = performance.now();
     await Promise.all(halves.map(torchCells));
-    return { hessweep, torch: (performance.now() - start) / 1000 };
+    const torch = (performance.now() - start) / 1000;
+    return { hessweep, torch, equal: await hessweepRun(equalPath, ['--concurrency', '2'], scratch) };
   });
   const h = results.map((r) => r.hessweep);
   const t = results.map((r) => r.torch);
+  const e = results.map((r) => r.equal);
   console.log(`\n(c) 8 seeds of the reference cell, ${runs} rounds hessweep, torch (wall, start to the last exit)`);
   line('hessweep run --concurrency 2', h);
   line('torch, 2 processes × 4 seeds at once', t);
   ratioLine('hessweep / torch', ratios(h, t), 0.4);
+  line('hessweep without density and probes', e);
+  ratioLine('the same / torch (equal output)', ratios(e, t));
 }
 
 async function wide() {
