@@ -1,4 +1,5 @@
 import { Arena, instantiateKernels, KernelError, type KernelExports } from './module.js';
+import { parameterLayout } from './layout.js';
 
 /**
  * A ReLU MLP at fixed parameters θ̂ over n samples (float32, row-major). Layer p maps sizes[p] → sizes[p+1];
@@ -43,8 +44,6 @@ const DIRECTIONS_PER_CALL = 8;
  */
 export class CurvatureProducts {
   readonly dim: number;
-  /** θ̂, flat (a copy). */
-  readonly params: Float32Array;
   /** The logits at θ̂ [n × classes] (a copy). */
   readonly logitsAtTheta: Float32Array;
   private readonly plan: number;
@@ -69,15 +68,9 @@ export class CurvatureProducts {
     this.samples = n;
     this.bias = bias;
     const layers = sizes.length - 1;
-    let at = 0;
-    const offsets = sizes.slice(0, -1).map((fanIn, p) => {
-      const weight = at;
-      at += fanIn * sizes[p + 1]! + (bias ? sizes[p + 1]! : 0);
-      return { weight, bias: bias ? weight + fanIn * sizes[p + 1]! : -1 };
-    });
-    this.dim = at;
+    const { offsets, count } = parameterLayout(sizes, bias);
+    this.dim = count;
     if (network.params.length !== this.dim) throw new KernelError(`CurvatureProducts: ${network.params.length} parameters, the sizes give ${this.dim}`);
-    this.params = network.params.slice();
     this.plan = arena.allocate((HEADER_WORDS + LAYER_WORDS * layers) * 4);
     const copy = (values: Float32Array) => {
       const pointer = arena.allocate(values.length * 4);
@@ -98,7 +91,7 @@ export class CurvatureProducts {
         fanIn,
         fanOut,
         offsets[p]!.weight,
-        offsets[p]!.bias,
+        bias ? offsets[p]!.bias : -1,
         p > 0 ? copy(transposed(w, fanIn, fanOut)) : 0,
         p > 0 ? floats(DIRECTIONS_PER_CALL * fanIn * fanOut) : 0,
         p > 0 ? floats(n * fanIn) : 0,

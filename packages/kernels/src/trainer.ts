@@ -1,4 +1,5 @@
 import { Arena, instantiateKernels, KernelError, type KernelExports } from './module.js';
+import { parameterLayout, type LayerOffsets } from './layout.js';
 
 /** A ReLU MLP: sizes = [input, hidden…, classes]; layer p maps sizes[p] → sizes[p+1]; batchSize is the largest batch. */
 export interface FusedShape {
@@ -27,11 +28,6 @@ const HEADER_WORDS = 9;
 // Per layer: fan in, fan out, W's and b's offsets in the flat parameters (b: −1 without biases), output, delta.
 const LAYER_WORDS = 6;
 
-interface LayerOffsets {
-  weight: number;
-  bias: number;
-}
-
 /**
  * Mini-batch Adam on mean softmax cross-entropy, one WebAssembly call per step: every buffer is laid out in
  * the module at creation, a step copies its batch's rows and labels in and allocates nothing. The data set
@@ -59,8 +55,9 @@ export class FusedTrainer {
     this.beta1 = adam.beta1 ?? 0.9;
     this.beta2 = adam.beta2 ?? 0.999;
     this.eps = adam.eps ?? 1e-8;
-    this.offsets = layerOffsets(shape);
-    this.paramCount = paramTotal(shape);
+    const layout = parameterLayout(shape.sizes, shape.bias);
+    this.offsets = layout.offsets;
+    this.paramCount = layout.count;
     this.plan = arena.allocate((HEADER_WORDS + LAYER_WORDS * this.layers) * 4);
     this.layOut();
   }
@@ -192,19 +189,3 @@ function requireLength(name: string, values: Float32Array, length: number): void
   if (values.length !== length) throw new KernelError(`setParams: ${name} has ${values.length} values, expected ${length}`);
 }
 
-function layerOffsets(shape: FusedShape): LayerOffsets[] {
-  const offsets: LayerOffsets[] = [];
-  let at = 0;
-  for (let p = 0; p + 1 < shape.sizes.length; p++) {
-    const w = shape.sizes[p]! * shape.sizes[p + 1]!;
-    offsets.push({ weight: at, bias: at + w });
-    at += w + (shape.bias ? shape.sizes[p + 1]! : 0);
-  }
-  return offsets;
-}
-
-function paramTotal(shape: FusedShape): number {
-  const last = layerOffsets(shape).at(-1)!;
-  const sizes = shape.sizes;
-  return last.bias + (shape.bias ? sizes[sizes.length - 1]! : 0);
-}
