@@ -176,17 +176,15 @@ export function forwardLogits(plan: usize, params: usize, logits: usize, keep: b
  */
 export function traceTerms(plan: usize, scratch: usize, out: usize, bias: bool): void {
   const samples = word(plan, SAMPLES);
-  for (let i = 0; i < samples; i++) store<f32>(f32At(out, i), sampleTraceTerm(plan, scratch, i, bias));
+  const blockFloats = layerWord(plan, word(plan, LAYERS) - 1, FAN_OUT) * widestFanOut(plan);
+  for (let i = 0; i < samples; i++) store<f32>(f32At(out, i), sampleTraceTerm(plan, scratch, blockFloats, i, bias));
 }
 
 // One sample's term, as a function of its own: V8 first runs WebAssembly from a baseline compile and swaps in
 // optimised code only at a call, so the work goes in functions called many times, not in one long loop.
-function sampleTraceTerm(plan: usize, scratch: usize, i: i32, bias: bool): f32 {
+function sampleTraceTerm(plan: usize, scratch: usize, blockFloats: i32, i: i32, bias: bool): f32 {
   const layers = word(plan, LAYERS);
   const classes = layerWord(plan, layers - 1, FAN_OUT);
-  let widest = 0;
-  for (let p = 0; p < layers; p++) widest = max(widest, layerWord(plan, p, FAN_OUT));
-  const blockFloats = classes * widest;
   const probs = f32At(<usize>word(plan, PROBS), i * classes);
   const one: f32 = bias ? 1 : 0;
   // Output layer: B = I, so the bracket is 1 − ‖p‖².
@@ -209,6 +207,13 @@ function sampleTraceTerm(plan: usize, scratch: usize, i: i32, bias: bool): f32 {
     total += (squaredNorm(inputRows(plan, p - 1, i), layerWord(plan, p - 1, FAN_IN)) + one) * bracket(current, probs, pB, classes, fanIn);
   }
   return total;
+}
+
+// The largest fan out of any layer: the width of the scratch blocks.
+function widestFanOut(plan: usize): i32 {
+  let widest = 0;
+  for (let p = 0; p < word(plan, LAYERS); p++) widest = max(widest, layerWord(plan, p, FAN_OUT));
+  return widest;
 }
 
 // Σ_k p_k ‖B_k‖² − ‖pᵀB‖² for B [classes × width].
@@ -248,9 +253,7 @@ export function projectedTerms(plan: usize, count: i32, adjoints: usize, tangent
   const chunk = word(plan, CHUNK);
   const dim = word(plan, PARAM_COUNT);
   const classes = layerWord(plan, layers - 1, FAN_OUT);
-  let widest = 0;
-  for (let p = 0; p < layers; p++) widest = max(widest, layerWord(plan, p, FAN_OUT));
-  const block = chunk * widest;
+  const block = chunk * widestFanOut(plan);
   for (let l = 0; l < count; l++) {
     const direction = f32At(<usize>word(plan, DIRECTION), l * dim);
     for (let p = 1; p < layers; p++) {
